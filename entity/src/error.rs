@@ -1,0 +1,47 @@
+//! The error every domain function returns.
+//!
+//! Policy: a variant names something a caller can act on (and the API maps to
+//! a stable `extensions.code`); anything unexpected is [`DomainError::Database`],
+//! which the API logs with the request id and never shows to a client.
+use uuid::Uuid;
+
+use crate::money::MoneyError;
+use crate::orders::OrderStatus;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// Input that fails a domain rule; `field` names the input it came from.
+    #[error("invalid {field}: {message}")]
+    InvalidInput { field: &'static str, message: String },
+    /// The thing does not exist, or the caller may not see it.
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    /// Fewer units on hand than asked for.
+    #[error("product {product_id} is out of stock: {requested} requested, {available} available")]
+    OutOfStock {
+        product_id: Uuid,
+        requested: i32,
+        available: i32,
+    },
+    /// An order status change that the state machine does not allow.
+    #[error("an order cannot go from {from} to {to}")]
+    IllegalTransition { from: OrderStatus, to: OrderStatus },
+    /// A uniqueness rule or a concurrent change stopped the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    #[error("database error")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("payload encoding error")]
+    Encoding(#[from] serde_json::Error),
+}
+
+impl DomainError {
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field,
+            message: message.into(),
+        }
+    }
+}

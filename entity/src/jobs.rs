@@ -1,0 +1,101 @@
+//! Job payloads: what crosses from the api (through the outbox and the queue)
+//! to the worker. Each has a stable name that includes its version; a breaking
+//! change to a payload gets a new name, so rows and queued jobs written by an
+//! older build still reach a handler that understands them.
+//!
+//! Delivery is at least once: a handler may see the same job twice and must
+//! make the second run a no-op (keyed by `payment_id` or `dedupe_key`).
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+/// A payload the worker knows how to run.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The stable, versioned name stored in the outbox and used as the queue.
+    const NAME: &'static str;
+}
+
+/// Capture the authorised payment of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlePayment {
+    pub payment_id: Uuid,
+    pub order_id: Uuid,
+    /// The id of the HTTP request that caused the job, for following it in logs.
+    pub request_id: Option<String>,
+}
+
+impl Job for SettlePayment {
+    const NAME: &'static str = "settle_payment.v1";
+}
+
+/// Send one email, at most once per `dedupe_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendEmail {
+    /// e.g. `order-confirmation:<order id>`; one delivery row per key.
+    pub dedupe_key: String,
+    pub to: String,
+    pub message: EmailMessage,
+    pub request_id: Option<String>,
+}
+
+impl Job for SendEmail {
+    const NAME: &'static str = "send_email.v1";
+}
+
+/// Which email, with what it needs to render; the worker looks the rest up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "template", rename_all = "snake_case")]
+pub enum EmailMessage {
+    Welcome { name: String },
+    OrderConfirmation { order_id: Uuid },
+    PaymentReceipt { order_id: Uuid },
+    PaymentFailed { order_id: Uuid },
+    OrderCancelled { order_id: Uuid },
+    PasswordReset { name: String, token: String },
+}
+
+impl EmailMessage {
+    /// The template name, also stored on the delivery row.
+    #[must_use]
+    pub fn template(&self) -> &'static str {
+        match self {
+            EmailMessage::Welcome { .. } => "welcome",
+            EmailMessage::OrderConfirmation { .. } => "order_confirmation",
+            EmailMessage::PaymentReceipt { .. } => "payment_receipt",
+            EmailMessage::PaymentFailed { .. } => "payment_failed",
+            EmailMessage::OrderCancelled { .. } => "order_cancelled",
+            EmailMessage::PasswordReset { .. } => "password_reset",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_have_a_stable_wire_format() {
+        let id = Uuid::nil();
+        let job = SendEmail {
+            dedupe_key: format!("order-confirmation:{id}"),
+            to: "ada@example.com".into(),
+            message: EmailMessage::OrderConfirmation { order_id: id },
+            request_id: Some("req-1".into()),
+        };
+        let json = serde_json::to_value(&job).expect("serialize");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "dedupe_key": "order-confirmation:00000000-0000-0000-0000-000000000000",
+                "to": "ada@example.com",
+                "message": {"template": "order_confirmation", "order_id": "00000000-0000-0000-0000-000000000000"},
+                "request_id": "req-1"
+            })
+        );
+        assert_eq!(
+            serde_json::from_value::<SendEmail>(json).expect("deserialize"),
+            job
+        );
+        assert_eq!(SendEmail::NAME, "send_email.v1");
+        assert_eq!(SettlePayment::NAME, "settle_payment.v1");
+    }
+}

@@ -1,0 +1,165 @@
+//! Orders: the status state machine and the one function that moves an order
+//! along it.
+//!
+//! ```text
+//! PENDING_PAYMENT ──► PAID ──► FULFILLED
+//!        │   │          │
+//!        │   └─► PAYMENT_FAILED
+//!        └──────────────┴──► CANCELLED
+//! ```
+use std::fmt;
+
+use chrono::Utc;
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+use crate::tables::orders;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    #[sea_orm(string_value = "PENDING_PAYMENT")]
+    PendingPayment,
+    #[sea_orm(string_value = "PAID")]
+    Paid,
+    #[sea_orm(string_value = "FULFILLED")]
+    Fulfilled,
+    #[sea_orm(string_value = "PAYMENT_FAILED")]
+    PaymentFailed,
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// The statuses an order may move to `self` from.
+    #[must_use]
+    pub fn allowed_from(self) -> &'static [OrderStatus] {
+        use OrderStatus::{Cancelled, Fulfilled, Paid, PaymentFailed, PendingPayment};
+        match self {
+            PendingPayment => &[],
+            Paid | PaymentFailed => &[PendingPayment],
+            Fulfilled => &[Paid],
+            Cancelled => &[PendingPayment, Paid],
+        }
+    }
+
+    /// Whether the state machine allows `self → next`.
+    #[must_use]
+    pub fn can_become(self, next: OrderStatus) -> bool {
+        next.allowed_from().contains(&self)
+    }
+
+    /// Checks `self → next` without touching the database.
+    ///
+    /// # Errors
+    /// [`DomainError::IllegalTransition`] when the machine does not allow it.
+    pub fn transition_to(self, next: OrderStatus) -> Result<OrderStatus, DomainError> {
+        if self.can_become(next) {
+            Ok(next)
+        } else {
+            Err(DomainError::IllegalTransition { from: self, to: next })
+        }
+    }
+
+    /// The GraphQL / database spelling, e.g. `PENDING_PAYMENT`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "PENDING_PAYMENT",
+            OrderStatus::Paid => "PAID",
+            OrderStatus::Fulfilled => "FULFILLED",
+            OrderStatus::PaymentFailed => "PAYMENT_FAILED",
+            OrderStatus::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Moves an order to `next` as one compare-and-set statement, so two racing
+/// callers (a cancellation and a settlement, say) can never both win: the
+/// `UPDATE` only matches while the order is still in a status that may become
+/// `next`.
+///
+/// # Errors
+/// [`DomainError::NotFound`] for an unknown order, [`DomainError::IllegalTransition`]
+/// (carrying the status the order really has) when the move is not allowed.
+pub async fn transition<C: ConnectionTrait>(
+    conn: &C,
+    order_id: Uuid,
+    next: OrderStatus,
+) -> Result<orders::Model, DomainError> {
+    let allowed = next.allowed_from();
+    let updated = orders::Entity::update_many()
+        .col_expr(orders::Column::Status, Expr::value(next.as_str()))
+        .col_expr(orders::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(orders::Column::Id.eq(order_id))
+        .filter(orders::Column::Status.is_in(allowed.iter().map(|s| s.as_str())))
+        .exec_with_returning(conn)
+        .await?;
+    if let Some(order) = updated.into_iter().next() {
+        return Ok(order);
+    }
+    let current = orders::Entity::find_by_id(order_id)
+        .one(conn)
+        .await?
+        .ok_or(DomainError::NotFound { entity: "order" })?;
+    Err(DomainError::IllegalTransition {
+        from: current.status,
+        to: next,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrderStatus::{self, Cancelled, Fulfilled, Paid, PaymentFailed, PendingPayment};
+    use sea_orm::Iterable;
+
+    const LEGAL: &[(OrderStatus, OrderStatus)] = &[
+        (PendingPayment, Paid),
+        (PendingPayment, PaymentFailed),
+        (PendingPayment, Cancelled),
+        (Paid, Fulfilled),
+        (Paid, Cancelled),
+    ];
+
+    #[test]
+    fn every_pair_of_statuses_is_legal_exactly_when_the_design_says_so() {
+        let mut checked = 0;
+        for from in OrderStatus::iter() {
+            for to in OrderStatus::iter() {
+                let legal = LEGAL.contains(&(from, to));
+                assert_eq!(from.can_become(to), legal, "{from} -> {to}");
+                match from.transition_to(to) {
+                    Ok(next) => {
+                        assert!(legal, "{from} -> {to} must be refused");
+                        assert_eq!(next, to);
+                    }
+                    Err(err) => {
+                        assert!(!legal, "{from} -> {to} must be allowed");
+                        assert_eq!(err.to_string(), format!("an order cannot go from {from} to {to}"));
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 25);
+    }
+
+    #[test]
+    fn terminal_statuses_go_nowhere() {
+        for terminal in [Fulfilled, PaymentFailed, Cancelled] {
+            assert!(
+                OrderStatus::iter().all(|to| !terminal.can_become(to)),
+                "{terminal}"
+            );
+        }
+    }
+}

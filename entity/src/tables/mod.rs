@@ -1,0 +1,13 @@
+//! SeaORM entity definitions, one file per table, mirroring the migration.
+//! Nothing here is hand-tuned: the rules that change these rows live in the
+//! domain modules (`accounts`, `catalog`, `orders`, `payments`, `outbox`).
+pub mod email_deliveries;
+pub mod order_lines;
+pub mod orders;
+pub mod outbox;
+pub mod password_resets;
+pub mod payments;
+pub mod products;
+pub mod refresh_tokens;
+pub mod stock_movements;
+pub mod users;

@@ -1,0 +1,21 @@
+use sea_orm::entity::prelude::*;
+
+/// A job written in the same transaction as the data that caused it; pushed to
+/// the queue after commit (`dispatched_at` set), or later by the sweeper.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "outbox")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub job_name: String,
+    pub payload: Json,
+    pub created_at: DateTimeUtc,
+    pub dispatched_at: Option<DateTimeUtc>,
+    pub dispatch_attempts: i32,
+    pub last_error: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,42 @@
+use sea_orm::entity::prelude::*;
+
+use crate::payments::PaymentStatus;
+
+/// The one payment of an order: authorised at order time, captured by a job.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "payments")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    #[sea_orm(unique)]
+    pub order_id: Uuid,
+    pub status: PaymentStatus,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// The payment method token the customer gave (a sandbox test token today).
+    pub token: String,
+    /// The gateway's reference for the authorisation, used to capture or void it.
+    pub authorization_ref: Option<String>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::orders::Entity",
+        from = "Column::OrderId",
+        to = "super::orders::Column::Id"
+    )]
+    Order,
+}
+
+impl Related<super::orders::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Order.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

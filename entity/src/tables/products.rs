@@ -1,0 +1,40 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "products")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub sku: String,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub price_minor: i64,
+    pub currency: String,
+    pub stock: i32,
+    pub active: bool,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::stock_movements::Entity")]
+    StockMovements,
+    #[sea_orm(has_many = "super::order_lines::Entity")]
+    OrderLines,
+}
+
+impl Related<super::stock_movements::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::StockMovements.def()
+    }
+}
+
+impl Related<super::order_lines::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::OrderLines.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,76 @@
+use chrono::Utc;
+use entity::accounts::Role;
+use entity::ids::new_id;
+use entity::orders::OrderStatus;
+use entity::tables::{orders, products, users};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait};
+use uuid::Uuid;
+
+/// Runs the async test body once per backend, SQLite first.
+macro_rules! on_both_backends {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$body(entity::testing::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::$body(entity::testing::Backend::Postgres).await;
+            }
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+pub async fn insert_product<C: ConnectionTrait>(conn: &C, stock: i32, active: bool) -> products::Model {
+    let id = new_id();
+    products::ActiveModel {
+        id: Set(id),
+        sku: Set(format!("SKU-{}", id.simple())),
+        slug: Set(format!("product-{}", id.simple())),
+        name: Set("Test product".into()),
+        description: Set("A product made by a test".into()),
+        price_minor: Set(1999),
+        currency: Set("EUR".into()),
+        stock: Set(stock),
+        active: Set(active),
+        created_at: Set(Utc::now()),
+        updated_at: Set(Utc::now()),
+    }
+    .insert(conn)
+    .await
+    .expect("insert product")
+}
+
+pub async fn insert_user<C: ConnectionTrait>(conn: &C, email: &str) -> users::Model {
+    users::ActiveModel {
+        id: Set(new_id()),
+        email: Set(email.into()),
+        name: Set("Test user".into()),
+        password_hash: Set("not-a-real-hash".into()),
+        role: Set(Role::Customer),
+        created_at: Set(Utc::now()),
+        updated_at: Set(Utc::now()),
+    }
+    .insert(conn)
+    .await
+    .expect("insert user")
+}
+
+pub async fn insert_order<C: ConnectionTrait>(conn: &C, user_id: Uuid, status: OrderStatus) -> orders::Model {
+    orders::ActiveModel {
+        id: Set(new_id()),
+        user_id: Set(user_id),
+        status: Set(status),
+        total_minor: Set(1999),
+        currency: Set("EUR".into()),
+        idempotency_key: Set(new_id().to_string()),
+        created_at: Set(Utc::now()),
+        updated_at: Set(Utc::now()),
+    }
+    .insert(conn)
+    .await
+    .expect("insert order")
+}

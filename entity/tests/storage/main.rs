@@ -1,0 +1,7 @@
+//! Storage tests: every test runs on SQLite and on PostgreSQL, each with a
+//! database of its own (`entity::testing::TestDb`).
+mod catalog;
+mod helpers;
+mod migrations;
+mod orders;
+mod outbox;

@@ -1,0 +1,155 @@
+use entity::testing::{Backend, TestDb};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::ConnectionTrait;
+
+use crate::helpers::{insert_order, insert_product, insert_user, on_both_backends};
+
+const TABLES: &[&str] = &[
+    "users",
+    "refresh_tokens",
+    "password_resets",
+    "products",
+    "stock_movements",
+    "orders",
+    "order_lines",
+    "payments",
+    "email_deliveries",
+    "outbox",
+];
+
+async fn table_exists(db: &TestDb, table: &str) -> bool {
+    let sql = match db.backend {
+        Backend::Sqlite => format!("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{table}'"),
+        Backend::Postgres => format!("SELECT 1 FROM information_schema.tables WHERE table_name = '{table}'"),
+    };
+    db.conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.conn.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("query catalog")
+        .is_some()
+}
+
+async fn up_down_up_runs_cleanly(backend: Backend) {
+    let db = TestDb::empty(backend).await;
+
+    Migrator::up(&db.conn, None).await.expect("first up");
+    for table in TABLES {
+        assert!(table_exists(&db, table).await, "{table} exists after up");
+    }
+    insert_product(&db.conn, 3, true).await;
+
+    Migrator::down(&db.conn, None).await.expect("down");
+    for table in TABLES {
+        assert!(!table_exists(&db, table).await, "{table} is gone after down");
+    }
+
+    Migrator::up(&db.conn, None).await.expect("second up");
+    for table in TABLES {
+        assert!(
+            table_exists(&db, table).await,
+            "{table} exists after the second up"
+        );
+    }
+    assert!(
+        Migrator::get_pending_migrations(&db.conn)
+            .await
+            .expect("status")
+            .is_empty()
+    );
+}
+on_both_backends!(up_down_up, up_down_up_runs_cleanly);
+
+async fn constraints_reject_bad_rows(backend: Backend) {
+    use entity::ids::new_id;
+    use entity::orders::OrderStatus;
+    use entity::tables::{order_lines, orders, products, users};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+
+    let db = TestDb::migrated(backend).await;
+    let product = insert_product(&db.conn, 1, true).await;
+    let user = insert_user(&db.conn, "Ada@Example.com").await;
+    let order = insert_order(&db.conn, user.id, OrderStatus::PendingPayment).await;
+    let this_product = || products::Entity::update_many().filter(products::Column::Id.eq(product.id));
+
+    let negative_stock = this_product()
+        .col_expr(products::Column::Stock, Expr::value(-1))
+        .exec(&db.conn)
+        .await;
+    assert!(negative_stock.is_err(), "stock below zero is rejected");
+    let negative_price = this_product()
+        .col_expr(products::Column::PriceMinor, Expr::value(-5))
+        .exec(&db.conn)
+        .await;
+    assert!(negative_price.is_err(), "a negative price is rejected");
+    let unknown_role = users::Entity::update_many()
+        .col_expr(users::Column::Role, Expr::value("ROOT"))
+        .exec(&db.conn)
+        .await;
+    assert!(unknown_role.is_err(), "an unknown role is rejected");
+
+    let same_email_other_case = users::ActiveModel {
+        id: Set(new_id()),
+        email: Set("ADA@example.COM".into()),
+        ..user.clone().into()
+    };
+    assert!(
+        same_email_other_case.insert(&db.conn).await.is_err(),
+        "emails are unique case-insensitively"
+    );
+
+    let same_sku = products::ActiveModel {
+        id: Set(new_id()),
+        slug: Set("another-slug".into()),
+        ..product.clone().into()
+    };
+    assert!(same_sku.insert(&db.conn).await.is_err(), "skus are unique");
+
+    let same_key = orders::ActiveModel {
+        id: Set(new_id()),
+        ..order.clone().into()
+    };
+    assert!(
+        same_key.insert(&db.conn).await.is_err(),
+        "(user, idempotency key) is unique"
+    );
+
+    let zero_quantity = order_lines::ActiveModel {
+        id: Set(new_id()),
+        order_id: Set(order.id),
+        product_id: Set(product.id),
+        product_name: Set(product.name.clone()),
+        quantity: Set(0),
+        unit_price_minor: Set(product.price_minor),
+        currency: Set(product.currency.clone()),
+    };
+    assert!(
+        zero_quantity.insert(&db.conn).await.is_err(),
+        "a line of zero units is rejected"
+    );
+
+    let orphan_line = order_lines::ActiveModel {
+        id: Set(new_id()),
+        order_id: Set(new_id()),
+        product_id: Set(product.id),
+        product_name: Set(product.name.clone()),
+        quantity: Set(1),
+        unit_price_minor: Set(product.price_minor),
+        currency: Set(product.currency.clone()),
+    };
+    assert!(
+        orphan_line.insert(&db.conn).await.is_err(),
+        "foreign keys are enforced"
+    );
+
+    let unchanged = products::Entity::find_by_id(product.id)
+        .one(&db.conn)
+        .await
+        .expect("query")
+        .expect("exists");
+    assert_eq!((unchanged.stock, unchanged.price_minor), (1, 1999));
+}
+on_both_backends!(constraints, constraints_reject_bad_rows);

@@ -1,0 +1,20 @@
+//! Schema migrations for Storefront, written once with sea-query so the same
+//! migration runs on SQLite (the embedded default) and on PostgreSQL.
+//!
+//! Layout:
+//! - [`m20261123_000001_schema`]: every table of the domain, with foreign keys,
+//!   an index for each foreign key and each filter/sort column, CHECK
+//!   constraints and unique constraints.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_schema;
+
+/// The list of migrations, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_schema::Migration)]
+    }
+}
