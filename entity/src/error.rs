@@ -13,6 +13,15 @@ pub enum DomainError {
     /// Input that fails a domain rule; `field` names the input it came from.
     #[error("invalid {field}: {message}")]
     InvalidInput { field: &'static str, message: String },
+    /// Credentials or a token that do not prove who the caller is.
+    #[error("not authenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// The caller is known but may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// The payment gateway refused the payment for good.
+    #[error("payment declined: {0}")]
+    PaymentDeclined(String),
     /// The thing does not exist, or the caller may not see it.
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
