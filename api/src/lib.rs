@@ -5,3 +5,4 @@
 /// What `cargo run -p api` prints until the GraphQL server exists.
 pub const NOT_YET: &str = "storefront api: the GraphQL server is not built yet (see the open API issue); \
 the domain model and migrations are ready: `cargo run -p migration -- up` applies them to DATABASE_URL";
+pub mod http;
