@@ -54,3 +54,10 @@ impl DomainError {
         }
     }
 }
+
+/// Whether `err` is a unique-constraint violation (a duplicate email, sku,
+/// idempotency key, …), on either backend.
+#[must_use]
+pub fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}

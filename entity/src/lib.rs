@@ -5,10 +5,13 @@
 //!
 //! Layout:
 //! - [`tables`]: one SeaORM entity per table, mirroring the migration.
-//! - [`accounts`]: roles and parsed account input ([`accounts::Email`]).
-//! - [`catalog`]: stock rules — reserve, return, adjust — and [`catalog::Quantity`].
-//! - [`orders`]: the order status state machine and its compare-and-set transition.
-//! - [`payments`], [`notifications`]: payment and email delivery statuses.
+//! - [`accounts`]: users, passwords, refresh tokens, password resets.
+//! - [`actor`]: who is asking; ownership checks take it.
+//! - [`catalog`]: products, the product list, stock rules (reserve, return, adjust).
+//! - [`orders`]: the status state machine, placing, cancelling, fulfilling, reading.
+//! - [`payments`]: payment statuses and the gateway (trait + sandbox).
+//! - [`notifications`]: email delivery statuses.
+//! - [`paging`]: page sizes and keyset pages.
 //! - [`outbox`]: writing a job inside the caller's transaction.
 //! - [`jobs`]: the job payloads (`SettlePayment`, `SendEmail`) and their stable names.
 //! - [`money`]: integer minor units plus currency, checked arithmetic, formatting.
@@ -16,6 +19,7 @@
 //! - [`error`]: the one error type domain functions return.
 //! - `testing` (feature `testing`): a fresh database per test on either backend.
 pub mod accounts;
+pub mod actor;
 pub mod catalog;
 pub mod db;
 pub mod error;
@@ -25,6 +29,7 @@ pub mod money;
 pub mod notifications;
 pub mod orders;
 pub mod outbox;
+pub mod paging;
 pub mod payments;
 pub mod tables;
 #[cfg(feature = "testing")]

@@ -1,4 +1,4 @@
-//! Catalog: stock rules. Every stock change is one conditional `UPDATE` plus
+//! Stock rules. Every stock change is one conditional `UPDATE` plus
 //! one `stock_movements` row, inside the caller's transaction.
 //!
 //! The `UPDATE … WHERE stock + delta >= 0` is the whole concurrency story: on
@@ -15,32 +15,7 @@ use crate::error::DomainError;
 use crate::ids::new_id;
 use crate::tables::{products, stock_movements};
 
-/// The most units one order line may ask for.
-pub const MAX_LINE_QUANTITY: i32 = 1_000;
-
-/// A number of units on an order line: 1..=[`MAX_LINE_QUANTITY`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Quantity(i32);
-
-impl Quantity {
-    /// # Errors
-    /// [`DomainError::InvalidInput`] on `quantity` outside 1..=1000.
-    pub fn parse(value: i32) -> Result<Self, DomainError> {
-        if (1..=MAX_LINE_QUANTITY).contains(&value) {
-            Ok(Self(value))
-        } else {
-            Err(DomainError::invalid(
-                "quantity",
-                format!("must be between 1 and {MAX_LINE_QUANTITY}"),
-            ))
-        }
-    }
-
-    #[must_use]
-    pub fn get(self) -> i32 {
-        self.0
-    }
-}
+use super::Quantity;
 
 /// Why stock changed; stored on the movement row.
 #[derive(Debug, Clone, PartialEq, Eq)]

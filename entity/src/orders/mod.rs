@@ -1,5 +1,6 @@
 //! Orders: the status state machine and the one function that moves an order
-//! along it.
+//! along it; placing ([`place`]), cancelling and fulfilling ([`manage`]) and
+//! reading ([`queries`]) orders.
 //!
 //! ```text
 //! PENDING_PAYMENT ──► PAID ──► FULFILLED
@@ -16,6 +17,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
 use crate::tables::orders;
+
+pub mod manage;
+pub mod place;
+pub mod queries;
+
+pub use manage::{cancel_order, fulfill_order};
+pub use place::{IdempotencyKey, OrderLineRequest, OrderRequest, PlacedOrder, place_order};
+pub use queries::{count_orders, find_order, lines_by_order_ids, list_orders, payments_by_order_ids};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]

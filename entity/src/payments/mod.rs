@@ -34,3 +34,9 @@ impl fmt::Display for PaymentStatus {
         })
     }
 }
+
+mod gateway;
+mod sandbox;
+
+pub use gateway::{GatewayError, PaymentGateway};
+pub use sandbox::{SandboxGateway, tokens};

@@ -1,0 +1,19 @@
+//! Who is asking: the authenticated user a rule acts for. Ownership is
+//! enforced with it inside the queries themselves, so a customer can never
+//! read or change another customer's data whatever id it guesses.
+use uuid::Uuid;
+
+use crate::accounts::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+impl Actor {
+    #[must_use]
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}

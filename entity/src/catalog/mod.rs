@@ -1,0 +1,339 @@
+//! Catalog: products, their parsed input, and the stock rules.
+//!
+//! Layout:
+//! - this module: [`Quantity`], [`Sku`], [`Slug`], [`NewProduct`], [`ProductPatch`],
+//!   creating, updating and finding products;
+//! - [`stock`]: reserve, return and adjust stock (one movement row per change);
+//! - [`listing`]: the keyset-paginated, filtered product list.
+//!
+//! Customers never see inactive products: every read takes a [`Visibility`].
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::entity::prelude::*;
+
+use crate::error::{DomainError, is_unique_violation};
+use crate::ids::new_id;
+use crate::money::Currency;
+use crate::tables::{products, stock_movements};
+
+pub mod listing;
+pub mod stock;
+
+pub use stock::{StockReason, adjust_stock, reserve_stock, return_stock};
+
+/// The most units one order line may ask for.
+pub const MAX_LINE_QUANTITY: i32 = 1_000;
+
+/// A number of units on an order line: 1..=[`MAX_LINE_QUANTITY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Quantity(i32);
+
+impl Quantity {
+    /// # Errors
+    /// [`DomainError::InvalidInput`] on `quantity` outside 1..=1000.
+    pub fn parse(value: i32) -> Result<Self, DomainError> {
+        if (1..=MAX_LINE_QUANTITY).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err(DomainError::invalid(
+                "quantity",
+                format!("must be between 1 and {MAX_LINE_QUANTITY}"),
+            ))
+        }
+    }
+
+    #[must_use]
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+/// Whether a read may return inactive products (admins) or not (everyone else).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    ActiveOnly,
+    All,
+}
+
+/// A stock keeping unit: 1–64 of `A–Z 0–9 - _ .`, stored upper-case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sku(String);
+
+impl Sku {
+    /// # Errors
+    /// [`DomainError::InvalidInput`] on `sku`.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let sku = raw.trim().to_ascii_uppercase();
+        let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if sku.is_empty() || sku.len() > 64 || !sku.chars().all(ok_char) {
+            return Err(DomainError::invalid("sku", "must be 1-64 letters, digits, '-', '_' or '.'"));
+        }
+        Ok(Self(sku))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A URL slug: 1–128 of `a–z 0–9 -`, not starting or ending with `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slug(String);
+
+impl Slug {
+    /// # Errors
+    /// [`DomainError::InvalidInput`] on `slug`.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let slug = raw.trim();
+        let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        if slug.is_empty()
+            || slug.len() > 128
+            || !slug.chars().all(ok_char)
+            || slug.starts_with('-')
+            || slug.ends_with('-')
+        {
+            return Err(DomainError::invalid("slug", "must be 1-128 lower-case letters, digits and inner '-'"));
+        }
+        Ok(Self(slug.to_owned()))
+    }
+}
+
+fn product_name(raw: &str) -> Result<String, DomainError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(DomainError::invalid("name", "must be 1-200 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn description(raw: &str) -> Result<String, DomainError> {
+    if raw.chars().count() > 10_000 {
+        return Err(DomainError::invalid("description", "must be at most 10000 characters"));
+    }
+    Ok(raw.trim().to_owned())
+}
+
+fn price(minor: i64) -> Result<i64, DomainError> {
+    if minor < 0 {
+        return Err(DomainError::invalid("priceMinor", "must not be negative"));
+    }
+    Ok(minor)
+}
+
+/// The most units of one product the shop keeps on hand.
+pub const MAX_STOCK: i32 = 1_000_000;
+
+/// A product to create, parsed from an admin's input.
+#[derive(Debug, Clone)]
+pub struct NewProduct {
+    pub sku: Sku,
+    pub slug: Slug,
+    pub name: String,
+    pub description: String,
+    pub price_minor: i64,
+    pub currency: Currency,
+    pub stock: i32,
+    pub active: bool,
+}
+
+impl NewProduct {
+    /// # Errors
+    /// [`DomainError::InvalidInput`] naming the first field that fails.
+    #[expect(clippy::too_many_arguments, reason = "mirrors the GraphQL input one to one")]
+    pub fn parse(
+        sku: &str,
+        slug: &str,
+        name: &str,
+        description_text: &str,
+        price_minor: i64,
+        currency: &str,
+        stock: i32,
+        active: bool,
+    ) -> Result<Self, DomainError> {
+        if !(0..=MAX_STOCK).contains(&stock) {
+            return Err(DomainError::invalid("stock", format!("must be between 0 and {MAX_STOCK}")));
+        }
+        Ok(Self {
+            sku: Sku::parse(sku)?,
+            slug: Slug::parse(slug)?,
+            name: product_name(name)?,
+            description: description(description_text)?,
+            price_minor: price(price_minor)?,
+            currency: Currency::parse(currency)
+                .map_err(|e| DomainError::invalid("currency", e.to_string()))?,
+            stock,
+            active,
+        })
+    }
+}
+
+/// The fields an admin may change on a product; `None` leaves one as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub price_minor: Option<i64>,
+    pub active: Option<bool>,
+}
+
+impl ProductPatch {
+    /// # Errors
+    /// [`DomainError::InvalidInput`] naming the first field that fails.
+    pub fn parse(
+        name: Option<&str>,
+        description_text: Option<&str>,
+        price_minor: Option<i64>,
+        active: Option<bool>,
+    ) -> Result<Self, DomainError> {
+        Ok(Self {
+            name: name.map(product_name).transpose()?,
+            description: description_text.map(description).transpose()?,
+            price_minor: price_minor.map(price).transpose()?,
+            active,
+        })
+    }
+}
+
+/// Creates a product; its opening stock is recorded as a movement. Call
+/// inside a transaction.
+///
+/// # Errors
+/// [`DomainError::Conflict`] when the sku or slug is taken.
+pub async fn create_product<C: ConnectionTrait>(conn: &C, new: NewProduct) -> Result<products::Model, DomainError> {
+    let now = Utc::now();
+    let product = products::ActiveModel {
+        id: Set(new_id()),
+        sku: Set(new.sku.0),
+        slug: Set(new.slug.0),
+        name: Set(new.name),
+        description: Set(new.description),
+        price_minor: Set(new.price_minor),
+        currency: Set(new.currency.code().to_owned()),
+        stock: Set(new.stock),
+        active: Set(new.active),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            DomainError::Conflict("a product with this sku or slug already exists".into())
+        } else {
+            e.into()
+        }
+    })?;
+    if product.stock > 0 {
+        stock_movements::ActiveModel {
+            id: Set(new_id()),
+            product_id: Set(product.id),
+            order_id: Set(None),
+            delta: Set(product.stock),
+            stock_after: Set(product.stock),
+            reason: Set("opening stock".into()),
+            created_at: Set(now),
+        }
+        .insert(conn)
+        .await?;
+    }
+    Ok(product)
+}
+
+/// Applies `patch` to a product.
+///
+/// # Errors
+/// [`DomainError::NotFound`] for an unknown product.
+pub async fn update_product<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    patch: ProductPatch,
+) -> Result<products::Model, DomainError> {
+    fn set<T: Into<sea_orm::Value>>(value: Option<T>) -> sea_orm::ActiveValue<T> {
+        value.map_or(NotSet, Set)
+    }
+    let change = products::ActiveModel {
+        id: Set(id),
+        name: set(patch.name),
+        description: set(patch.description),
+        price_minor: set(patch.price_minor),
+        active: set(patch.active),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    match change.update(conn).await {
+        Ok(product) => Ok(product),
+        Err(DbErr::RecordNotUpdated | DbErr::RecordNotFound(_)) => Err(DomainError::NotFound { entity: "product" }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How a client names one product.
+#[derive(Debug, Clone)]
+pub enum ProductKey {
+    Id(Uuid),
+    Slug(String),
+}
+
+/// One product by id or slug, if `visibility` lets the caller see it.
+///
+/// # Errors
+/// [`DomainError::Database`] only.
+pub async fn find_product<C: ConnectionTrait>(
+    conn: &C,
+    key: &ProductKey,
+    visibility: Visibility,
+) -> Result<Option<products::Model>, DomainError> {
+    let mut query = products::Entity::find();
+    query = match key {
+        ProductKey::Id(id) => query.filter(products::Column::Id.eq(*id)),
+        ProductKey::Slug(slug) => query.filter(products::Column::Slug.eq(slug.as_str())),
+    };
+    if visibility == Visibility::ActiveOnly {
+        query = query.filter(products::Column::Active.eq(true));
+    }
+    Ok(query.one(conn).await?)
+}
+
+/// Products by id in one statement, for data loaders. Inactive products are
+/// included: an order keeps showing what was bought.
+///
+/// # Errors
+/// [`DomainError::Database`] only.
+pub async fn products_by_ids<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, products::Model>, DomainError> {
+    let rows = products::Entity::find().filter(products::Column::Id.is_in(ids.iter().copied())).all(conn).await?;
+    Ok(rows.into_iter().map(|p| (p.id, p)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skus_and_slugs_are_checked_and_normalised() {
+        assert_eq!(Sku::parse(" tee-01 ").map(|s| s.0).ok(), Some("TEE-01".into()));
+        assert!(Sku::parse("").is_err() && Sku::parse("has space").is_err());
+        assert_eq!(Slug::parse("blue-tee").map(|s| s.0).ok(), Some("blue-tee".into()));
+        for bad in ["", "Blue", "-tee", "tee-", "a b", "ü"] {
+            assert!(Slug::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn new_products_name_the_first_bad_field() {
+        let field = |r: Result<NewProduct, DomainError>| match r {
+            Err(DomainError::InvalidInput { field, .. }) => field,
+            other => panic!("expected invalid input, got {other:?}"),
+        };
+        assert_eq!(field(NewProduct::parse("S", "s", "N", "", -1, "EUR", 1, true)), "priceMinor");
+        assert_eq!(field(NewProduct::parse("S", "s", "N", "", 1, "XYZ", 1, true)), "currency");
+        assert_eq!(field(NewProduct::parse("S", "s", " ", "", 1, "EUR", 1, true)), "name");
+        assert_eq!(field(NewProduct::parse("S", "s", "N", "", 1, "EUR", -1, true)), "stock");
+        assert!(NewProduct::parse("S", "s", "N", "", 0, "eur", 0, false).is_ok());
+    }
+}

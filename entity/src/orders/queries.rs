@@ -1,0 +1,105 @@
+//! Reading orders. Ownership is part of every query: a customer's reads are
+//! filtered by `user_id` in SQL, so another customer's order is simply not
+//! found, whatever id is guessed.
+use std::collections::HashMap;
+
+use sea_orm::entity::prelude::*;
+use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect, Select};
+
+use super::OrderStatus;
+use crate::actor::Actor;
+use crate::error::DomainError;
+use crate::paging::Page;
+use crate::tables::{order_lines, orders, payments};
+
+fn visible_to(actor: Actor) -> Select<orders::Entity> {
+    let query = orders::Entity::find();
+    if actor.is_admin() { query } else { query.filter(orders::Column::UserId.eq(actor.user_id)) }
+}
+
+fn with_status(query: Select<orders::Entity>, status: Option<OrderStatus>) -> Select<orders::Entity> {
+    match status {
+        Some(status) => query.filter(orders::Column::Status.eq(status.as_str())),
+        None => query,
+    }
+}
+
+/// One order, if the actor may see it (its owner, or an admin).
+///
+/// # Errors
+/// [`DomainError::Database`] only.
+pub async fn find_order<C: ConnectionTrait>(
+    conn: &C,
+    actor: Actor,
+    order_id: Uuid,
+) -> Result<Option<orders::Model>, DomainError> {
+    Ok(visible_to(actor).filter(orders::Column::Id.eq(order_id)).one(conn).await?)
+}
+
+/// The actor's orders (all orders for an admin), newest first, after the
+/// order id `after`.
+///
+/// # Errors
+/// [`DomainError::Database`] only.
+pub async fn list_orders<C: ConnectionTrait>(
+    conn: &C,
+    actor: Actor,
+    status: Option<OrderStatus>,
+    after: Option<Uuid>,
+    size: u64,
+) -> Result<Page<orders::Model>, DomainError> {
+    let mut query = with_status(visible_to(actor), status);
+    if let Some(after) = after {
+        query = query.filter(orders::Column::Id.lt(after));
+    }
+    let rows = query.order_by_desc(orders::Column::Id).limit(size + 1).all(conn).await?;
+    Ok(Page::from_overfetch(rows, size))
+}
+
+/// How many orders [`list_orders`] would page through.
+///
+/// # Errors
+/// [`DomainError::Database`] only.
+pub async fn count_orders<C: ConnectionTrait>(
+    conn: &C,
+    actor: Actor,
+    status: Option<OrderStatus>,
+) -> Result<u64, DomainError> {
+    Ok(with_status(visible_to(actor), status).count(conn).await?)
+}
+
+/// The lines of many orders in one statement (for data loaders), in the
+/// order they were written.
+///
+/// # Errors
+/// [`DomainError::Database`] only.
+pub async fn lines_by_order_ids<C: ConnectionTrait>(
+    conn: &C,
+    order_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<order_lines::Model>>, DomainError> {
+    let rows = order_lines::Entity::find()
+        .filter(order_lines::Column::OrderId.is_in(order_ids.iter().copied()))
+        .order_by_asc(order_lines::Column::Id)
+        .all(conn)
+        .await?;
+    let mut by_order: HashMap<Uuid, Vec<order_lines::Model>> = HashMap::new();
+    for line in rows {
+        by_order.entry(line.order_id).or_default().push(line);
+    }
+    Ok(by_order)
+}
+
+/// The payments of many orders in one statement (for data loaders).
+///
+/// # Errors
+/// [`DomainError::Database`] only.
+pub async fn payments_by_order_ids<C: ConnectionTrait>(
+    conn: &C,
+    order_ids: &[Uuid],
+) -> Result<HashMap<Uuid, payments::Model>, DomainError> {
+    let rows = payments::Entity::find()
+        .filter(payments::Column::OrderId.is_in(order_ids.iter().copied()))
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|p| (p.order_id, p)).collect())
+}

@@ -1,0 +1,44 @@
+//! The payment gateway boundary: what the shop asks of a payment provider.
+use async_trait::async_trait;
+
+use crate::money::Money;
+
+/// How a gateway call failed; decides whether a job retries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// The provider refused for good (card declined, capture refused).
+    #[error("declined: {0}")]
+    Declined(String),
+    /// The payment method token is not one the provider knows.
+    #[error("unknown payment token")]
+    InvalidToken,
+    /// A temporary failure: retry later.
+    #[error("temporary gateway failure: {0}")]
+    Transient(String),
+    /// No answer in time: the outcome is unknown, retry (captures are idempotent).
+    #[error("gateway timed out")]
+    Timeout,
+}
+
+impl GatewayError {
+    /// Whether trying again later may succeed.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, GatewayError::Transient(_) | GatewayError::Timeout)
+    }
+}
+
+/// A payment provider. Authorise at order time, capture in a job; every call
+/// is idempotent on the provider's side for the same authorisation reference.
+#[async_trait]
+pub trait PaymentGateway: Send + Sync + 'static {
+    /// Reserves `amount` on the payment method `token`; returns the
+    /// provider's reference for the authorisation.
+    async fn authorize(&self, token: &str, amount: Money) -> Result<String, GatewayError>;
+    /// Takes the authorised money. `attempt` counts from 1.
+    async fn capture(&self, authorization_ref: &str, amount: Money, attempt: u32) -> Result<(), GatewayError>;
+    /// Releases an authorisation that will not be captured.
+    async fn void(&self, authorization_ref: &str) -> Result<(), GatewayError>;
+    /// Gives captured money back.
+    async fn refund(&self, authorization_ref: &str, amount: Money) -> Result<(), GatewayError>;
+}
