@@ -1,5 +1,6 @@
 //! Storage tests: every test runs on SQLite and on PostgreSQL, each with a
 //! database of its own (`entity::testing::TestDb`).
+mod accounts;
 mod catalog;
 mod helpers;
 mod migrations;

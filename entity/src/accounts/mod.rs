@@ -1,0 +1,199 @@
+//! Accounts: users, their passwords, refresh tokens and password resets.
+//!
+//! Layout:
+//! - this module: [`Role`] and the parsed input types [`Email`] and
+//!   [`DisplayName`] (plus [`Password`]); account functions accept only these.
+//! - `password`: [`Password`] and argon2id hashing, run off the async threads.
+//! - `tokens`: opaque random tokens and the SHA-256 digests stored for them.
+//! - `users`: [`register`], [`authenticate`], [`ensure_admin`], [`find_user`].
+//! - `refresh`: [`issue_refresh_token`], [`rotate_refresh_token`], [`revoke_refresh_token`].
+//! - `reset`: [`request_password_reset`], [`reset_password`].
+//!
+//! The rules:
+//! - An email belongs to one account, compared case-insensitively: [`Email`]
+//!   lower-cases, and a unique index on `lower(email)` decides races (a
+//!   duplicate is [`DomainError::Conflict`], never a second row).
+//! - Passwords are stored only as argon2id hashes (PHC strings). Signing in
+//!   with an unknown email costs the same hash verification as a wrong
+//!   password, and both fail with the same error, so neither the answer nor
+//!   its timing says which emails have accounts.
+//! - Refresh tokens and password reset tokens are 32 random bytes, handed out
+//!   once in base64url and stored only as their SHA-256 hex digest: a leaked
+//!   table cannot be replayed. Both are single use, spent by one conditional
+//!   `UPDATE … WHERE used_at IS NULL AND expires_at > now`, so two racing
+//!   callers cannot both spend one token.
+//! - A refresh token presented a second time means it was copied: every live
+//!   refresh token of that user is revoked, and they must sign in again.
+//!   That revocation comes with an error, so [`rotate_refresh_token`] runs on
+//!   the pool or in a transaction committed whatever the outcome (its docs).
+//! - Changing a password (reset, or `create-admin` on an existing account)
+//!   revokes every refresh token of the user.
+//! - Emails (welcome, password reset) are jobs written to the outbox in the
+//!   caller's transaction, never sent from here.
+//!
+//! Functions that write more than one row expect a transaction from
+//! [`crate::db::begin_write`]: they are atomic only inside one.
+use std::fmt;
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+
+mod password;
+mod refresh;
+mod reset;
+mod tokens;
+mod users;
+
+pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
+pub use refresh::{REFRESH_TOKEN_TTL, issue_refresh_token, revoke_refresh_token, rotate_refresh_token};
+pub use reset::{PASSWORD_RESET_TTL, request_password_reset, reset_password};
+pub use users::{authenticate, ensure_admin, find_user, register};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    #[sea_orm(string_value = "CUSTOMER")]
+    Customer,
+    #[sea_orm(string_value = "ADMIN")]
+    Admin,
+}
+
+/// An email address, trimmed, checked for a plausible `local@domain.tld`
+/// shape, and lower-cased so uniqueness is case-insensitive.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    /// # Errors
+    /// [`DomainError::InvalidInput`] on the `email` field when the shape is wrong.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let email = raw.trim().to_lowercase();
+        let invalid = || DomainError::invalid("email", "must look like name@example.com");
+        if email.len() > 254 || email.chars().any(char::is_whitespace) {
+            return Err(invalid());
+        }
+        let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && !domain.contains('@');
+        if local.is_empty() || local.len() > 64 || !domain_ok {
+            return Err(invalid());
+        }
+        Ok(Self(email))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The most characters a display name may have.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
+
+/// The name a user goes by in emails and on their account: trimmed,
+/// 1..=[`MAX_DISPLAY_NAME_CHARS`] characters, no control characters (it is
+/// pasted into emails, where a stray newline would break the layout).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    /// # Errors
+    /// [`DomainError::InvalidInput`] on the `name` field when it is empty after
+    /// trimming, too long, or holds control characters.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let name = raw.trim();
+        let length = name.chars().count();
+        if length == 0 || length > MAX_DISPLAY_NAME_CHARS {
+            return Err(DomainError::invalid(
+                "name",
+                format!("must be 1 to {MAX_DISPLAY_NAME_CHARS} characters"),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(DomainError::invalid(
+                "name",
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DisplayName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DisplayName, Email};
+
+    #[test]
+    fn emails_are_trimmed_and_lower_cased() {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").expect("valid").as_str(),
+            "ada@example.com"
+        );
+    }
+
+    #[test]
+    fn malformed_emails_are_rejected() {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a da@example.com",
+            "ada@@example.com",
+            "ada@.com",
+            "ada@example..com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} must be rejected");
+        }
+    }
+
+    #[test]
+    fn display_names_are_trimmed() {
+        assert_eq!(
+            DisplayName::parse("  Ada Lovelace \t").expect("valid").as_str(),
+            "Ada Lovelace"
+        );
+        let longest = "é".repeat(100);
+        assert_eq!(
+            DisplayName::parse(&longest).expect("100 characters fit").as_str(),
+            longest
+        );
+    }
+
+    #[test]
+    fn empty_overlong_or_control_character_names_are_rejected() {
+        for bad in ["", "   ", &"a".repeat(101), "Ada\nLovelace", "Ada\u{0}"] {
+            assert!(
+                matches!(
+                    DisplayName::parse(bad),
+                    Err(crate::DomainError::InvalidInput { field: "name", .. })
+                ),
+                "{bad:?} must be rejected"
+            );
+        }
+    }
+}
