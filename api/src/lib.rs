@@ -1,8 +1,33 @@
-//! The Storefront GraphQL server (actix-web + async-graphql) over the domain
-//! rules in `entity`. The server itself lands with the API issue; today this
-//! crate only says so.
-
-/// What `cargo run -p api` prints until the GraphQL server exists.
-pub const NOT_YET: &str = "storefront api: the GraphQL server is not built yet (see the open API issue); \
-the domain model and migrations are ready: `cargo run -p migration -- up` applies them to DATABASE_URL";
+//! The Storefront GraphQL server: actix-web + async-graphql over the domain
+//! rules in `entity`. Resolvers are thin adapters: parse input, check who is
+//! asking, call one `entity` function, map the result.
+//!
+//! Layout:
+//! - [`startup`]: `Application::build(config)` — the composition root; the only module that knows actix.
+//! - [`config`]: environment variables into a typed [`config::Config`].
+//! - [`cli`]: `serve`, `export-schema`, `create-admin`, `seed`.
+//! - [`schema`]: root types merged from the domains, loaders, limits.
+//! - [`accounts`], [`catalog`], [`orders`]: one GraphQL part per domain (types, queries, mutations, loaders).
+//! - [`auth`]: JWT access tokens and the per-request viewer.
+//! - [`errors`]: the error policy and `extensions.code`.
+//! - [`http`]: GraphQL-over-HTTP and the GraphiQL playground.
+//! - [`pagination`], [`money`]: shared GraphQL types.
+//! - [`seed`]: the demo catalog; [`telemetry`]: logging.
+pub mod accounts;
+pub mod auth;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod errors;
 pub mod http;
+pub mod money;
+pub mod orders;
+pub mod pagination;
+pub mod schema;
+pub mod seed;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+mod transaction;
+
+pub use transaction::write_txn;

@@ -3,11 +3,10 @@ use chrono::Utc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{DbErr, SqlErr};
 
 use super::password::{self, MAX_PASSWORD_CHARS};
 use super::{DisplayName, Email, Password, Role, refresh};
-use crate::error::DomainError;
+use crate::error::{DomainError, is_unique_violation};
 use crate::ids::new_id;
 use crate::jobs::{EmailMessage, SendEmail};
 use crate::outbox;
@@ -160,8 +159,4 @@ async fn insert<C: ConnectionTrait>(
             DomainError::Database(err)
         }
     })
-}
-
-fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }

@@ -1,0 +1,182 @@
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use entity::accounts::{self, DisplayName, Email, Password, Role};
+use entity::actor::Actor;
+use entity::tables::users;
+
+use crate::errors::{GqlResultExt, internal};
+use crate::state::AppState;
+use crate::{errors, write_txn};
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::accounts::Role", name = "Role")]
+pub enum RoleView {
+    Customer,
+    Admin,
+}
+
+/// A shop account. Only its owner (or an admin) ever sees it.
+#[derive(SimpleObject)]
+#[graphql(name = "User")]
+pub struct UserView {
+    id: ID,
+    email: String,
+    name: String,
+    role: RoleView,
+}
+
+impl From<users::Model> for UserView {
+    fn from(user: users::Model) -> Self {
+        Self {
+            id: ID(user.id.to_string()),
+            email: user.email,
+            name: user.name,
+            role: user.role.into(),
+        }
+    }
+}
+
+/// What signing in returns: a 15-minute access token for
+/// `Authorization: Bearer …` and a single-use refresh token.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    access_token: String,
+    refresh_token: String,
+    user: UserView,
+}
+
+#[derive(InputObject)]
+pub struct RegisterInput {
+    email: String,
+    /// At least 10 characters.
+    password: String,
+    name: String,
+}
+
+#[derive(InputObject)]
+pub struct LoginInput {
+    email: String,
+    password: String,
+}
+
+/// Issues both tokens for `user` (the refresh token inside `conn`'s transaction).
+async fn signed_in(
+    ctx: &Context<'_>,
+    user: users::Model,
+    refresh_token: String,
+) -> async_graphql::Result<AuthPayload> {
+    let state = ctx.data::<AppState>()?;
+    let access_token = state
+        .tokens
+        .issue(Actor {
+            user_id: user.id,
+            role: user.role,
+        })
+        .map_err(|e| internal(&e, errors::request_id(ctx)))?;
+    Ok(AuthPayload {
+        access_token,
+        refresh_token,
+        user: user.into(),
+    })
+}
+
+#[derive(Default)]
+pub struct AccountsQuery;
+
+#[Object]
+impl AccountsQuery {
+    /// The signed-in user; null when anonymous.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserView>> {
+        let Some(actor) = crate::auth::optional_user(ctx)? else {
+            return Ok(None);
+        };
+        let state = ctx.data::<AppState>()?;
+        Ok(accounts::find_user(&state.db, actor.user_id)
+            .await
+            .or_gql(ctx)?
+            .map(Into::into))
+    }
+}
+
+#[derive(Default)]
+pub struct AccountsMutation;
+
+#[Object]
+impl AccountsMutation {
+    /// Creates a customer account and signs it in; sends a welcome email.
+    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> async_graphql::Result<AuthPayload> {
+        let email = Email::parse(&input.email).or_gql(ctx)?;
+        let password = Password::parse(&input.password).or_gql(ctx)?;
+        let name = DisplayName::parse(&input.name).or_gql(ctx)?;
+        let (user, refresh) = write_txn(ctx, |txn| {
+            Box::pin(async move {
+                let user = accounts::register(txn, &email, &password, &name, Role::Customer).await?;
+                let refresh = accounts::issue_refresh_token(txn, user.id).await?;
+                Ok((user, refresh))
+            })
+        })
+        .await?;
+        signed_in(ctx, user, refresh).await
+    }
+
+    /// Signs in with email and password.
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> async_graphql::Result<AuthPayload> {
+        let email = Email::parse(&input.email).or_gql(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        // Outside any transaction: argon2 is slow and must not hold a write lock.
+        let user = accounts::authenticate(&state.db, &email, &input.password)
+            .await
+            .or_gql(ctx)?;
+        let refresh = accounts::issue_refresh_token(&state.db, user.id)
+            .await
+            .or_gql(ctx)?;
+        signed_in(ctx, user, refresh).await
+    }
+
+    /// Trades a refresh token for new tokens; the old refresh token stops working.
+    /// Presenting a used token again revokes all of the account's refresh tokens.
+    async fn refresh_token(&self, ctx: &Context<'_>, token: String) -> async_graphql::Result<AuthPayload> {
+        let state = ctx.data::<AppState>()?;
+        // On the pool, not in a transaction: the theft revocation must stick
+        // even though the call then fails.
+        let (user, refresh) = accounts::rotate_refresh_token(&state.db, &token)
+            .await
+            .or_gql(ctx)?;
+        signed_in(ctx, user, refresh).await
+    }
+
+    /// Revokes a refresh token. True when it was live.
+    async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> async_graphql::Result<bool> {
+        write_txn(ctx, |txn| {
+            Box::pin(async move { accounts::revoke_refresh_token(txn, &refresh_token).await })
+        })
+        .await
+    }
+
+    /// Emails a reset link when the account exists. Always true, so the
+    /// answer does not reveal which emails have accounts.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> async_graphql::Result<bool> {
+        let Ok(email) = Email::parse(&email) else {
+            return Ok(true);
+        };
+        write_txn(ctx, |txn| {
+            Box::pin(async move { accounts::request_password_reset(txn, &email).await })
+        })
+        .await?;
+        Ok(true)
+    }
+
+    /// Sets a new password with a token from the reset email (single use, 1 hour).
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        new_password: String,
+    ) -> async_graphql::Result<bool> {
+        let password = Password::parse(&new_password).or_gql(ctx)?;
+        write_txn(ctx, |txn| {
+            Box::pin(async move { accounts::reset_password(txn, &token, &password).await })
+        })
+        .await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,206 @@
+//! Configuration, read once from the environment (and `.env`) into a typed
+//! struct. Every variable has a documented default (README "Configuration");
+//! production refuses the defaults that would be unsafe.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where the service runs; production refuses unsafe defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// A secret whose `Debug` never prints it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    #[must_use]
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The shortest `JWT_SECRET` production accepts.
+pub const MIN_JWT_SECRET_LEN: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    /// `API_BIND`; port 0 picks a free port (tests).
+    pub bind: SocketAddr,
+    /// `DATA_DIR`: the SQLite file and other local state live here.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`, or the SQLite file under `DATA_DIR`.
+    pub database_url: String,
+    /// `DATABASE_MAX_CONNECTIONS`.
+    pub database_max_connections: u32,
+    /// `JWT_SECRET`; generated (with a warning) in development when unset.
+    pub jwt_secret: Secret,
+    /// True when the secret was generated, so the warning can say so.
+    pub jwt_secret_generated: bool,
+    pub log_format: LogFormat,
+    /// `GRAPHIQL`: serve the playground on GET /graphql from a browser.
+    pub graphiql: bool,
+    /// `INTROSPECTION`: answer introspection queries.
+    pub introspection: bool,
+    /// `PLAYGROUND_DIR`: the built GraphiQL assets (see playground/build.sh).
+    pub playground_dir: Option<PathBuf>,
+    /// `GRAPHQL_MAX_DEPTH`, `GRAPHQL_MAX_COMPLEXITY`, `MAX_BODY_BYTES`.
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_body_bytes: usize,
+    /// `SEED_DEMO_DATA`: seed the demo catalog on start when the catalog is empty.
+    pub seed_demo_data: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("{0} must be set in production")]
+    Missing(&'static str),
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parsed<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match var(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
+        Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
+        Some(v) => Err(ConfigError::Invalid {
+            name,
+            reason: format!("{v:?} is not true or false"),
+        }),
+    }
+}
+
+/// A development-only secret, new on every start (tokens die with the process).
+fn random_secret() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+impl Config {
+    /// Reads the configuration from the environment (after loading `.env`).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable that is missing or malformed.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let environment = match var("APP_ENV").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("development" | "dev") => Environment::Development,
+            Some("production" | "prod") => Environment::Production,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "APP_ENV",
+                    reason: format!("{other:?} is not development or production"),
+                });
+            }
+        };
+        let production = environment == Environment::Production;
+        let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "./var".into()));
+        let database_url =
+            var("DATABASE_URL").unwrap_or_else(|| entity::db::sqlite_url(&data_dir.join("storefront.db")));
+        let (jwt_secret, jwt_secret_generated) = match var("JWT_SECRET") {
+            Some(secret) if production && secret.len() < MIN_JWT_SECRET_LEN => {
+                return Err(ConfigError::Invalid {
+                    name: "JWT_SECRET",
+                    reason: format!("must be at least {MIN_JWT_SECRET_LEN} characters in production"),
+                });
+            }
+            Some(secret) => (secret, false),
+            None if production => return Err(ConfigError::Missing("JWT_SECRET")),
+            None => (random_secret(), true),
+        };
+        let log_format = match var("LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "LOG_FORMAT",
+                    reason: format!("{other:?} is not pretty or json"),
+                });
+            }
+        };
+        Ok(Self {
+            environment,
+            bind: parsed("API_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            data_dir,
+            database_url,
+            database_max_connections: parsed("DATABASE_MAX_CONNECTIONS", 20)?,
+            jwt_secret: Secret::new(jwt_secret),
+            jwt_secret_generated,
+            log_format,
+            graphiql: flag("GRAPHIQL", !production)?,
+            introspection: flag("INTROSPECTION", !production)?,
+            playground_dir: var("PLAYGROUND_DIR").map(PathBuf::from),
+            max_depth: parsed("GRAPHQL_MAX_DEPTH", 10)?,
+            max_complexity: parsed("GRAPHQL_MAX_COMPLEXITY", 1000)?,
+            max_body_bytes: parsed("MAX_BODY_BYTES", 1024 * 1024)?,
+            seed_demo_data: flag("SEED_DEMO_DATA", !production)?,
+        })
+    }
+
+    /// Development defaults on `database_url`, listening on a free loopback
+    /// port, without demo data: what tests and benchmarks start.
+    #[must_use]
+    pub fn local(database_url: String, jwt_secret: &str) -> Self {
+        Self {
+            environment: Environment::Development,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: std::env::temp_dir(),
+            database_url,
+            database_max_connections: 20,
+            jwt_secret: Secret::new(jwt_secret.to_owned()),
+            jwt_secret_generated: false,
+            log_format: LogFormat::Pretty,
+            graphiql: true,
+            introspection: true,
+            playground_dir: None,
+            max_depth: 10,
+            max_complexity: 1000,
+            max_body_bytes: 1024 * 1024,
+            seed_demo_data: false,
+        }
+    }
+
+    /// Whether the database is the embedded SQLite file.
+    #[must_use]
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}

@@ -1,0 +1,296 @@
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use entity::DomainError;
+use entity::catalog::Quantity;
+use entity::orders::{IdempotencyKey, OrderLineRequest, OrderRequest};
+use entity::tables::{order_lines, orders, payments};
+
+use crate::auth::{require_admin, require_user};
+use crate::catalog::graphql::parse_id;
+use crate::catalog::{Product, ProductLoader};
+use crate::errors::{self, GqlResultExt, client_error, code};
+use crate::money::{MoneyView, money};
+use crate::orders::loaders::{OrderLinesLoader, PaymentLoader};
+use crate::pagination::{PageInfo, decode_cursor, encode_cursor};
+use crate::state::AppState;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::orders::OrderStatus")]
+pub enum OrderStatus {
+    PendingPayment,
+    Paid,
+    Fulfilled,
+    PaymentFailed,
+    Cancelled,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::payments::PaymentStatus")]
+pub enum PaymentStatus {
+    Authorized,
+    Settled,
+    Failed,
+    Voided,
+    Refunded,
+}
+
+fn loader_error(ctx: &Context<'_>, err: &Arc<DomainError>) -> async_graphql::Error {
+    errors::internal(err.as_ref(), errors::request_id(ctx))
+}
+
+/// An order; only its owner and admins can reach it.
+pub struct Order(pub orders::Model);
+
+#[Object]
+impl Order {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn status(&self) -> OrderStatus {
+        self.0.status.into()
+    }
+    async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderLine>> {
+        let loader = ctx.data::<DataLoader<OrderLinesLoader>>()?;
+        let lines = loader
+            .load_one(self.0.id)
+            .await
+            .map_err(|e| loader_error(ctx, &e))?;
+        Ok(lines.unwrap_or_default().into_iter().map(OrderLine).collect())
+    }
+    async fn total(&self) -> MoneyView {
+        money(self.0.total_minor, &self.0.currency)
+    }
+    async fn payment(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Payment>> {
+        let loader = ctx.data::<DataLoader<PaymentLoader>>()?;
+        Ok(loader
+            .load_one(self.0.id)
+            .await
+            .map_err(|e| loader_error(ctx, &e))?
+            .map(Payment))
+    }
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.created_at
+    }
+}
+
+/// A line of an order, priced as it was when the order was placed.
+pub struct OrderLine(order_lines::Model);
+
+#[Object]
+impl OrderLine {
+    async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Product> {
+        let loader = ctx.data::<DataLoader<ProductLoader>>()?;
+        let product = loader
+            .load_one(self.0.product_id)
+            .await
+            .map_err(|e| loader_error(ctx, &e))?;
+        product
+            .map(Product)
+            .ok_or_else(|| client_error(code::NOT_FOUND, "product not found"))
+    }
+    async fn quantity(&self) -> i32 {
+        self.0.quantity
+    }
+    async fn unit_price(&self) -> MoneyView {
+        money(self.0.unit_price_minor, &self.0.currency)
+    }
+    async fn subtotal(&self) -> MoneyView {
+        money(
+            self.0.unit_price_minor.saturating_mul(i64::from(self.0.quantity)),
+            &self.0.currency,
+        )
+    }
+}
+
+/// The payment of an order: authorised at order time, settled by a job.
+pub struct Payment(payments::Model);
+
+#[Object]
+impl Payment {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn status(&self) -> PaymentStatus {
+        self.0.status.into()
+    }
+    async fn amount(&self) -> MoneyView {
+        money(self.0.amount_minor, &self.0.currency)
+    }
+    /// Capture attempts so far.
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
+    /// Why the last capture attempt failed, if it did.
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct OrderEdge {
+    cursor: String,
+    node: Order,
+}
+
+/// A page of orders, newest first. `totalCount` is counted only when asked for.
+pub struct OrderConnection {
+    edges: Vec<OrderEdge>,
+    page_info: PageInfo,
+    actor: entity::actor::Actor,
+    status: Option<entity::orders::OrderStatus>,
+}
+
+#[Object]
+impl OrderConnection {
+    async fn edges(&self) -> &[OrderEdge] {
+        &self.edges
+    }
+    async fn nodes(&self) -> Vec<&Order> {
+        self.edges.iter().map(|e| &e.node).collect()
+    }
+    async fn page_info(&self) -> &PageInfo {
+        &self.page_info
+    }
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        let state = ctx.data::<AppState>()?;
+        entity::orders::count_orders(&state.db, self.actor, self.status)
+            .await
+            .or_gql(ctx)
+    }
+}
+
+#[derive(InputObject)]
+pub struct OrderLineInput {
+    product_id: ID,
+    /// 1 to 1000.
+    quantity: i32,
+}
+
+#[derive(InputObject)]
+pub struct PlaceOrderInput {
+    lines: Vec<OrderLineInput>,
+    /// A payment method token; the sandbox accepts `sandbox_ok`,
+    /// `sandbox_declined`, `sandbox_capture_declined`, `sandbox_flaky`, `sandbox_timeout`.
+    payment_token: String,
+    /// Any string of 1-128 visible characters; retrying with the same key
+    /// returns the same order.
+    idempotency_key: String,
+}
+
+#[derive(Default)]
+pub struct OrdersQuery;
+
+#[Object]
+impl OrdersQuery {
+    /// One of your orders (any order for an admin); null when there is none you may see.
+    async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
+        let actor = require_user(ctx)?;
+        let Ok(id) = uuid::Uuid::parse_str(id.as_str()) else {
+            return Ok(None);
+        };
+        let state = ctx.data::<AppState>()?;
+        Ok(entity::orders::find_order(&state.db, actor, id)
+            .await
+            .or_gql(ctx)?
+            .map(Order))
+    }
+
+    /// Your orders (all orders for an admin), newest first.
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<OrderStatus>,
+    ) -> async_graphql::Result<OrderConnection> {
+        let actor = require_user(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        let size = entity::paging::page_size(first).or_gql(ctx)?;
+        let after: Option<uuid::Uuid> = after.as_deref().map(decode_cursor).transpose()?;
+        let status = status.map(Into::into);
+        let page = entity::orders::list_orders(&state.db, actor, status, after, size)
+            .await
+            .or_gql(ctx)?;
+        let edges: Vec<OrderEdge> = page
+            .items
+            .into_iter()
+            .map(|o| OrderEdge {
+                cursor: encode_cursor(&o.id),
+                node: Order(o),
+            })
+            .collect();
+        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
+        Ok(OrderConnection {
+            page_info: PageInfo::new(&cursors, page.has_next_page, after.is_some()),
+            edges,
+            actor,
+            status,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct OrdersMutation;
+
+#[Object]
+impl OrdersMutation {
+    /// Places an order: stock is reserved and the payment authorised at once;
+    /// settlement and the confirmation email follow as jobs.
+    async fn place_order(&self, ctx: &Context<'_>, input: PlaceOrderInput) -> async_graphql::Result<Order> {
+        let actor = require_user(ctx)?;
+        let lines = input
+            .lines
+            .iter()
+            .map(|line| {
+                Ok(OrderLineRequest {
+                    product_id: parse_id(&line.product_id, "productId")?,
+                    quantity: Quantity::parse(line.quantity).or_gql(ctx)?,
+                })
+            })
+            .collect::<async_graphql::Result<Vec<_>>>()?;
+        let request = OrderRequest {
+            lines,
+            payment_token: input.payment_token,
+            idempotency_key: IdempotencyKey::parse(&input.idempotency_key).or_gql(ctx)?,
+        };
+        let state = ctx.data::<AppState>()?;
+        let request_id = Some(errors::request_id(ctx).to_owned());
+        let placed = entity::orders::place_order(
+            &state.db,
+            state.gateway.as_ref(),
+            actor.user_id,
+            request,
+            request_id,
+        )
+        .await
+        .or_gql(ctx)?;
+        Ok(Order(placed.order))
+    }
+
+    /// Cancels one of your orders (any order for an admin) while it is
+    /// pending or paid: stock goes back, the payment is voided or refunded.
+    async fn cancel_order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Order> {
+        let actor = require_user(ctx)?;
+        let id = parse_id(&id, "id")?;
+        let state = ctx.data::<AppState>()?;
+        let request_id = Some(errors::request_id(ctx).to_owned());
+        let order = entity::orders::cancel_order(&state.db, state.gateway.as_ref(), actor, id, request_id)
+            .await
+            .or_gql(ctx)?;
+        Ok(Order(order))
+    }
+
+    /// Admin: marks a paid order as shipped.
+    async fn fulfill_order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Order> {
+        let actor = require_admin(ctx)?;
+        let id = parse_id(&id, "id")?;
+        let state = ctx.data::<AppState>()?;
+        Ok(Order(
+            entity::orders::fulfill_order(&state.db, actor, id)
+                .await
+                .or_gql(ctx)?,
+        ))
+    }
+}

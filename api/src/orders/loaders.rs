@@ -1,0 +1,37 @@
+//! Batches the to-many (order → lines) and to-one (order → payment) edges:
+//! one statement per edge for a whole page of orders. Callers reach these
+//! only through an order the viewer was allowed to read.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+use entity::DomainError;
+use entity::tables::{order_lines, payments};
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+pub struct OrderLinesLoader(pub DatabaseConnection);
+
+impl Loader<Uuid> for OrderLinesLoader {
+    type Value = Vec<order_lines::Model>;
+    type Error = Arc<DomainError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        entity::orders::lines_by_order_ids(&self.0, keys)
+            .await
+            .map_err(Arc::new)
+    }
+}
+
+pub struct PaymentLoader(pub DatabaseConnection);
+
+impl Loader<Uuid> for PaymentLoader {
+    type Value = payments::Model;
+    type Error = Arc<DomainError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        entity::orders::payments_by_order_ids(&self.0, keys)
+            .await
+            .map_err(Arc::new)
+    }
+}

@@ -1,0 +1,54 @@
+//! The GraphQL schema: root types merged from one part per domain, the
+//! data loaders, and the limits. Knows nothing about HTTP.
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+
+use crate::accounts::{AccountsMutation, AccountsQuery};
+use crate::catalog::{CatalogMutation, CatalogQuery, ProductLoader};
+use crate::orders::{OrderLinesLoader, OrdersMutation, OrdersQuery, PaymentLoader};
+use crate::state::AppState;
+
+#[derive(MergedObject, Default)]
+pub struct Query(AccountsQuery, CatalogQuery, OrdersQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(AccountsMutation, CatalogMutation, OrdersMutation);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Limits that keep one request from costing the server too much.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub introspection: bool,
+}
+
+fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+}
+
+/// The schema serving requests against `state`.
+///
+/// Loaders are shared by all requests (they cache nothing), so concurrent
+/// requests batch together as well as the fields of one request.
+#[must_use]
+pub fn build(state: AppState, limits: SchemaLimits) -> AppSchema {
+    let mut schema = builder()
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .data(DataLoader::new(ProductLoader(state.db.clone()), tokio::spawn))
+        .data(DataLoader::new(OrderLinesLoader(state.db.clone()), tokio::spawn))
+        .data(DataLoader::new(PaymentLoader(state.db.clone()), tokio::spawn))
+        .data(state);
+    if !limits.introspection {
+        schema = schema.disable_introspection();
+    }
+    schema.finish()
+}
+
+/// The SDL of the schema, as written to `schema.graphql`.
+#[must_use]
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

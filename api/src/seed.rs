@@ -1,0 +1,93 @@
+//! The demo catalog: 32 products (8 kinds in 4 colours) so a fresh shop has
+//! something to browse. Seeding skips SKUs that exist, so it can run again.
+use entity::DomainError;
+use entity::catalog::NewProduct;
+use entity::tables::products;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+
+const KINDS: &[(&str, &str, i64)] = &[
+    ("tee", "Organic cotton T-shirt, relaxed fit.", 2_500),
+    (
+        "hoodie",
+        "Heavyweight fleece hoodie with a kangaroo pocket.",
+        6_900,
+    ),
+    ("cap", "Six-panel cap with an adjustable strap.", 2_200),
+    ("socks", "Merino crew socks, pack of two.", 1_800),
+    ("mug", "Stoneware mug, 350 ml, dishwasher safe.", 1_600),
+    ("tote", "Canvas tote bag with inner pocket.", 1_900),
+    ("notebook", "A5 dotted notebook, 160 pages.", 1_400),
+    ("sticker-pack", "Five vinyl stickers, weatherproof.", 600),
+];
+const COLOURS: &[&str] = &["black", "white", "navy", "forest"];
+
+/// The demo products, in a stable order.
+fn demo_products() -> Result<Vec<NewProduct>, DomainError> {
+    let mut all = Vec::with_capacity(KINDS.len() * COLOURS.len());
+    for (k, (kind, description, price)) in KINDS.iter().enumerate() {
+        for (c, colour) in COLOURS.iter().enumerate() {
+            let title_kind = kind.replace('-', " ");
+            let name = format!("{}{} {}", &colour[..1].to_uppercase(), &colour[1..], title_kind);
+            let stock = i32::try_from((k * 7 + c * 13) % 40 + 5).unwrap_or(10);
+            all.push(NewProduct::parse(
+                &format!("DEMO-{}-{}", kind.to_uppercase(), colour.to_uppercase()),
+                &format!("{colour}-{kind}"),
+                &name,
+                description,
+                price + i64::try_from(c).unwrap_or(0) * 100,
+                "EUR",
+                stock,
+                true,
+            )?);
+        }
+    }
+    Ok(all)
+}
+
+/// Adds the demo products whose SKU is not there yet; returns how many were added.
+///
+/// # Errors
+/// [`DomainError`] when the database fails.
+pub async fn seed_demo_catalog(db: &DatabaseConnection) -> Result<usize, DomainError> {
+    let mut added = 0;
+    for product in demo_products()? {
+        let sku = product.sku.as_str().to_owned();
+        let exists = products::Entity::find()
+            .filter(products::Column::Sku.eq(sku.as_str()))
+            .count(db)
+            .await?
+            > 0;
+        if !exists {
+            let txn = entity::db::begin_write(db).await?;
+            entity::catalog::create_product(&txn, product).await?;
+            txn.commit().await?;
+            added += 1;
+        }
+    }
+    Ok(added)
+}
+
+/// Seeds the demo catalog only into an empty catalog, so a shop that has
+/// real products (or deleted the demo ones) is never re-seeded on restart.
+///
+/// # Errors
+/// [`DomainError`] when the database fails.
+pub async fn seed_if_empty(db: &DatabaseConnection) -> Result<usize, DomainError> {
+    if products::Entity::find().count(db).await? > 0 {
+        return Ok(0);
+    }
+    seed_demo_catalog(db).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_catalog_has_at_least_thirty_valid_products() {
+        let products = super::demo_products().expect("demo products are valid");
+        assert!(products.len() >= 30);
+        let mut slugs: Vec<_> = products.iter().map(|p| format!("{:?}", p.slug)).collect();
+        slugs.sort();
+        slugs.dedup();
+        assert_eq!(slugs.len(), products.len(), "slugs are unique");
+    }
+}

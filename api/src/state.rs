@@ -1,0 +1,33 @@
+//! The dependencies every resolver may use, in one struct stored in the
+//! schema's data.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use entity::payments::PaymentGateway;
+use sea_orm::DatabaseConnection;
+
+use crate::auth::TokenKeys;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub gateway: Arc<dyn PaymentGateway>,
+    pub tokens: TokenKeys,
+    /// SQL statements run so far, counted by the connection's metric hook
+    /// (exported as a metric; tests assert N+1 stays designed out).
+    pub statements: Arc<StatementCounter>,
+}
+
+#[derive(Debug, Default)]
+pub struct StatementCounter(AtomicU64);
+
+impl StatementCounter {
+    pub fn record(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[must_use]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,131 @@
+//! Bad requests against the real app: each gets a clear GraphQL error and
+//! the right status — never a panic or a 500 with internals.
+use entity::testing::Backend;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, on_both_backends};
+
+async fn send(app: &TestApp, accept: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .header("accept", accept)
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("a JSON body, got {status}: {text}"));
+    (status, body)
+}
+
+fn first_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an error code: {body}"))
+}
+
+const GQL_JSON: &str = "application/graphql-response+json";
+
+async fn bad_requests_get_clear_errors_and_the_right_status(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+
+    let (status, body) = send(&app, GQL_JSON, "{\"query\": ").await;
+    assert_eq!(status, 400, "malformed JSON: {body}");
+    assert!(body["errors"][0]["message"].is_string());
+
+    let unknown_field = json!({ "query": "{ products { nope } }" }).to_string();
+    let (status, body) = send(&app, GQL_JSON, unknown_field.clone()).await;
+    assert_eq!(
+        (status, first_code(&body)),
+        (400, "GRAPHQL_VALIDATION_FAILED"),
+        "{body}"
+    );
+    assert!(body.get("data").is_none(), "a request error has no data entry");
+    let (status, body) = send(&app, "application/json", unknown_field).await;
+    assert_eq!(
+        (status, first_code(&body)),
+        (200, "GRAPHQL_VALIDATION_FAILED"),
+        "application/json is always 200"
+    );
+
+    let mut query = String::from(
+        "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name",
+    );
+    query.push_str(" } } } } } } } } } } } }"); // depth 12, limit 10
+    let (status, body) = send(&app, GQL_JSON, json!({ "query": query }).to_string()).await;
+    assert_eq!(status, 400, "deeper than the limit: {body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase()
+            .contains("nested too deep"),
+        "{body}"
+    );
+
+    let huge = format!(
+        "{{\"query\": \"{{ products {{ totalCount }} }}\", \"x\": \"{}\"}}",
+        "a".repeat(2 * 1024 * 1024)
+    );
+    let (status, body) = send(&app, GQL_JSON, huge).await;
+    assert_eq!(status, 413, "a 2 MB body: {body}");
+
+    let wrong_type = json!({ "query": "query($n: Int) { products(first: $n) { totalCount } }", "variables": { "n": "ten" } });
+    let (status, body) = send(&app, GQL_JSON, wrong_type.to_string()).await;
+    assert_eq!(status, 400, "a wrong-type variable: {body}");
+    assert_eq!(first_code(&body), "GRAPHQL_VALIDATION_FAILED");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("expected type \"Int\""), "{body}");
+
+    let no_query = json!({ "variables": {} }).to_string();
+    let (status, _) = send(&app, GQL_JSON, no_query).await;
+    assert_eq!(status, 400, "a body that is not a GraphQL request");
+}
+on_both_backends!(bad_requests, bad_requests_get_clear_errors_and_the_right_status);
+
+async fn mutations_over_get_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "mutation { logout(refreshToken: \"x\") }")])
+        .header("accept", GQL_JSON)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 405);
+    assert_eq!(
+        response.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+
+    let query = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "{ products { totalCount } }")])
+        .header("accept", GQL_JSON)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(query.status(), 200);
+    assert!(
+        query.headers().get("x-request-id").is_some(),
+        "every answer carries its request id"
+    );
+    let body: Value = query.json().await.expect("json");
+    assert_eq!(body["data"]["products"]["totalCount"], 0);
+}
+on_both_backends!(get_requests, mutations_over_get_are_refused);
+
+#[test]
+fn schema_graphql_matches_the_code() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql");
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        on_disk == api::schema::sdl(),
+        "schema.graphql is out of date: run `cargo run -p api -- export-schema --out schema.graphql`"
+    );
+}
