@@ -33,7 +33,10 @@ impl<T> Page<T> {
         let size = usize::try_from(size).unwrap_or(usize::MAX);
         let has_next_page = rows.len() > size;
         rows.truncate(size);
-        Self { items: rows, has_next_page }
+        Self {
+            items: rows,
+            has_next_page,
+        }
     }
 }
 
@@ -47,7 +50,10 @@ mod tests {
         assert_eq!(page_size(Some(0)).ok(), Some(0));
         assert_eq!(page_size(Some(7)).ok(), Some(7));
         assert_eq!(page_size(Some(10_000)).ok(), Some(100));
-        assert!(matches!(page_size(Some(-1)), Err(DomainError::InvalidInput { field: "first", .. })));
+        assert!(matches!(
+            page_size(Some(-1)),
+            Err(DomainError::InvalidInput { field: "first", .. })
+        ));
     }
 
     #[test]

@@ -86,7 +86,9 @@ fn filtered(filter: &ProductFilter, visibility: Visibility) -> Result<Select<pro
             Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'))
         };
         query = query.filter(
-            Condition::any().add(like(products::Column::Name)).add(like(products::Column::Description)),
+            Condition::any()
+                .add(like(products::Column::Name))
+                .add(like(products::Column::Description)),
         );
     }
     if let Some(min) = filter.min_price_minor {

@@ -68,7 +68,10 @@ impl Sku {
         let sku = raw.trim().to_ascii_uppercase();
         let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
         if sku.is_empty() || sku.len() > 64 || !sku.chars().all(ok_char) {
-            return Err(DomainError::invalid("sku", "must be 1-64 letters, digits, '-', '_' or '.'"));
+            return Err(DomainError::invalid(
+                "sku",
+                "must be 1-64 letters, digits, '-', '_' or '.'",
+            ));
         }
         Ok(Self(sku))
     }
@@ -95,7 +98,10 @@ impl Slug {
             || slug.starts_with('-')
             || slug.ends_with('-')
         {
-            return Err(DomainError::invalid("slug", "must be 1-128 lower-case letters, digits and inner '-'"));
+            return Err(DomainError::invalid(
+                "slug",
+                "must be 1-128 lower-case letters, digits and inner '-'",
+            ));
         }
         Ok(Self(slug.to_owned()))
     }
@@ -111,7 +117,10 @@ fn product_name(raw: &str) -> Result<String, DomainError> {
 
 fn description(raw: &str) -> Result<String, DomainError> {
     if raw.chars().count() > 10_000 {
-        return Err(DomainError::invalid("description", "must be at most 10000 characters"));
+        return Err(DomainError::invalid(
+            "description",
+            "must be at most 10000 characters",
+        ));
     }
     Ok(raw.trim().to_owned())
 }
@@ -154,7 +163,10 @@ impl NewProduct {
         active: bool,
     ) -> Result<Self, DomainError> {
         if !(0..=MAX_STOCK).contains(&stock) {
-            return Err(DomainError::invalid("stock", format!("must be between 0 and {MAX_STOCK}")));
+            return Err(DomainError::invalid(
+                "stock",
+                format!("must be between 0 and {MAX_STOCK}"),
+            ));
         }
         Ok(Self {
             sku: Sku::parse(sku)?,
@@ -202,7 +214,10 @@ impl ProductPatch {
 ///
 /// # Errors
 /// [`DomainError::Conflict`] when the sku or slug is taken.
-pub async fn create_product<C: ConnectionTrait>(conn: &C, new: NewProduct) -> Result<products::Model, DomainError> {
+pub async fn create_product<C: ConnectionTrait>(
+    conn: &C,
+    new: NewProduct,
+) -> Result<products::Model, DomainError> {
     let now = Utc::now();
     let product = products::ActiveModel {
         id: Set(new_id()),
@@ -265,7 +280,9 @@ pub async fn update_product<C: ConnectionTrait>(
     };
     match change.update(conn).await {
         Ok(product) => Ok(product),
-        Err(DbErr::RecordNotUpdated | DbErr::RecordNotFound(_)) => Err(DomainError::NotFound { entity: "product" }),
+        Err(DbErr::RecordNotUpdated | DbErr::RecordNotFound(_)) => {
+            Err(DomainError::NotFound { entity: "product" })
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -306,7 +323,10 @@ pub async fn products_by_ids<C: ConnectionTrait>(
     conn: &C,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, products::Model>, DomainError> {
-    let rows = products::Entity::find().filter(products::Column::Id.is_in(ids.iter().copied())).all(conn).await?;
+    let rows = products::Entity::find()
+        .filter(products::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?;
     Ok(rows.into_iter().map(|p| (p.id, p)).collect())
 }
 
@@ -330,10 +350,22 @@ mod tests {
             Err(DomainError::InvalidInput { field, .. }) => field,
             other => panic!("expected invalid input, got {other:?}"),
         };
-        assert_eq!(field(NewProduct::parse("S", "s", "N", "", -1, "EUR", 1, true)), "priceMinor");
-        assert_eq!(field(NewProduct::parse("S", "s", "N", "", 1, "XYZ", 1, true)), "currency");
-        assert_eq!(field(NewProduct::parse("S", "s", " ", "", 1, "EUR", 1, true)), "name");
-        assert_eq!(field(NewProduct::parse("S", "s", "N", "", 1, "EUR", -1, true)), "stock");
+        assert_eq!(
+            field(NewProduct::parse("S", "s", "N", "", -1, "EUR", 1, true)),
+            "priceMinor"
+        );
+        assert_eq!(
+            field(NewProduct::parse("S", "s", "N", "", 1, "XYZ", 1, true)),
+            "currency"
+        );
+        assert_eq!(
+            field(NewProduct::parse("S", "s", " ", "", 1, "EUR", 1, true)),
+            "name"
+        );
+        assert_eq!(
+            field(NewProduct::parse("S", "s", "N", "", 1, "EUR", -1, true)),
+            "stock"
+        );
         assert!(NewProduct::parse("S", "s", "N", "", 0, "eur", 0, false).is_ok());
     }
 }

@@ -6,9 +6,9 @@
 //! races a cancellation sees the order already CANCELLED (or the other way
 //! round) and never both.
 use chrono::Utc;
+use sea_orm::DatabaseConnection;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::DatabaseConnection;
 
 use super::{OrderStatus, transition};
 use crate::actor::Actor;
@@ -34,18 +34,29 @@ pub async fn cancel_order(
     order_id: Uuid,
     request_id: Option<String>,
 ) -> Result<orders::Model, DomainError> {
-    super::find_order(db, actor, order_id).await?.ok_or(DomainError::NotFound { entity: "order" })?;
+    super::find_order(db, actor, order_id)
+        .await?
+        .ok_or(DomainError::NotFound { entity: "order" })?;
     let txn = begin_write(db).await?;
     let order = transition(&txn, order_id, OrderStatus::Cancelled).await?;
-    let lines = order_lines::Entity::find().filter(order_lines::Column::OrderId.eq(order_id)).all(&txn).await?;
+    let lines = order_lines::Entity::find()
+        .filter(order_lines::Column::OrderId.eq(order_id))
+        .all(&txn)
+        .await?;
     for line in &lines {
         return_stock(&txn, line.product_id, Quantity::parse(line.quantity)?, order_id).await?;
     }
-    if let Some(payment) = payments::Entity::find().filter(payments::Column::OrderId.eq(order_id)).one(&txn).await? {
+    if let Some(payment) = payments::Entity::find()
+        .filter(payments::Column::OrderId.eq(order_id))
+        .one(&txn)
+        .await?
+    {
         release_payment(&txn, gateway, &payment).await?;
     }
-    let customer =
-        users::Entity::find_by_id(order.user_id).one(&txn).await?.ok_or(DomainError::NotFound { entity: "user" })?;
+    let customer = users::Entity::find_by_id(order.user_id)
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound { entity: "user" })?;
     crate::outbox::enqueue(
         &txn,
         &SendEmail {
@@ -89,7 +100,9 @@ async fn release_payment<C: ConnectionTrait>(
         .exec(conn)
         .await?;
     if updated.rows_affected == 0 {
-        return Err(DomainError::Conflict("the payment changed meanwhile; retry".into()));
+        return Err(DomainError::Conflict(
+            "the payment changed meanwhile; retry".into(),
+        ));
     }
     Ok(())
 }

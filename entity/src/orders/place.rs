@@ -33,7 +33,10 @@ impl IdempotencyKey {
     /// [`DomainError::InvalidInput`] on `idempotencyKey` unless 1–128 visible ASCII characters.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         if raw.is_empty() || raw.len() > 128 || !raw.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(DomainError::invalid("idempotencyKey", "must be 1-128 visible ASCII characters"));
+            return Err(DomainError::invalid(
+                "idempotencyKey",
+                "must be 1-128 visible ASCII characters",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -63,7 +66,10 @@ pub struct PlacedOrder {
 /// Merges repeated products into one line each, keeping first-seen order.
 fn merged_lines(lines: &[OrderLineRequest]) -> Result<Vec<OrderLineRequest>, DomainError> {
     if lines.is_empty() || lines.len() > MAX_LINES {
-        return Err(DomainError::invalid("lines", format!("must have 1 to {MAX_LINES} lines")));
+        return Err(DomainError::invalid(
+            "lines",
+            format!("must have 1 to {MAX_LINES} lines"),
+        ));
     }
     let mut merged: Vec<OrderLineRequest> = Vec::with_capacity(lines.len());
     for line in lines {
@@ -106,9 +112,9 @@ async fn quote(
     let mut total = Money::zero(currency);
     for (line, product) in lines.iter().zip(&priced) {
         let unit = Money::from_parts(product.price_minor, &product.currency)?;
-        total = total.checked_add(unit.checked_mul(i64::from(line.quantity.get()))?).map_err(|_| {
-            DomainError::invalid("lines", "all products of an order must be in one currency")
-        })?;
+        total = total
+            .checked_add(unit.checked_mul(i64::from(line.quantity.get()))?)
+            .map_err(|_| DomainError::invalid("lines", "all products of an order must be in one currency"))?;
     }
     Ok((total, priced))
 }
@@ -140,12 +146,28 @@ pub async fn place_order(
 ) -> Result<PlacedOrder, DomainError> {
     let lines = merged_lines(&request.lines)?;
     if let Some(order) = existing_order(db, user_id, &request.idempotency_key).await? {
-        return Ok(PlacedOrder { order, created: false });
+        return Ok(PlacedOrder {
+            order,
+            created: false,
+        });
     }
     let (total, quoted) = quote(db, &lines).await?;
-    let authorization = gateway.authorize(&request.payment_token, total).await.map_err(declined)?;
+    let authorization = gateway
+        .authorize(&request.payment_token, total)
+        .await
+        .map_err(declined)?;
 
-    let outcome = write_order(db, user_id, &request, &lines, &quoted, total, &authorization, request_id).await;
+    let outcome = write_order(
+        db,
+        user_id,
+        &request,
+        &lines,
+        &quoted,
+        total,
+        &authorization,
+        request_id,
+    )
+    .await;
     match outcome {
         Ok(order) => Ok(PlacedOrder { order, created: true }),
         Err(err) => {
@@ -156,7 +178,10 @@ pub async fn place_order(
                 // A concurrent retry with the same key won: answer with its order.
                 WriteError::DuplicateKey => existing_order(db, user_id, &request.idempotency_key)
                     .await?
-                    .map(|order| PlacedOrder { order, created: false })
+                    .map(|order| PlacedOrder {
+                        order,
+                        created: false,
+                    })
                     .ok_or_else(|| DomainError::Conflict("order is being placed; retry".into())),
                 WriteError::Domain(err) => Err(err),
             }
@@ -202,12 +227,20 @@ async fn write_order(
     }
     .insert(&txn)
     .await
-    .map_err(|e| if is_unique_violation(&e) { WriteError::DuplicateKey } else { e.into() })?;
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            WriteError::DuplicateKey
+        } else {
+            e.into()
+        }
+    })?;
 
     for (line, quoted) in lines.iter().zip(quoted) {
         let product = reserve_stock(&txn, line.product_id, line.quantity, order.id).await?;
         if product.price_minor != quoted.price_minor || product.currency != quoted.currency {
-            return Err(DomainError::Conflict("a price changed while the order was placed; retry".into()).into());
+            return Err(
+                DomainError::Conflict("a price changed while the order was placed; retry".into()).into(),
+            );
         }
         order_lines::ActiveModel {
             id: Set(new_id()),
@@ -242,7 +275,11 @@ async fn write_order(
         .ok_or(DomainError::NotFound { entity: "user" })?;
     crate::outbox::enqueue(
         &txn,
-        &SettlePayment { payment_id: payment.id, order_id: order.id, request_id: request_id.clone() },
+        &SettlePayment {
+            payment_id: payment.id,
+            order_id: order.id,
+            request_id: request_id.clone(),
+        },
     )
     .await?;
     crate::outbox::enqueue(
@@ -264,7 +301,10 @@ mod tests {
     use super::*;
 
     fn line(id: u128, qty: i32) -> OrderLineRequest {
-        OrderLineRequest { product_id: Uuid::from_u128(id), quantity: Quantity::parse(qty).expect("qty") }
+        OrderLineRequest {
+            product_id: Uuid::from_u128(id),
+            quantity: Quantity::parse(qty).expect("qty"),
+        }
     }
 
     #[test]
@@ -272,7 +312,10 @@ mod tests {
         let merged = merged_lines(&[line(1, 2), line(2, 1), line(1, 3)]).expect("valid");
         assert_eq!(merged, vec![line(1, 5), line(2, 1)]);
         assert!(merged_lines(&[]).is_err());
-        assert!(merged_lines(&[line(1, 600), line(1, 600)]).is_err(), "merged quantity is still capped");
+        assert!(
+            merged_lines(&[line(1, 600), line(1, 600)]).is_err(),
+            "merged quantity is still capped"
+        );
     }
 
     #[test]

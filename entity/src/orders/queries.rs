@@ -14,7 +14,11 @@ use crate::tables::{order_lines, orders, payments};
 
 fn visible_to(actor: Actor) -> Select<orders::Entity> {
     let query = orders::Entity::find();
-    if actor.is_admin() { query } else { query.filter(orders::Column::UserId.eq(actor.user_id)) }
+    if actor.is_admin() {
+        query
+    } else {
+        query.filter(orders::Column::UserId.eq(actor.user_id))
+    }
 }
 
 fn with_status(query: Select<orders::Entity>, status: Option<OrderStatus>) -> Select<orders::Entity> {
@@ -33,7 +37,10 @@ pub async fn find_order<C: ConnectionTrait>(
     actor: Actor,
     order_id: Uuid,
 ) -> Result<Option<orders::Model>, DomainError> {
-    Ok(visible_to(actor).filter(orders::Column::Id.eq(order_id)).one(conn).await?)
+    Ok(visible_to(actor)
+        .filter(orders::Column::Id.eq(order_id))
+        .one(conn)
+        .await?)
 }
 
 /// The actor's orders (all orders for an admin), newest first, after the
@@ -52,7 +59,11 @@ pub async fn list_orders<C: ConnectionTrait>(
     if let Some(after) = after {
         query = query.filter(orders::Column::Id.lt(after));
     }
-    let rows = query.order_by_desc(orders::Column::Id).limit(size + 1).all(conn).await?;
+    let rows = query
+        .order_by_desc(orders::Column::Id)
+        .limit(size + 1)
+        .all(conn)
+        .await?;
     Ok(Page::from_overfetch(rows, size))
 }
 

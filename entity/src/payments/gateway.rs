@@ -36,7 +36,8 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// provider's reference for the authorisation.
     async fn authorize(&self, token: &str, amount: Money) -> Result<String, GatewayError>;
     /// Takes the authorised money. `attempt` counts from 1.
-    async fn capture(&self, authorization_ref: &str, amount: Money, attempt: u32) -> Result<(), GatewayError>;
+    async fn capture(&self, authorization_ref: &str, amount: Money, attempt: u32)
+    -> Result<(), GatewayError>;
     /// Releases an authorisation that will not be captured.
     async fn void(&self, authorization_ref: &str) -> Result<(), GatewayError>;
     /// Gives captured money back.

@@ -37,7 +37,9 @@ pub struct SandboxGateway {
 
 impl Default for SandboxGateway {
     fn default() -> Self {
-        Self { timeout_after: Duration::from_secs(30) }
+        Self {
+            timeout_after: Duration::from_secs(30),
+        }
     }
 }
 
@@ -59,13 +61,18 @@ impl PaymentGateway for SandboxGateway {
         }
     }
 
-    async fn capture(&self, authorization_ref: &str, _amount: Money, attempt: u32) -> Result<(), GatewayError> {
+    async fn capture(
+        &self,
+        authorization_ref: &str,
+        _amount: Money,
+        attempt: u32,
+    ) -> Result<(), GatewayError> {
         match token_of(authorization_ref) {
             tokens::OK => Ok(()),
             tokens::CAPTURE_DECLINED => Err(GatewayError::Declined("capture declined".into())),
-            tokens::FLAKY if attempt <= FLAKY_FAILURES => {
-                Err(GatewayError::Transient(format!("sandbox flaky failure {attempt} of {FLAKY_FAILURES}")))
-            }
+            tokens::FLAKY if attempt <= FLAKY_FAILURES => Err(GatewayError::Transient(format!(
+                "sandbox flaky failure {attempt} of {FLAKY_FAILURES}"
+            ))),
             tokens::FLAKY => Ok(()),
             tokens::TIMEOUT => {
                 tokio::time::sleep(self.timeout_after).await;
@@ -98,7 +105,9 @@ mod tests {
 
     #[tokio::test]
     async fn each_token_behaves_as_documented() {
-        let gateway = SandboxGateway { timeout_after: Duration::from_millis(10) };
+        let gateway = SandboxGateway {
+            timeout_after: Duration::from_millis(10),
+        };
         let auth = |token| {
             let gateway = gateway.clone();
             async move { gateway.authorize(token, amount()).await }
@@ -106,22 +115,37 @@ mod tests {
         let ok = auth(tokens::OK).await.expect("ok authorises");
         assert_eq!(gateway.capture(&ok, amount(), 1).await, Ok(()));
 
-        assert!(matches!(auth(tokens::DECLINED).await, Err(GatewayError::Declined(_))));
+        assert!(matches!(
+            auth(tokens::DECLINED).await,
+            Err(GatewayError::Declined(_))
+        ));
         assert_eq!(auth("tok_visa").await, Err(GatewayError::InvalidToken));
 
         let declined = auth(tokens::CAPTURE_DECLINED).await.expect("authorises");
-        let err = gateway.capture(&declined, amount(), 1).await.expect_err("capture declined");
+        let err = gateway
+            .capture(&declined, amount(), 1)
+            .await
+            .expect_err("capture declined");
         assert!(matches!(err, GatewayError::Declined(_)) && !err.is_retryable());
 
         let flaky = auth(tokens::FLAKY).await.expect("authorises");
         for attempt in 1..=FLAKY_FAILURES {
-            let err = gateway.capture(&flaky, amount(), attempt).await.expect_err("transient");
+            let err = gateway
+                .capture(&flaky, amount(), attempt)
+                .await
+                .expect_err("transient");
             assert!(err.is_retryable());
         }
-        assert_eq!(gateway.capture(&flaky, amount(), FLAKY_FAILURES + 1).await, Ok(()));
+        assert_eq!(
+            gateway.capture(&flaky, amount(), FLAKY_FAILURES + 1).await,
+            Ok(())
+        );
 
         let slow = auth(tokens::TIMEOUT).await.expect("authorises");
-        assert_eq!(gateway.capture(&slow, amount(), 1).await, Err(GatewayError::Timeout));
+        assert_eq!(
+            gateway.capture(&slow, amount(), 1).await,
+            Err(GatewayError::Timeout)
+        );
 
         assert_eq!(gateway.void(&ok).await, Ok(()));
         assert_eq!(gateway.refund(&ok, amount()).await, Ok(()));
