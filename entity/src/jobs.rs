@@ -99,3 +99,51 @@ mod tests {
         assert_eq!(SettlePayment::NAME, "settle_payment.v1");
     }
 }
+
+/// What travels on a queue: one attempt of one outbox row's job. The payload
+/// stays JSON here; the worker decodes it by `job_name`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The outbox row this attempt came from (a retry is a new row).
+    pub outbox_id: Uuid,
+    pub job_name: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub payload: serde_json::Value,
+}
+
+/// The queues jobs run on; each worker process may consume one or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum QueueName {
+    Emails,
+    Settlements,
+}
+
+impl QueueName {
+    pub const ALL: [QueueName; 2] = [QueueName::Emails, QueueName::Settlements];
+
+    /// The queue a job of this name runs on.
+    #[must_use]
+    pub fn for_job(job_name: &str) -> Self {
+        if job_name == SettlePayment::NAME { QueueName::Settlements } else { QueueName::Emails }
+    }
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueName::Emails => "emails",
+            QueueName::Settlements => "settlements",
+        }
+    }
+}
+
+/// How one attempt of a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Finished (including "nothing to do": a redelivered job is a no-op).
+    Done,
+    /// A temporary failure: try again after a backoff, until the limit.
+    Retry(String),
+    /// A permanent failure: no retry; the job is kept as dead.
+    Fail(String),
+}
