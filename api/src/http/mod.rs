@@ -1,1 +1,38 @@
-//! HTTP transport for GraphQL (being written).
+//! GraphQL over HTTP: the transport for any `async_graphql::Schema`, written
+//! against the GraphQL-over-HTTP draft (graphql.github.io/graphql-over-http),
+//! and the GraphiQL page a browser gets on `GET /graphql`.
+//!
+//! Layout:
+//! - [`graphql`]: [`parse_request`] turns an HTTP request into an
+//!   `async_graphql::Request` plus the negotiated [`ResponseFormat`], or into
+//!   a finished 4xx response; [`respond`] turns the executed
+//!   `async_graphql::Response` into the HTTP response, status per format.
+//! - `negotiate`: the `Accept` header, q-values and all.
+//! - [`playground`]: GraphiQL, served from files that `playground/build.sh`
+//!   builds, with a CDN page as the fallback when they are not built.
+//!
+//! A handler reads:
+//! ```ignore
+//! if http::wants_playground(&req) { return playground.page(); }
+//! let (request, format) = match http::parse_request(&req, payload, &limits).await {
+//!     Ok(parsed) => parsed,
+//!     Err(response) => return response,
+//! };
+//! http::respond(schema.execute(request.data(viewer)).await, format)
+//! ```
+//!
+//! Why not `async-graphql-actix-web`'s `GraphQLRequest`/`GraphQLResponse`
+//! (7.2): they read any `Content-Type` (or none) as JSON, never answer 415 or
+//! 406, buffer a JSON body without a size limit, execute mutations sent over
+//! GET, ignore `operationName` in a GET query string (they look for
+//! `operation_name`), accept a body without `query`, answer every executed
+//! request with 200, label it `application/graphql-response+json` whatever
+//! the client accepts (without a charset), and reject bad requests with a
+//! plain-text body. Each of those is a "MUST" or "SHOULD" of the draft.
+
+pub mod graphql;
+mod negotiate;
+pub mod playground;
+
+pub use graphql::{Limits, ResponseFormat, parse_request, respond};
+pub use playground::{Playground, wants_playground};

@@ -1,0 +1,10 @@
+//! The api crate's integration tests: one binary, one module per area.
+
+mod accounts;
+mod browser;
+mod catalog;
+mod helpers;
+mod http;
+mod limits;
+mod orders;
+mod playground;
