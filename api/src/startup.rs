@@ -193,10 +193,10 @@ fn tag_request_errors(response: &mut async_graphql::Response) {
 }
 
 async fn graphql(req: HttpRequest, payload: web::Payload, shared: web::Data<Shared>) -> HttpResponse {
-    if let Some(playground) = &shared.playground {
-        if http::wants_playground(&req) {
-            return playground.page();
-        }
+    if let Some(playground) = &shared.playground
+        && http::wants_playground(&req)
+    {
+        return playground.page();
     }
     let id = request_id(&req);
     let mut response = match http::parse_request(&req, payload, &shared.limits).await {
