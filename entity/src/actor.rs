@@ -12,6 +12,15 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The shop itself, acting on a schedule (expiring unpaid orders).
+    #[must_use]
+    pub fn system() -> Self {
+        Self {
+            user_id: Uuid::nil(),
+            role: Role::Admin,
+        }
+    }
+
     #[must_use]
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin

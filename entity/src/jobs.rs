@@ -125,7 +125,11 @@ impl QueueName {
     /// The queue a job of this name runs on.
     #[must_use]
     pub fn for_job(job_name: &str) -> Self {
-        if job_name == SettlePayment::NAME { QueueName::Settlements } else { QueueName::Emails }
+        if job_name == SettlePayment::NAME {
+            QueueName::Settlements
+        } else {
+            QueueName::Emails
+        }
     }
 
     #[must_use]

@@ -12,7 +12,8 @@
 //! - [`payments`]: payment statuses and the gateway (trait + sandbox).
 //! - [`notifications`]: email delivery statuses.
 //! - [`paging`]: page sizes and keyset pages.
-//! - [`outbox`]: writing a job inside the caller's transaction.
+//! - [`outbox`]: jobs written inside the caller's transaction; the retry schedule; the sweeper's due rows.
+//! - [`dead_jobs`]: jobs that failed for good, kept for an admin to retry.
 //! - [`jobs`]: the job payloads (`SettlePayment`, `SendEmail`) and their stable names.
 //! - [`money`]: integer minor units plus currency, checked arithmetic, formatting.
 //! - [`db`]: connecting (SQLite WAL + busy timeout, PostgreSQL) and write transactions.
@@ -22,6 +23,7 @@ pub mod accounts;
 pub mod actor;
 pub mod catalog;
 pub mod db;
+pub mod dead_jobs;
 pub mod error;
 pub mod ids;
 pub mod jobs;

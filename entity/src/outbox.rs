@@ -1,14 +1,39 @@
 //! The transactional outbox: a job is written in the same transaction as the
 //! data that caused it, so a crash between commit and the push to the queue
 //! loses nothing — the row is still there for the dispatcher or the sweeper.
+//!
+//! Rows are also the retry schedule: a transient failure writes a new row for
+//! the next attempt with `available_at` in the future, so the queue itself
+//! only ever holds jobs that are due now (and stays small: see the worker's
+//! high-water mark).
+use std::time::Duration;
+
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::{Condition, DbBackend, PaginatorTrait, QueryOrder, QuerySelect};
 
 use crate::error::DomainError;
 use crate::ids::new_id;
-use crate::jobs::Job;
+use crate::jobs::{Envelope, Job};
 use crate::tables::outbox;
+
+fn row(job_name: &str, payload: serde_json::Value, attempt: i32, delay: Duration) -> outbox::ActiveModel {
+    let now = Utc::now();
+    let available_at = now + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::days(1));
+    outbox::ActiveModel {
+        id: Set(new_id()),
+        job_name: Set(job_name.to_owned()),
+        payload: Set(payload),
+        attempt: Set(attempt),
+        available_at: Set(available_at),
+        created_at: Set(now),
+        dispatched_at: Set(None),
+        dispatch_attempts: Set(0),
+        last_error: Set(None),
+    }
+}
 
 /// Writes `job` to the outbox through `conn`, which should be the caller's
 /// transaction: the row commits or rolls back with the caller's data.
@@ -17,14 +42,127 @@ use crate::tables::outbox;
 /// [`DomainError::Database`] when the insert fails, [`DomainError::Encoding`]
 /// when the payload cannot be serialised.
 pub async fn enqueue<C: ConnectionTrait, J: Job>(conn: &C, job: &J) -> Result<outbox::Model, DomainError> {
-    let row = outbox::ActiveModel {
-        id: Set(new_id()),
-        job_name: Set(J::NAME.to_owned()),
-        payload: Set(serde_json::to_value(job)?),
-        created_at: Set(Utc::now()),
-        dispatched_at: Set(None),
-        dispatch_attempts: Set(0),
-        last_error: Set(None),
-    };
-    Ok(row.insert(conn).await?)
+    Ok(row(J::NAME, serde_json::to_value(job)?, 1, Duration::ZERO)
+        .insert(conn)
+        .await?)
+}
+
+/// Schedules the next attempt of `envelope`'s job after `delay`.
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn enqueue_retry<C: ConnectionTrait>(
+    conn: &C,
+    envelope: &Envelope,
+    delay: Duration,
+) -> Result<outbox::Model, DomainError> {
+    let attempt = i32::try_from(envelope.attempt.saturating_add(1)).unwrap_or(i32::MAX);
+    Ok(row(&envelope.job_name, envelope.payload.clone(), attempt, delay)
+        .insert(conn)
+        .await?)
+}
+
+/// Puts a job back in the outbox as a first attempt (an admin's retry of a dead job).
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn enqueue_raw<C: ConnectionTrait>(
+    conn: &C,
+    job_name: &str,
+    payload: serde_json::Value,
+) -> Result<outbox::Model, DomainError> {
+    Ok(row(job_name, payload, 1, Duration::ZERO).insert(conn).await?)
+}
+
+/// The queue message for an outbox row.
+#[must_use]
+pub fn envelope(row: &outbox::Model) -> Envelope {
+    Envelope {
+        outbox_id: row.id,
+        job_name: row.job_name.clone(),
+        attempt: u32::try_from(row.attempt).unwrap_or(1),
+        payload: row.payload.clone(),
+    }
+}
+
+/// Undispatched rows that are due: first attempts older than `grace` (the api
+/// pushes fresh ones itself) and retries whose backoff is over, oldest first.
+/// On PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED`, so several
+/// sweepers, each in its own transaction, never take the same row.
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn due<C: ConnectionTrait>(
+    conn: &C,
+    grace: Duration,
+    limit: u64,
+) -> Result<Vec<outbox::Model>, DomainError> {
+    let now = Utc::now();
+    let fresh_before = now - chrono::Duration::from_std(grace).unwrap_or_default();
+    let mut query = outbox::Entity::find()
+        .filter(outbox::Column::DispatchedAt.is_null())
+        .filter(outbox::Column::AvailableAt.lte(now))
+        .filter(
+            Condition::any()
+                .add(outbox::Column::Attempt.gt(1))
+                .add(outbox::Column::CreatedAt.lte(fresh_before)),
+        )
+        .order_by_asc(outbox::Column::AvailableAt)
+        .limit(limit);
+    if conn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    Ok(query.all(conn).await?)
+}
+
+/// Marks rows as pushed to the queue.
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn mark_dispatched<C: ConnectionTrait>(conn: &C, ids: &[Uuid]) -> Result<(), DomainError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::DispatchedAt, Expr::value(Utc::now()))
+        .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+        .filter(outbox::Column::DispatchedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed push, so the backlog shows why rows wait.
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn record_dispatch_failure<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+    error: &str,
+) -> Result<(), DomainError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    outbox::Entity::update_many()
+        .col_expr(
+            outbox::Column::DispatchAttempts,
+            Expr::col(outbox::Column::DispatchAttempts).add(1),
+        )
+        .col_expr(outbox::Column::LastError, Expr::value(error))
+        .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// How many rows wait to be pushed (due or not): the outbox backlog.
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn backlog<C: ConnectionTrait>(conn: &C) -> Result<u64, DomainError> {
+    Ok(outbox::Entity::find()
+        .filter(outbox::Column::DispatchedAt.is_null())
+        .count(conn)
+        .await?)
 }

@@ -124,6 +124,7 @@ enum EmailDeliveries {
     Status,
     Attempts,
     LastError,
+    ClaimedUntil,
     SentAt,
     CreatedAt,
 }
@@ -134,10 +135,23 @@ enum Outbox {
     Id,
     JobName,
     Payload,
+    Attempt,
+    AvailableAt,
     CreatedAt,
     DispatchedAt,
     DispatchAttempts,
     LastError,
+}
+
+#[derive(DeriveIden)]
+enum DeadJobs {
+    Table,
+    Id,
+    JobName,
+    Payload,
+    Attempts,
+    LastError,
+    FailedAt,
 }
 
 /// `CHECK (column IN ('A', 'B', ...))` for a string enum column.
@@ -483,6 +497,7 @@ impl MigrationTrait for Migration {
                             .check(Expr::col(EmailDeliveries::Attempts).gte(0)),
                     )
                     .col(text_null(EmailDeliveries::LastError))
+                    .col(timestamp_with_time_zone_null(EmailDeliveries::ClaimedUntil))
                     .col(timestamp_with_time_zone_null(EmailDeliveries::SentAt))
                     .col(timestamp_with_time_zone(EmailDeliveries::CreatedAt))
                     .take(),
@@ -504,6 +519,12 @@ impl MigrationTrait for Migration {
                     .col(pk_uuid(Outbox::Id))
                     .col(string_len(Outbox::JobName, 64))
                     .col(json_binary(Outbox::Payload))
+                    .col(
+                        integer(Outbox::Attempt)
+                            .default(1)
+                            .check(Expr::col(Outbox::Attempt).gte(1)),
+                    )
+                    .col(timestamp_with_time_zone(Outbox::AvailableAt))
                     .col(timestamp_with_time_zone(Outbox::CreatedAt))
                     .col(timestamp_with_time_zone_null(Outbox::DispatchedAt))
                     .col(
@@ -515,14 +536,29 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        // The sweeper looks for undispatched rows, oldest first.
+        // The sweeper looks for undispatched rows that are due, oldest first.
         manager
             .create_index(index(
-                "ix_outbox_dispatched_at_created_at",
+                "ix_outbox_dispatched_at_available_at",
                 Outbox::Table,
-                &["dispatched_at", "created_at"],
+                &["dispatched_at", "available_at"],
                 false,
             ))
+            .await?;
+
+        // Jobs that failed for good or ran out of retries, for an admin to retry.
+        manager
+            .create_table(
+                Table::create()
+                    .table(DeadJobs::Table)
+                    .col(pk_uuid(DeadJobs::Id))
+                    .col(string_len(DeadJobs::JobName, 64))
+                    .col(json_binary(DeadJobs::Payload))
+                    .col(integer(DeadJobs::Attempts).check(Expr::col(DeadJobs::Attempts).gte(1)))
+                    .col(text(DeadJobs::LastError))
+                    .col(timestamp_with_time_zone(DeadJobs::FailedAt))
+                    .take(),
+            )
             .await?;
         Ok(())
     }
@@ -530,6 +566,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // Children before parents, so foreign keys never block a drop.
         for table in [
+            DeadJobs::Table.into_iden(),
             Outbox::Table.into_iden(),
             EmailDeliveries::Table.into_iden(),
             Payments::Table.into_iden(),

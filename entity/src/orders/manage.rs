@@ -122,3 +122,38 @@ pub async fn fulfill_order<C: ConnectionTrait>(
     }
     transition(conn, order_id, OrderStatus::Fulfilled).await
 }
+
+/// Cancels orders still PENDING_PAYMENT after `older_than` (stock returned,
+/// payment voided, customer emailed), at most `limit` per call. Returns how
+/// many were cancelled; an order that was paid meanwhile is left alone.
+///
+/// # Errors
+/// [`DomainError::Database`] or a gateway refusal of a void.
+pub async fn expire_unpaid_orders(
+    db: &DatabaseConnection,
+    gateway: &dyn PaymentGateway,
+    older_than: std::time::Duration,
+    limit: u64,
+) -> Result<usize, DomainError> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let cutoff = Utc::now() - chrono::Duration::from_std(older_than).unwrap_or_default();
+    let stale: Vec<Uuid> = orders::Entity::find()
+        .select_only()
+        .column(orders::Column::Id)
+        .filter(orders::Column::Status.eq(OrderStatus::PendingPayment.as_str()))
+        .filter(orders::Column::CreatedAt.lt(cutoff))
+        .order_by_asc(orders::Column::CreatedAt)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut expired = 0;
+    for order_id in stale {
+        match cancel_order(db, gateway, Actor::system(), order_id, None).await {
+            Ok(_) => expired += 1,
+            Err(DomainError::IllegalTransition { .. }) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(expired)
+}

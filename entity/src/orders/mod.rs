@@ -22,9 +22,12 @@ pub mod manage;
 pub mod place;
 pub mod queries;
 
-pub use manage::{cancel_order, fulfill_order};
+pub use manage::{cancel_order, expire_unpaid_orders, fulfill_order};
 pub use place::{IdempotencyKey, OrderLineRequest, OrderRequest, PlacedOrder, place_order};
-pub use queries::{count_orders, find_order, lines_by_order_ids, list_orders, payments_by_order_ids};
+pub use queries::{
+    OrderDetails, count_orders, find_order, lines_by_order_ids, list_orders, order_details,
+    payments_by_order_ids,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]

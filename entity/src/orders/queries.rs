@@ -10,7 +10,7 @@ use super::OrderStatus;
 use crate::actor::Actor;
 use crate::error::DomainError;
 use crate::paging::Page;
-use crate::tables::{order_lines, orders, payments};
+use crate::tables::{order_lines, orders, payments, users};
 
 fn visible_to(actor: Actor) -> Select<orders::Entity> {
     let query = orders::Entity::find();
@@ -113,4 +113,38 @@ pub async fn payments_by_order_ids<C: ConnectionTrait>(
         .all(conn)
         .await?;
     Ok(rows.into_iter().map(|p| (p.order_id, p)).collect())
+}
+
+/// An order with everything an email about it shows.
+#[derive(Debug, Clone)]
+pub struct OrderDetails {
+    pub order: orders::Model,
+    pub lines: Vec<order_lines::Model>,
+    pub customer: users::Model,
+}
+
+/// Loads an order with its lines and customer (for the worker's emails).
+///
+/// # Errors
+/// [`DomainError::Database`] only; a missing order or customer is `None`.
+pub async fn order_details<C: ConnectionTrait>(
+    conn: &C,
+    order_id: Uuid,
+) -> Result<Option<OrderDetails>, DomainError> {
+    let Some(order) = orders::Entity::find_by_id(order_id).one(conn).await? else {
+        return Ok(None);
+    };
+    let Some(customer) = users::Entity::find_by_id(order.user_id).one(conn).await? else {
+        return Ok(None);
+    };
+    let lines = order_lines::Entity::find()
+        .filter(order_lines::Column::OrderId.eq(order_id))
+        .order_by_asc(order_lines::Column::Id)
+        .all(conn)
+        .await?;
+    Ok(Some(OrderDetails {
+        order,
+        lines,
+        customer,
+    }))
 }

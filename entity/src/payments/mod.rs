@@ -37,6 +37,8 @@ impl fmt::Display for PaymentStatus {
 
 mod gateway;
 mod sandbox;
+mod settle;
 
 pub use gateway::{GatewayError, PaymentGateway};
 pub use sandbox::{SandboxGateway, tokens};
+pub use settle::settle_payment;

@@ -16,6 +16,8 @@ pub struct Model {
     pub status: DeliveryStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
+    /// A sender holds the delivery until then, so two workers never send it at once.
+    pub claimed_until: Option<DateTimeUtc>,
     pub sent_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
 }

@@ -1,6 +1,7 @@
 //! SeaORM entity definitions, one file per table, mirroring the migration.
 //! Nothing here is hand-tuned: the rules that change these rows live in the
 //! domain modules (`accounts`, `catalog`, `orders`, `payments`, `outbox`).
+pub mod dead_jobs;
 pub mod email_deliveries;
 pub mod order_lines;
 pub mod orders;

@@ -9,6 +9,10 @@ pub struct Model {
     pub id: Uuid,
     pub job_name: String,
     pub payload: Json,
+    /// Which attempt of the job this row is (1 = first; a retry is a new row).
+    pub attempt: i32,
+    /// Not dispatched before this time (retries wait out their backoff here).
+    pub available_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub dispatched_at: Option<DateTimeUtc>,
     pub dispatch_attempts: i32,

@@ -3,6 +3,7 @@
 mod accounts;
 mod catalog;
 mod helpers;
+mod jobs;
 mod migrations;
 mod orders;
 mod outbox;

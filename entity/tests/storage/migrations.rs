@@ -15,6 +15,7 @@ const TABLES: &[&str] = &[
     "payments",
     "email_deliveries",
     "outbox",
+    "dead_jobs",
 ];
 
 async fn table_exists(db: &TestDb, table: &str) -> bool {
