@@ -70,6 +70,14 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `SEED_DEMO_DATA`: seed the demo catalog on start when the catalog is empty.
     pub seed_demo_data: bool,
+    /// `EMBEDDED_WORKER` (default: true without `REDIS_URL`): run the job
+    /// runner inside this process. Without it, the api pushes jobs to Redis
+    /// when `REDIS_URL` is set, and otherwise leaves them in the outbox for a
+    /// `worker` process on the same database to sweep.
+    pub embedded_worker: bool,
+    /// The job runner's settings (`REDIS_URL`, `SMTP_URL`, retries, …), used
+    /// by the embedded worker and by the api's own dispatcher.
+    pub worker: worker::config::WorkerConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +180,11 @@ impl Config {
             max_complexity: parsed("GRAPHQL_MAX_COMPLEXITY", 1000)?,
             max_body_bytes: parsed("MAX_BODY_BYTES", 1024 * 1024)?,
             seed_demo_data: flag("SEED_DEMO_DATA", !production)?,
+            embedded_worker: flag("EMBEDDED_WORKER", var("REDIS_URL").is_none())?,
+            worker: worker::config::WorkerConfig::from_env().map_err(|e| ConfigError::Invalid {
+                name: "worker settings",
+                reason: e.to_string(),
+            })?,
         })
     }
 
@@ -179,6 +192,7 @@ impl Config {
     /// port, without demo data: what tests and benchmarks start.
     #[must_use]
     pub fn local(database_url: String, jwt_secret: &str) -> Self {
+        let database_url_for_worker = database_url.clone();
         Self {
             environment: Environment::Development,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -195,6 +209,8 @@ impl Config {
             max_complexity: 1000,
             max_body_bytes: 1024 * 1024,
             seed_demo_data: false,
+            embedded_worker: false,
+            worker: worker::config::WorkerConfig::local(database_url_for_worker, None),
         }
     }
 

@@ -7,7 +7,7 @@
 //! - [`config`]: environment variables into a typed [`config::Config`].
 //! - [`cli`]: `serve`, `export-schema`, `create-admin`, `seed`.
 //! - [`schema`]: root types merged from the domains, loaders, limits.
-//! - [`accounts`], [`catalog`], [`orders`]: one GraphQL part per domain (types, queries, mutations, loaders).
+//! - [`accounts`], [`catalog`], [`orders`], [`jobs`]: one GraphQL part per domain (types, queries, mutations, loaders).
 //! - [`auth`]: JWT access tokens and the per-request viewer.
 //! - [`errors`]: the error policy and `extensions.code`.
 //! - [`http`]: GraphQL-over-HTTP and the GraphiQL playground.
@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod errors;
 pub mod http;
+pub mod jobs;
 pub mod money;
 pub mod orders;
 pub mod pagination;
@@ -30,4 +31,4 @@ pub mod state;
 pub mod telemetry;
 mod transaction;
 
-pub use transaction::write_txn;
+pub use transaction::{jobs_written, write_txn};

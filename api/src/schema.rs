@@ -5,14 +5,15 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
 use crate::accounts::{AccountsMutation, AccountsQuery};
 use crate::catalog::{CatalogMutation, CatalogQuery, ProductLoader};
+use crate::jobs::{JobsMutation, JobsQuery};
 use crate::orders::{OrderLinesLoader, OrdersMutation, OrdersQuery, PaymentLoader};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, CatalogQuery, OrdersQuery);
+pub struct Query(AccountsQuery, CatalogQuery, OrdersQuery, JobsQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountsMutation, CatalogMutation, OrdersMutation);
+pub struct Mutation(AccountsMutation, CatalogMutation, OrdersMutation, JobsMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -24,6 +24,60 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    jobs: Jobs,
+}
+
+/// What moves this process's jobs: an embedded worker, a dispatcher to
+/// Redis, or nothing (a `worker` process sweeps the outbox).
+enum Jobs {
+    Embedded(Box<worker::Worker>),
+    Dispatcher(
+        worker::dispatch::Dispatcher,
+        std::time::Duration,
+        std::time::Duration,
+    ),
+    None,
+}
+
+impl Jobs {
+    async fn start(config: &Config, db: &DatabaseConnection) -> anyhow::Result<Self> {
+        if config.embedded_worker {
+            let queue = worker::runtime::open_queue(&config.worker).await?;
+            let embedded = worker::Worker::from_parts(config.worker.clone(), db.clone(), queue)?;
+            tracing::info!(
+                queue = if config.worker.redis_url.is_some() {
+                    "redis"
+                } else {
+                    "sqlite"
+                },
+                "running the job worker in-process (EMBEDDED_WORKER)"
+            );
+            return Ok(Jobs::Embedded(Box::new(embedded)));
+        }
+        if config.worker.redis_url.is_some() {
+            let queue = worker::runtime::open_queue(&config.worker).await?;
+            let metrics = std::sync::Arc::new(worker::metrics::Metrics::default());
+            let dispatcher =
+                worker::dispatch::Dispatcher::new(db.clone(), queue, config.worker.high_water, metrics);
+            return Ok(Jobs::Dispatcher(
+                dispatcher,
+                config.worker.sweep_interval,
+                config.worker.dispatch_grace,
+            ));
+        }
+        tracing::warn!(
+            "no REDIS_URL and EMBEDDED_WORKER=false: jobs wait in the outbox for a worker process"
+        );
+        Ok(Jobs::None)
+    }
+
+    fn kicker(&self) -> worker::dispatch::Kicker {
+        match self {
+            Jobs::Embedded(worker) => worker.kicker(),
+            Jobs::Dispatcher(dispatcher, ..) => dispatcher.kicker(),
+            Jobs::None => worker::dispatch::Kicker::default(),
+        }
+    }
 }
 
 /// What the HTTP handlers share.
@@ -75,10 +129,14 @@ impl Application {
                  Production (APP_ENV=production) refuses to start without one."
             );
         }
+        let jobs = Jobs::start(&config, &db).await?;
         let state = AppState {
             db: db.clone(),
-            gateway: Arc::new(SandboxGateway::default()),
+            gateway: Arc::new(SandboxGateway {
+                timeout_after: config.worker.sandbox_hang,
+            }),
             tokens: TokenKeys::new(config.jwt_secret.expose()),
+            kicker: jobs.kicker(),
             statements,
         };
         let schema = schema::build(
@@ -131,7 +189,12 @@ impl Application {
         } else {
             tracing::info!("Storefront api listening on http://{host}:{port}/graphql");
         }
-        Ok(Self { port, server, state })
+        Ok(Self {
+            port,
+            server,
+            state,
+            jobs,
+        })
     }
 
     #[must_use]
@@ -150,7 +213,28 @@ impl Application {
     /// # Errors
     /// The server's I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        let jobs = match self.jobs {
+            Jobs::Embedded(embedded) => Some(tokio::spawn(async move {
+                if let Err(err) = embedded.run_until(stopped).await {
+                    tracing::error!(error = %err, "the embedded worker failed");
+                }
+            })),
+            Jobs::Dispatcher(dispatcher, interval, grace) => Some(tokio::spawn(async move {
+                dispatcher.run(interval, grace, stopped).await
+            })),
+            Jobs::None => None,
+        };
+        let served = self.server.await;
+        // The server stopped (SIGTERM/Ctrl-C): let running jobs finish too.
+        let _ = stop.send(());
+        if let Some(jobs) = jobs {
+            let _ = jobs.await;
+        }
+        served
     }
 }
 

@@ -13,6 +13,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub gateway: Arc<dyn PaymentGateway>,
     pub tokens: TokenKeys,
+    /// Wakes the dispatcher after a commit that wrote outbox rows.
+    pub kicker: worker::dispatch::Kicker,
     /// SQL statements run so far, counted by the connection's metric hook
     /// (exported as a metric; tests assert N+1 stays designed out).
     pub statements: Arc<StatementCounter>,

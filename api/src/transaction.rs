@@ -26,3 +26,11 @@ where
     txn.commit().await.map_err(DomainError::from).or_gql(ctx)?;
     Ok(value)
 }
+
+/// Tells the dispatcher that outbox rows were just committed, so they are
+/// pushed to the queue at once instead of waiting for the sweeper.
+pub fn jobs_written(ctx: &Context<'_>) {
+    if let Ok(state) = ctx.data::<AppState>() {
+        state.kicker.kick();
+    }
+}

@@ -1,5 +1,24 @@
-//! The Storefront job runner (apalis) that settles payments and sends emails.
-//! The worker itself lands with the worker issue; today this crate only says so.
+//! The Storefront job runner: settles payments and sends emails from the
+//! outbox, on Redis queues (production, 1..N processes) or the SQLite queue
+//! (the embedded default, inside the `api` process).
+//!
+//! Layout:
+//! - [`runtime`]: `Worker::build(config).run_until(shutdown)` — the composition root.
+//! - [`config`]: environment variables into [`config::WorkerConfig`]; the retry policy.
+//! - [`queue`]: apalis-redis / apalis-sqlite behind one small [`queue::JobQueue`].
+//! - [`dispatch`]: outbox → queue, with backpressure; the sweeper.
+//! - [`jobs`]: one attempt of a job, its outcome (retry with backoff, dead), one file per job.
+//! - [`notifications`]: email templates and the SMTP / file mailer.
+//! - [`schedules`]: order expiry on apalis-cron.
+//! - [`health`]: `/healthz`, `/readyz`, `/metrics`; [`metrics`]: the counters.
+pub mod config;
+pub mod dispatch;
+pub mod health;
+pub mod jobs;
+pub mod metrics;
+pub mod notifications;
+pub mod queue;
+pub mod runtime;
+pub mod schedules;
 
-/// What `cargo run -p worker` prints until the job runner exists.
-pub const NOT_YET: &str = "storefront worker: the job runner is not built yet (see the open worker issue)";
+pub use runtime::Worker;

@@ -115,6 +115,7 @@ impl AccountsMutation {
             })
         })
         .await?;
+        crate::jobs_written(ctx);
         signed_in(ctx, user, refresh).await
     }
 
@@ -162,6 +163,7 @@ impl AccountsMutation {
             Box::pin(async move { accounts::request_password_reset(txn, &email).await })
         })
         .await?;
+        crate::jobs_written(ctx);
         Ok(true)
     }
 

@@ -266,6 +266,7 @@ impl OrdersMutation {
         )
         .await
         .or_gql(ctx)?;
+        crate::jobs_written(ctx);
         Ok(Order(placed.order))
     }
 
@@ -279,6 +280,7 @@ impl OrdersMutation {
         let order = entity::orders::cancel_order(&state.db, state.gateway.as_ref(), actor, id, request_id)
             .await
             .or_gql(ctx)?;
+        crate::jobs_written(ctx);
         Ok(Order(order))
     }
 

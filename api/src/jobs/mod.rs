@@ -1,0 +1,4 @@
+//! Jobs over GraphQL (admins only): dead jobs, and retrying them.
+pub mod graphql;
+
+pub use graphql::{JobsMutation, JobsQuery};

@@ -1,0 +1,247 @@
+//! The worker's configuration, read once from the environment. Every
+//! variable has a default (README "Configuration").
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use entity::jobs::QueueName;
+
+use crate::queue::QueueOptions;
+
+/// How failed attempts are retried: exponential backoff with jitter, up to
+/// `max_attempts` attempts in all, then the job is dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// `JOB_MAX_ATTEMPTS` (default 6): attempts in all, the first included.
+    pub max_attempts: u32,
+    /// `JOB_BACKOFF_BASE_MS` (default 1000): the wait after the first failure.
+    pub backoff_base: Duration,
+    /// `JOB_BACKOFF_MAX_MS` (default 300000): no wait is longer.
+    pub backoff_max: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt + 1`: `base · 2^(attempt-1)`, capped,
+    /// then a random 50–100 % of it (jitter spreads retries of a burst).
+    #[must_use]
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(30);
+        let full = self
+            .backoff_base
+            .saturating_mul(1u32 << exponent)
+            .min(self.backoff_max);
+        full.mul_f64(0.5 + rand::random::<f64>() * 0.5)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// `DATABASE_URL`, or the SQLite file `DATA_DIR/storefront.db`.
+    pub database_url: String,
+    /// `REDIS_URL`: Redis queues when set, the SQLite queue otherwise.
+    pub redis_url: Option<String>,
+    /// `QUEUE_NAMESPACE` (default `storefront`): the key prefix in Redis.
+    pub queue_namespace: String,
+    /// `DATA_DIR` (default `./var`): `.eml` files go to `DATA_DIR/mail`.
+    pub data_dir: PathBuf,
+    /// `SMTP_URL`: `smtp://host:port`, `smtp+starttls://…`, `smtps://…`.
+    pub smtp_url: Option<String>,
+    /// `MAIL_FROM` (default `Storefront <shop@localhost>`).
+    pub mail_from: String,
+    /// `PUBLIC_URL` (default `http://127.0.0.1:8080`): links in emails.
+    pub public_url: String,
+    /// `WORKER_BIND` (default 127.0.0.1:9090): `/healthz`, `/readyz`.
+    pub bind: SocketAddr,
+    /// `WORKER_CONCURRENCY` (default 8): jobs at a time per queue.
+    pub concurrency: usize,
+    /// `WORKER_QUEUES` (default both): `emails`, `settlements`.
+    pub queues: Vec<QueueName>,
+    pub retry: RetryPolicy,
+    /// `CAPTURE_TIMEOUT_MS` (default 10000): a capture taking longer is a timeout.
+    pub capture_timeout: Duration,
+    /// `ORDER_PAYMENT_TIMEOUT_SECS` (default 1800): unpaid orders older than this are cancelled.
+    pub order_payment_timeout: Duration,
+    /// `SWEEP_INTERVAL_MS` (default 1000): how often the outbox is swept.
+    pub sweep_interval: Duration,
+    /// `DISPATCH_GRACE_MS` (default 3000): the api pushes fresh outbox rows itself;
+    /// the sweeper takes first attempts only once they are this old.
+    pub dispatch_grace: Duration,
+    /// `QUEUE_HIGH_WATER` (default 2000): no more is pushed to a queue holding this many jobs.
+    pub high_water: u64,
+    /// `SANDBOX_TIMEOUT_MS` (default 30000): how long the sandbox's timeout token hangs.
+    pub sandbox_hang: Duration,
+    pub queue: QueueOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{name} is invalid: {reason}")]
+pub struct ConfigError {
+    name: &'static str,
+    reason: String,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    var(name).map_or(Ok(default), |raw| {
+        raw.trim()
+            .parse()
+            .map_err(|e: std::num::ParseIntError| ConfigError {
+                name,
+                reason: e.to_string(),
+            })
+    })
+}
+
+fn millis(name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    number(name, default).map(Duration::from_millis)
+}
+
+/// Parses `emails,settlements`.
+///
+/// # Errors
+/// [`ConfigError`] for an unknown queue name or an empty list.
+pub fn parse_queues(raw: &str) -> Result<Vec<QueueName>, ConfigError> {
+    let mut queues = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let queue = QueueName::ALL
+            .into_iter()
+            .find(|q| q.as_str() == name)
+            .ok_or_else(|| ConfigError {
+                name: "WORKER_QUEUES",
+                reason: format!("unknown queue {name:?}"),
+            })?;
+        if !queues.contains(&queue) {
+            queues.push(queue);
+        }
+    }
+    if queues.is_empty() {
+        return Err(ConfigError {
+            name: "WORKER_QUEUES",
+            reason: "no queue named".into(),
+        });
+    }
+    Ok(queues)
+}
+
+impl WorkerConfig {
+    /// Reads the environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the malformed variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "./var".into()));
+        let database_url =
+            var("DATABASE_URL").unwrap_or_else(|| entity::db::sqlite_url(&data_dir.join("storefront.db")));
+        let mut config = Self::local(database_url, var("REDIS_URL"));
+        config.data_dir = data_dir;
+        config.queue_namespace = var("QUEUE_NAMESPACE").unwrap_or_else(|| "storefront".into());
+        config.smtp_url = var("SMTP_URL");
+        if let Some(from) = var("MAIL_FROM") {
+            config.mail_from = from;
+        }
+        if let Some(url) = var("PUBLIC_URL") {
+            config.public_url = url;
+        }
+        if let Some(bind) = var("WORKER_BIND") {
+            config.bind = bind.parse().map_err(|e: std::net::AddrParseError| ConfigError {
+                name: "WORKER_BIND",
+                reason: e.to_string(),
+            })?;
+        }
+        config.concurrency = usize::try_from(number("WORKER_CONCURRENCY", 8)?).unwrap_or(8);
+        if let Some(queues) = var("WORKER_QUEUES") {
+            config.queues = parse_queues(&queues)?;
+        }
+        config.retry = RetryPolicy {
+            max_attempts: u32::try_from(number("JOB_MAX_ATTEMPTS", 6)?).unwrap_or(6).max(1),
+            backoff_base: millis("JOB_BACKOFF_BASE_MS", 1_000)?,
+            backoff_max: millis("JOB_BACKOFF_MAX_MS", 300_000)?,
+        };
+        config.capture_timeout = millis("CAPTURE_TIMEOUT_MS", 10_000)?;
+        config.order_payment_timeout = Duration::from_secs(number("ORDER_PAYMENT_TIMEOUT_SECS", 1_800)?);
+        config.sweep_interval = millis("SWEEP_INTERVAL_MS", 1_000)?;
+        config.dispatch_grace = millis("DISPATCH_GRACE_MS", 3_000)?;
+        config.high_water = number("QUEUE_HIGH_WATER", 2_000)?;
+        config.sandbox_hang = millis("SANDBOX_TIMEOUT_MS", 30_000)?;
+        config.queue.shutdown_deadline = Duration::from_secs(number("SHUTDOWN_DEADLINE_SECS", 20)?);
+        config.queue.orphan_after = Duration::from_secs(number("ORPHAN_AFTER_SECS", 30)?);
+        config.queue.validate().map_err(|e| ConfigError {
+            name: "ORPHAN_AFTER_SECS",
+            reason: e.to_string(),
+        })?;
+        Ok(config)
+    }
+
+    /// Defaults on `database_url` (and Redis when given), with mail written
+    /// to files under the temp dir and health on a free port: what tests
+    /// and the embedded api start from.
+    #[must_use]
+    pub fn local(database_url: String, redis_url: Option<String>) -> Self {
+        Self {
+            database_url,
+            redis_url,
+            queue_namespace: "storefront".into(),
+            data_dir: PathBuf::from("./var"),
+            smtp_url: None,
+            mail_from: "Storefront <shop@localhost>".into(),
+            public_url: crate::notifications::DEFAULT_PUBLIC_URL.into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            concurrency: 8,
+            queues: QueueName::ALL.to_vec(),
+            retry: RetryPolicy {
+                max_attempts: 6,
+                backoff_base: Duration::from_secs(1),
+                backoff_max: Duration::from_secs(300),
+            },
+            capture_timeout: Duration::from_secs(10),
+            order_payment_timeout: Duration::from_secs(1_800),
+            sweep_interval: Duration::from_secs(1),
+            dispatch_grace: Duration::from_secs(3),
+            high_water: 2_000,
+            sandbox_hang: Duration::from_secs(30),
+            queue: QueueOptions::default(),
+        }
+    }
+
+    /// Where the file transport writes `.eml` files.
+    #[must_use]
+    pub fn mail_dir(&self) -> PathBuf {
+        self.data_dir.join("mail")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let policy = RetryPolicy {
+            max_attempts: 6,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(1_000),
+        };
+        for (attempt, full) in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1_000), (40, 1_000)] {
+            let wait = policy.backoff(attempt).as_millis();
+            assert!(
+                (full / 2..=full).contains(&wait),
+                "attempt {attempt}: {wait} ms not in {}..={full}",
+                full / 2
+            );
+        }
+    }
+
+    #[test]
+    fn queue_lists_parse() {
+        assert_eq!(parse_queues("emails").ok(), Some(vec![QueueName::Emails]));
+        assert_eq!(
+            parse_queues(" settlements , emails,emails").ok(),
+            Some(vec![QueueName::Settlements, QueueName::Emails])
+        );
+        assert!(parse_queues("sms").is_err());
+        assert!(parse_queues(" , ").is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! Running one attempt of a job, and what happens after it.
+//!
+//! Every queue delivery is one attempt of one outbox row. [`run`] decodes it
+//! by name, calls the job's handler (a thin adapter over an `entity` rule),
+//! and then, by the outcome:
+//! - `Done`: nothing more — the queue acks the delivery;
+//! - `Retry`: below `JOB_MAX_ATTEMPTS`, a new outbox row for the next attempt,
+//!   due after an exponential backoff with jitter; at the limit, a dead job;
+//! - `Fail`: a dead job at once (a permanent error).
+//!
+//! This is the only retry mechanism: apalis never re-runs a job because it
+//! failed (see `queue`). Delivery is at least once, so handlers are
+//! idempotent: settling a settled payment or sending a sent email is a no-op.
+//!
+//! Adding a job: a payload type with a versioned `NAME` in `entity::jobs`,
+//! a file here with `async fn run(ctx, job) -> JobOutcome`, one arm in [`run`].
+use std::sync::Arc;
+use std::time::Duration;
+
+use entity::jobs::{Envelope, Job, JobOutcome, SendEmail, SettlePayment};
+use entity::payments::PaymentGateway;
+use sea_orm::DatabaseConnection;
+use serde::de::DeserializeOwned;
+
+use crate::config::RetryPolicy;
+use crate::metrics::Metrics;
+use crate::notifications::{Links, Mailer};
+
+pub mod send_email;
+pub mod settle_payment;
+
+/// What job handlers share.
+#[derive(Clone)]
+pub struct JobContext {
+    pub db: DatabaseConnection,
+    pub gateway: Arc<dyn PaymentGateway>,
+    pub mailer: Arc<Mailer>,
+    pub links: Links,
+    pub retry: RetryPolicy,
+    pub capture_timeout: Duration,
+    pub metrics: Arc<Metrics>,
+}
+
+fn decode<J: Job + DeserializeOwned>(envelope: &Envelope) -> Result<J, JobOutcome> {
+    serde_json::from_value(envelope.payload.clone())
+        .map_err(|e| JobOutcome::Fail(format!("payload of {} does not decode: {e}", J::NAME)))
+}
+
+/// Runs one attempt and records its outcome; never fails (see module docs).
+pub async fn run(ctx: &JobContext, envelope: Envelope) {
+    let started = std::time::Instant::now();
+    let outcome = match envelope.job_name.as_str() {
+        SettlePayment::NAME => match decode::<SettlePayment>(&envelope) {
+            Ok(job) => settle_payment::run(ctx, &job).await,
+            Err(outcome) => outcome,
+        },
+        SendEmail::NAME => match decode::<SendEmail>(&envelope) {
+            Ok(job) => send_email::run(ctx, &job).await,
+            Err(outcome) => outcome,
+        },
+        other => JobOutcome::Fail(format!("no handler for job {other:?}")),
+    };
+    ctx.metrics
+        .job_finished(&envelope.job_name, &outcome, started.elapsed());
+    record(ctx, &envelope, outcome).await;
+}
+
+/// Writes the consequence of `outcome`, retrying the write itself for a
+/// while if the database is briefly unreachable.
+async fn record(ctx: &JobContext, envelope: &Envelope, outcome: JobOutcome) {
+    let (message, dead) = match &outcome {
+        JobOutcome::Done => return,
+        JobOutcome::Retry(message) => (message.as_str(), envelope.attempt >= ctx.retry.max_attempts),
+        JobOutcome::Fail(message) => (message.as_str(), true),
+    };
+    let mut wait = Duration::from_millis(200);
+    for _ in 0..8 {
+        let written = if dead {
+            entity::dead_jobs::bury(&ctx.db, envelope, message)
+                .await
+                .map(|_| ())
+        } else {
+            let delay = ctx.retry.backoff(envelope.attempt);
+            entity::outbox::enqueue_retry(&ctx.db, envelope, delay)
+                .await
+                .map(|_| ())
+        };
+        match written {
+            Ok(()) => {
+                if dead {
+                    tracing::warn!(job = %envelope.job_name, attempt = envelope.attempt, error = message, "job is dead");
+                } else {
+                    tracing::info!(job = %envelope.job_name, attempt = envelope.attempt, error = message, "job will be retried");
+                }
+                return;
+            }
+            Err(err) => {
+                tracing::error!(job = %envelope.job_name, error = %err, "could not record a job outcome; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+    }
+    tracing::error!(job = %envelope.job_name, outbox_id = %envelope.outbox_id, "gave up recording a job outcome");
+}
+
+/// A database failure inside a handler is temporary as far as the job is concerned.
+pub(crate) fn retry_on_error(result: Result<JobOutcome, entity::DomainError>) -> JobOutcome {
+    result.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "job hit a database error");
+        JobOutcome::Retry(format!("database: {err}"))
+    })
+}

@@ -1,0 +1,202 @@
+//! The composition root of the worker: connects everything from a
+//! [`WorkerConfig`] and runs consumers, the sweeper, the schedules and the
+//! health server until told to stop.
+//!
+//! Shutdown (SIGTERM in the binary): consumers take no new jobs and give
+//! running ones up to the shutdown deadline to finish; an unfinished job is
+//! not acked and comes back to another worker (see `queue`). Then the
+//! process exits 0.
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use entity::payments::{PaymentGateway, SandboxGateway};
+use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
+
+use crate::config::WorkerConfig;
+use crate::dispatch::{Dispatcher, Kicker};
+use crate::health::{self, Probes};
+use crate::jobs::{self, JobContext};
+use crate::metrics::Metrics;
+use crate::notifications::{Links, Mailer};
+use crate::queue::{JobQueue, unique_worker_id};
+
+/// How often expired unpaid orders are looked for.
+const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Opens the configured queue: Redis when `REDIS_URL` is set, else SQLite
+/// in the database file.
+///
+/// # Errors
+/// When the queue backend cannot be reached or opened.
+pub async fn open_queue(config: &WorkerConfig) -> anyhow::Result<JobQueue> {
+    let queue = match &config.redis_url {
+        Some(url) => JobQueue::redis(url, &config.queue_namespace, config.queue.clone()).await,
+        None => {
+            JobQueue::sqlite(
+                &config.database_url,
+                &config.queue_namespace,
+                config.queue.clone(),
+            )
+            .await
+        }
+    };
+    queue.context("opening the job queue")
+}
+
+pub struct Worker {
+    config: WorkerConfig,
+    db: DatabaseConnection,
+    queue: JobQueue,
+    dispatcher: Dispatcher,
+    ctx: JobContext,
+    worker_id: String,
+    health: Option<TcpListener>,
+}
+
+impl Worker {
+    /// Connects to the database and the queue and binds the health port.
+    ///
+    /// # Errors
+    /// When the database, the queue, the mailer or the port cannot be set up.
+    pub async fn build(config: WorkerConfig) -> anyhow::Result<Self> {
+        let db = entity::db::connect(&config.database_url, 10)
+            .await
+            .context("connecting to the database")?;
+        let queue = open_queue(&config).await?;
+        let health =
+            TcpListener::bind(config.bind).with_context(|| format!("binding WORKER_BIND {}", config.bind))?;
+        let mut worker = Self::from_parts(config, db, queue)?;
+        worker.health = Some(health);
+        Ok(worker)
+    }
+
+    /// A worker over an existing database pool and queue, without a health
+    /// server: how the api embeds it.
+    ///
+    /// # Errors
+    /// When the mailer cannot be configured.
+    pub fn from_parts(config: WorkerConfig, db: DatabaseConnection, queue: JobQueue) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::default());
+        let gateway: Arc<dyn PaymentGateway> = Arc::new(SandboxGateway {
+            timeout_after: config.sandbox_hang,
+        });
+        let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir(), &config.mail_from)
+            .context("configuring the mailer (SMTP_URL, MAIL_FROM)")?;
+        let ctx = JobContext {
+            db: db.clone(),
+            gateway,
+            mailer: Arc::new(mailer),
+            links: Links::new(&config.public_url),
+            retry: config.retry,
+            capture_timeout: config.capture_timeout,
+            metrics: Arc::clone(&metrics),
+        };
+        let dispatcher = Dispatcher::new(db.clone(), queue.clone(), config.high_water, metrics);
+        Ok(Self {
+            config,
+            db,
+            queue,
+            dispatcher,
+            ctx,
+            worker_id: unique_worker_id(),
+            health: None,
+        })
+    }
+
+    /// The port `/healthz` and `/readyz` answer on, when serving them.
+    #[must_use]
+    pub fn health_port(&self) -> Option<u16> {
+        self.health
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+    }
+
+    /// Wakes this worker's dispatcher (the embedding api calls it after commits).
+    #[must_use]
+    pub fn kicker(&self) -> Kicker {
+        self.dispatcher.kicker()
+    }
+
+    #[must_use]
+    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+        Arc::clone(&self.ctx.metrics)
+    }
+
+    /// Runs until `shutdown` resolves, then stops gracefully (see module docs).
+    ///
+    /// # Errors
+    /// When the health server cannot start.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let health = match self.health {
+            Some(listener) => {
+                let probes = Probes {
+                    db: self.db.clone(),
+                    queue: self.queue.clone(),
+                    metrics: Arc::clone(&self.ctx.metrics),
+                };
+                Some(health::serve(listener, probes)?)
+            }
+            None => None,
+        };
+        let health_handle = health.as_ref().map(actix_web::dev::Server::handle);
+        if let Some(server) = health {
+            tokio::spawn(server);
+        }
+        tracing::info!(worker_id = %self.worker_id, queues = ?self.config.queues, concurrency = self.config.concurrency, "worker started");
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for queue_name in self.config.queues.clone() {
+            let (queue, ctx, id, stop) = (
+                self.queue.clone(),
+                self.ctx.clone(),
+                self.worker_id.clone(),
+                stopped(),
+            );
+            let concurrency = self.config.concurrency;
+            tasks.spawn(async move {
+                let handler = move |envelope| {
+                    let ctx = ctx.clone();
+                    async move { jobs::run(&ctx, envelope).await }
+                };
+                if let Err(err) = queue.consume(queue_name, concurrency, &id, handler, stop).await {
+                    tracing::error!(queue = queue_name.as_str(), error = %err, "consumer stopped");
+                }
+            });
+        }
+        let sweeper = self.dispatcher.clone();
+        let (interval, grace, stop) = (self.config.sweep_interval, self.config.dispatch_grace, stopped());
+        tasks.spawn(async move { sweeper.run(interval, grace, stop).await });
+        let (db, gateway, timeout, stop) = (
+            self.db.clone(),
+            Arc::clone(&self.ctx.gateway),
+            self.config.order_payment_timeout,
+            stopped(),
+        );
+        tasks.spawn(async move {
+            if let Err(err) = crate::schedules::run_expiry(db, gateway, timeout, EXPIRY_INTERVAL, stop).await
+            {
+                tracing::error!(error = %err, "order expiry schedule stopped");
+            }
+        });
+
+        shutdown.await;
+        tracing::info!("worker stopping: no new jobs; waiting for running ones");
+        let _ = stop_tx.send(true);
+        while tasks.join_next().await.is_some() {}
+        if let Some(handle) = health_handle {
+            handle.stop(true).await;
+        }
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+}
