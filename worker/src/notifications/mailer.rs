@@ -133,6 +133,10 @@ impl Mailer {
     /// # Errors
     /// [`MailError::Config`] for an invalid `from`, an `smtp_url` in none of the
     /// forms above, or a `mail_dir` that cannot be created.
+    ///
+    /// # Panics
+    /// With an `smtp_url`, when called outside a Tokio runtime: lettre's
+    /// connection pool spawns its cleanup task on the current runtime.
     pub fn from_config(smtp_url: Option<&str>, mail_dir: &Path, from: &str) -> Result<Mailer, MailError> {
         let from: Mailbox = from
             .parse()
