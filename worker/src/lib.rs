@@ -20,5 +20,7 @@ pub mod notifications;
 pub mod queue;
 pub mod runtime;
 pub mod schedules;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use runtime::Worker;
