@@ -5,6 +5,7 @@ mod browser;
 mod catalog;
 mod helpers;
 mod http;
+mod jobs;
 mod limits;
 mod orders;
 mod playground;
