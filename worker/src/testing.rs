@@ -5,9 +5,9 @@ use std::net::{IpAddr, TcpListener};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
+use crate::notifications::Mailer;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use mailin_embedded::{Action, Handler, Response, Server, response};
-use crate::notifications::Mailer;
 
 pub const MAIL_FROM: &str = "Storefront <shop@storefront.test>";
 
@@ -185,4 +185,3 @@ pub fn parse(raw: &[u8]) -> Parsed {
         html_parts,
     }
 }
-
