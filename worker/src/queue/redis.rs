@@ -1,0 +1,198 @@
+//! The Redis backend: apalis-redis 1.0 for consuming, plus three small Lua
+//! scripts of ours over apalis's key layout (`<namespace>:<queue>:…`):
+//! - push straight to the active list (`:active`), with the task data in
+//!   `:data` and its metadata in `:meta:<id>` exactly as apalis's
+//!   `batch_push.lua` writes them, minus the detour through the scheduled
+//!   set that wedges apalis past ~8,000 due tasks (see the module docs of
+//!   `queue`);
+//! - depth: `:active` + `:scheduled` + every registered consumer's
+//!   `:inflight:<worker>` set;
+//! - vacuum: apalis keeps every finished task's data, metadata and id
+//!   forever (apalis-dev/apalis-redis#10); we delete those of acked tasks.
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{Client, Script};
+use apalis::prelude::{BackendExt, WorkerBuilder, WorkerBuilderExt, WorkerContext};
+use apalis_redis::{Config, RedisStorage};
+use entity::jobs::{Envelope, QueueName};
+use futures::{Future, StreamExt};
+
+use super::consumer::{Deliver, EventStream};
+use super::{QueueError, QueueOptions, queue_key};
+
+/// Longest wait for one Redis reply. redis-rs defaults to 500 ms, after
+/// which a busy Redis ends apalis workers (apalis-dev/apalis-redis#76).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Reconnection attempts per failed request; the consumer retries on top.
+const RECONNECT_RETRIES: usize = 3;
+/// Finished tasks deleted per vacuum round.
+const VACUUM_BATCH: usize = 1_000;
+
+/// KEYS: data hash, active list, meta prefix. ARGV: task id, task data.
+/// Returns 1 when queued, 0 when that id is already known (a re-push).
+static PUSH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+redis.call('hset', KEYS[3] .. ':' .. ARGV[1],
+  'attempts', 0, 'max_attempts', 1, 'status', 'Pending', 'idempotency_key', '')
+redis.call('rpush', KEYS[2], ARGV[1])
+return 1
+",
+    )
+});
+
+/// KEYS: active list, scheduled set, workers set. ARGV: in-flight prefix.
+static DEPTH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local depth = redis.call('llen', KEYS[1]) + redis.call('zcard', KEYS[2])
+for _, worker in ipairs(redis.call('zrange', KEYS[3], 0, -1)) do
+  depth = depth + redis.call('scard', ARGV[1] .. ':' .. worker)
+end
+return depth
+",
+    )
+});
+
+/// KEYS: done set, data hash, meta prefix. ARGV: how many.
+static VACUUM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local ids = redis.call('spop', KEYS[1], tonumber(ARGV[1]))
+for _, id in ipairs(ids) do
+  redis.call('hdel', KEYS[2], id)
+  redis.call('del', KEYS[3] .. ':' .. id)
+end
+return #ids
+",
+    )
+});
+
+/// Queues in Redis; see [`super::JobQueue::redis`].
+#[derive(Clone)]
+pub struct RedisQueue {
+    /// One multiplexed, self-reconnecting connection shared by every push,
+    /// depth and consumer of this queue.
+    conn: ConnectionManager,
+    namespace: Arc<str>,
+    opts: QueueOptions,
+}
+
+impl std::fmt::Debug for RedisQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisQueue")
+            .field("namespace", &self.namespace)
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisQueue {
+    pub(super) async fn connect(url: &str, namespace: &str, opts: QueueOptions) -> Result<Self, QueueError> {
+        let client = Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_with_config(client, config).await?;
+        Ok(Self {
+            conn,
+            namespace: namespace.into(),
+            opts,
+        })
+    }
+
+    pub(super) fn options(&self) -> &QueueOptions {
+        &self.opts
+    }
+
+    /// apalis's view of `queue`: names the keys and sets the consumer's
+    /// timing. Locks are off (they only add an O(n) `LREM` per task; orphan
+    /// recovery works from the in-flight sets), results are on (that *is*
+    /// the ack), pub/sub events are off (nobody listens).
+    fn config(&self, queue: QueueName) -> Config {
+        Config::default()
+            .queue(queue_key(&self.namespace, queue))
+            .batch_size(self.opts.fetch_batch)
+            .heartbeat_interval(self.opts.heartbeat)
+            .missed_heartbeats(self.opts.missed_heartbeats())
+            .lock_tasks(false)
+            .persist_results(true)
+            .emit_events(false)
+    }
+
+    pub(super) async fn push(&self, queue: QueueName, job: &Envelope) -> Result<(), QueueError> {
+        let config = self.config(queue);
+        let data = serde_json::to_vec(job)?;
+        let queued: i64 = PUSH
+            .key(config.job_data_hash())
+            .key(config.active_jobs_list())
+            .key(config.job_meta_hash())
+            .arg(job.outbox_id.to_string())
+            .arg(data)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        if queued == 0 {
+            tracing::debug!(queue = queue.as_str(), outbox_id = %job.outbox_id, "job already queued; push ignored");
+        }
+        Ok(())
+    }
+
+    pub(super) async fn depth(&self, queue: QueueName) -> Result<u64, QueueError> {
+        let config = self.config(queue);
+        Ok(DEPTH
+            .key(config.active_jobs_list())
+            .key(config.scheduled_jobs_set())
+            .key(config.workers_set())
+            .arg(config.inflight_jobs_set())
+            .invoke_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    pub(super) fn vacuum(
+        &self,
+        queue: QueueName,
+    ) -> impl Future<Output = Result<u64, QueueError>> + Send + 'static {
+        let config = self.config(queue);
+        let mut conn = self.conn.clone();
+        async move {
+            Ok(VACUUM
+                .key(config.done_jobs_set())
+                .key(config.job_data_hash())
+                .key(config.job_meta_hash())
+                .arg(VACUUM_BATCH)
+                .invoke_async(&mut conn)
+                .await?)
+        }
+    }
+
+    /// One generation of an apalis worker consuming `queue`.
+    pub(super) fn worker_stream<H, F>(
+        &self,
+        queue: QueueName,
+        ctx: WorkerContext,
+        concurrency: usize,
+        deliver: Deliver<H>,
+    ) -> EventStream
+    where
+        H: Fn(Envelope) -> F + Send + Sync + Clone + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let backend = RedisStorage::<serde_json::Value>::new(self.conn.clone())
+            .with_config(self.config(queue))
+            .poll_with_interval(self.opts.poll_interval);
+        WorkerBuilder::new(ctx)
+            .backend(backend)
+            .concurrency(concurrency)
+            .build(deliver)
+            .stream()
+            .boxed()
+    }
+}

@@ -1,0 +1,216 @@
+//! The SQLite backend: apalis-sqlite 1.0's `Jobs` and `Workers` tables in the
+//! app's own SQLite file, next to SeaORM's tables. Its own small pool opens
+//! the file like `entity::db` does (WAL, `synchronous = NORMAL`, the same
+//! busy timeout), so the two writers queue up instead of failing with
+//! "database is locked". apalis's `setup()` is not used: it also switches
+//! the connection to `synchronous = OFF`; only its migrations are applied.
+//! Every apalis write transaction starts with a write, so SQLite's busy
+//! timeout applies to it.
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::{BackendExt, TaskBuilder, TaskId, WorkerBuilder, WorkerBuilderExt, WorkerContext};
+use apalis_sqlite::{Config, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
+use entity::jobs::{Envelope, QueueName};
+use futures::{Future, StreamExt};
+use sea_orm::sqlx;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+
+use super::consumer::{Deliver, EventStream};
+use super::{QueueError, QueueOptions, queue_key};
+
+/// Connections of the queue's pool: SQLite has one writer anyway.
+const MAX_CONNECTIONS: u32 = 4;
+/// Finished jobs deleted per vacuum round.
+const VACUUM_BATCH: i64 = 1_000;
+/// `Workers` rows of consumers unseen for this long (and holding no job)
+/// are deleted: one row per process start would otherwise pile up.
+const FORGET_WORKERS_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+/// Two processes opening a fresh file at once may race on the migrations;
+/// the loser retries once the winner is done.
+const MIGRATION_ATTEMPTS: u32 = 3;
+
+/// Queues in the app's SQLite file; see [`super::JobQueue::sqlite`].
+#[derive(Clone)]
+pub struct SqliteQueue {
+    pool: SqlitePool,
+    namespace: Arc<str>,
+    opts: QueueOptions,
+}
+
+impl std::fmt::Debug for SqliteQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteQueue")
+            .field("namespace", &self.namespace)
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteQueue {
+    pub(super) async fn connect(
+        database_url: &str,
+        namespace: &str,
+        opts: QueueOptions,
+    ) -> Result<Self, QueueError> {
+        let options = SqliteConnectOptions::from_str(database_url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(entity::db::SQLITE_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(0)
+            .acquire_timeout(entity::db::SQLITE_BUSY_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        let mut attempt = 1;
+        loop {
+            match SqliteStorage::migrations().run(&pool).await {
+                Ok(()) => break,
+                Err(error) if attempt < MIGRATION_ATTEMPTS => {
+                    tracing::warn!(%error, attempt, "applying the SQLite queue migrations failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(sqlx::Error::from(error).into()),
+            }
+        }
+        Ok(Self {
+            pool,
+            namespace: namespace.into(),
+            opts,
+        })
+    }
+
+    pub(super) fn options(&self) -> &QueueOptions {
+        &self.opts
+    }
+
+    /// apalis's view of `queue` (see the Redis twin for locks and results).
+    fn config(&self, queue: QueueName) -> Config {
+        Config::default()
+            .queue(queue_key(&self.namespace, queue))
+            .batch_size(self.opts.fetch_batch)
+            .heartbeat_interval(self.opts.heartbeat)
+            .missed_heartbeats(self.opts.missed_heartbeats())
+            .lock_tasks(false)
+            .persist_results(true)
+    }
+
+    pub(super) async fn push(&self, queue: QueueName, job: &Envelope) -> Result<(), QueueError> {
+        let task = TaskBuilder::new(serde_json::to_vec(job)?)
+            .task_id(TaskId::from_string(ulid_text(job.outbox_id.as_u128())))
+            // A second fence against apalis's storage retries: a `Failed`
+            // row is only refetched while `attempts < max_attempts`.
+            .max_attempts(1)
+            .build();
+        let mut conn = self.pool.acquire().await?;
+        match apalis_sqlite::queries::push_tasks(&mut *conn, &queue_key(&self.namespace, queue), &[task])
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(apalis_sqlite::Error::Database(sqlx::Error::Database(error)))
+                if error.is_unique_violation() =>
+            {
+                tracing::debug!(queue = queue.as_str(), outbox_id = %job.outbox_id, "job already queued; push ignored");
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    pub(super) async fn depth(&self, queue: QueueName) -> Result<u64, QueueError> {
+        let depth: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM Jobs WHERE job_type = ?1 AND status IN ('Pending', 'Queued', 'Running')",
+        )
+        .bind(queue_key(&self.namespace, queue))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(depth).unwrap_or_default())
+    }
+
+    pub(super) fn vacuum(
+        &self,
+        queue: QueueName,
+    ) -> impl Future<Output = Result<u64, QueueError>> + Send + 'static {
+        let pool = self.pool.clone();
+        let job_type = queue_key(&self.namespace, queue);
+        async move {
+            let jobs = sqlx::query(
+                "DELETE FROM Jobs WHERE rowid IN \
+                 (SELECT rowid FROM Jobs WHERE job_type = ?1 AND status = 'Done' LIMIT ?2)",
+            )
+            .bind(&job_type)
+            .bind(VACUUM_BATCH)
+            .execute(&pool)
+            .await?
+            .rows_affected();
+            let forget_after = i64::try_from(FORGET_WORKERS_AFTER.as_secs()).unwrap_or(i64::MAX);
+            sqlx::query(
+                "DELETE FROM Workers WHERE worker_type = ?1 AND last_seen < strftime('%s', 'now') - ?2 \
+                 AND id NOT IN (SELECT lock_by FROM Jobs WHERE lock_by IS NOT NULL)",
+            )
+            .bind(&job_type)
+            .bind(forget_after)
+            .execute(&pool)
+            .await?;
+            Ok(jobs)
+        }
+    }
+
+    /// One generation of an apalis worker consuming `queue`.
+    pub(super) fn worker_stream<H, F>(
+        &self,
+        queue: QueueName,
+        ctx: WorkerContext,
+        concurrency: usize,
+        deliver: Deliver<H>,
+    ) -> EventStream
+    where
+        H: Fn(Envelope) -> F + Send + Sync + Clone + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let backend = SqliteStorage::<serde_json::Value>::new(&self.pool)
+            .with_config(self.config(queue))
+            .poll_with_interval(self.opts.poll_interval);
+        WorkerBuilder::new(ctx)
+            .backend(backend)
+            .concurrency(concurrency)
+            .build(deliver)
+            .stream()
+            .boxed()
+    }
+}
+
+/// `value` in ULID text form (26 characters of Crockford base32): the task
+/// id of an outbox row. apalis-sqlite parses every task id it reads as a
+/// ULID, and fails the whole fetch otherwise, so the row's UUID is written
+/// as the ULID with the same 128 bits.
+fn ulid_text(mut value: u128) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut text = [b'0'; 26];
+    for slot in text.iter_mut().rev() {
+        *slot = ALPHABET[(value & 31) as usize];
+        value >>= 5;
+    }
+    text.iter().map(|&c| char::from(c)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ulid_text;
+
+    #[test]
+    fn task_ids_are_the_outbox_ids_bits_in_ulid_form() {
+        assert_eq!(ulid_text(0), "00000000000000000000000000");
+        assert_eq!(ulid_text(u128::MAX), "7ZZZZZZZZZZZZZZZZZZZZZZZZZ");
+        // The example of the ULID spec: 01ARZ3NDEKTSV4RRFFQ69G5FAV.
+        assert_eq!(
+            ulid_text(0x0156_3E3A_B5D3_D676_4C61_EFB9_9302_BD5B),
+            "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+        );
+    }
+}

@@ -1,0 +1,464 @@
+//! Shared test fixtures: a queue per test on its own Redis namespace or
+//! SQLite file, a recording handler, consumers that can be stopped, a
+//! private `redis-server`, and polling helpers with deadlines.
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use entity::jobs::{Envelope, QueueName};
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+use worker::queue::{JobQueue, QueueError, QueueOptions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Redis,
+    Sqlite,
+}
+
+/// Fast timings so orphan recovery and shutdown fit in a test.
+pub fn fast_options() -> QueueOptions {
+    QueueOptions {
+        poll_interval: Duration::from_millis(50),
+        heartbeat: Duration::from_secs(1),
+        orphan_after: Duration::from_secs(3),
+        shutdown_deadline: Duration::from_secs(2),
+        fetch_batch: 10,
+    }
+}
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").expect("REDIS_URL must point at a Redis server (scripts/test provides one)")
+}
+
+/// A queue of its own: a fresh Redis namespace or a fresh SQLite file,
+/// removed when dropped.
+pub struct TestQueue {
+    pub queue: JobQueue,
+    pub namespace: String,
+    /// How to open the same queue again (e.g. from a child process).
+    pub url: String,
+    _cleanup: Cleanup,
+}
+
+impl TestQueue {
+    pub async fn new(backend: Backend) -> Self {
+        Self::with_options(backend, fast_options()).await
+    }
+
+    pub async fn with_options(backend: Backend, options: QueueOptions) -> Self {
+        let namespace = format!("sf-test-{}", Uuid::now_v7().simple());
+        let (url, cleanup) = match backend {
+            Backend::Redis => (
+                redis_url(),
+                Cleanup::Redis {
+                    url: redis_url(),
+                    namespace: namespace.clone(),
+                },
+            ),
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("storefront-{namespace}"));
+                std::fs::create_dir_all(&dir).expect("create the test directory");
+                (entity::db::sqlite_url(&dir.join("app.db")), Cleanup::Dir(dir))
+            }
+        };
+        let queue = open(backend, &url, &namespace, options)
+            .await
+            .expect("open the queue");
+        Self {
+            queue,
+            namespace,
+            url,
+            _cleanup: cleanup,
+        }
+    }
+
+    pub async fn push_jobs(&self, queue: QueueName, jobs: &[Envelope]) {
+        for job in jobs {
+            self.queue.push(queue, job).await.expect("push");
+        }
+    }
+
+    pub async fn depth(&self, queue: QueueName) -> u64 {
+        self.queue.depth(queue).await.expect("depth")
+    }
+}
+
+pub async fn open(
+    backend: Backend,
+    url: &str,
+    namespace: &str,
+    options: QueueOptions,
+) -> Result<JobQueue, QueueError> {
+    match backend {
+        Backend::Redis => JobQueue::redis(url, namespace, options).await,
+        Backend::Sqlite => JobQueue::sqlite(url, namespace, options).await,
+    }
+}
+
+enum Cleanup {
+    Redis { url: String, namespace: String },
+    Dir(PathBuf),
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
+            Cleanup::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::Redis { url, namespace } => {
+                let Ok(mut conn) = redis::Client::open(url.as_str()).and_then(|c| c.get_connection()) else {
+                    return;
+                };
+                let keys: Vec<String> =
+                    match redis::cmd("KEYS").arg(format!("{namespace}:*")).query(&mut conn) {
+                        Ok(keys) => keys,
+                        Err(_) => return,
+                    };
+                for chunk in keys.chunks(500) {
+                    let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
+                }
+                let _: redis::RedisResult<()> = redis::cmd("ZREM")
+                    .arg("core:apalis:queues:list")
+                    .arg(format!("{namespace}:emails:workers"))
+                    .arg(format!("{namespace}:settlements:workers"))
+                    .query(&mut conn);
+            }
+        }
+    }
+}
+
+/// A job for the tests; `sleep_ms` makes the recording handler take that long.
+pub fn job(n: u64, sleep_ms: u64) -> Envelope {
+    Envelope {
+        outbox_id: Uuid::now_v7(),
+        job_name: "send_email.v1".to_owned(),
+        attempt: 1,
+        payload: serde_json::json!({ "n": n, "sleep_ms": sleep_ms }),
+    }
+}
+
+pub fn jobs(count: u64, sleep_ms: u64) -> Vec<Envelope> {
+    (0..count).map(|n| job(n, sleep_ms)).collect()
+}
+
+/// What handlers saw: every start (one per delivery) and every finish.
+#[derive(Clone, Default)]
+pub struct Deliveries {
+    inner: Arc<Mutex<Log>>,
+}
+
+#[derive(Default)]
+struct Log {
+    started: Vec<(Uuid, String)>,
+    finished: Vec<Uuid>,
+}
+
+impl Deliveries {
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn started(&self) -> usize {
+        self.log().started.len()
+    }
+
+    pub fn finished(&self) -> usize {
+        self.log().finished.len()
+    }
+
+    pub fn was_finished(&self, id: Uuid) -> bool {
+        self.log().finished.contains(&id)
+    }
+
+    /// Deliveries per outbox id.
+    pub fn per_job(&self) -> HashMap<Uuid, usize> {
+        let mut counts = HashMap::new();
+        for (id, _) in &self.log().started {
+            *counts.entry(*id).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Deliveries per consumer.
+    pub fn per_consumer(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for (_, consumer) in &self.log().started {
+            *counts.entry(consumer.clone()).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Asserts every job of `jobs` was delivered exactly once, and nothing else.
+    pub fn assert_each_once(&self, jobs: &[Envelope]) {
+        let per_job = self.per_job();
+        assert_eq!(per_job.len(), jobs.len(), "distinct jobs delivered");
+        for job in jobs {
+            assert_eq!(
+                per_job.get(&job.outbox_id),
+                Some(&1),
+                "deliveries of {}",
+                job.outbox_id
+            );
+        }
+    }
+}
+
+/// How the recording handler behaves.
+#[derive(Clone, Default)]
+pub struct Behaviour {
+    /// Honour each job's `sleep_ms`.
+    pub sleep: bool,
+    /// Each job first takes a permit (never returned): a closed gate holds jobs running.
+    pub gate: Option<Arc<Semaphore>>,
+    /// Jobs with this `n` panic.
+    pub panic_on: Option<u64>,
+}
+
+/// A running `consume` call that can be stopped.
+pub struct Consumer {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), QueueError>>,
+}
+
+impl Consumer {
+    /// Signals shutdown and waits for `consume` to return; how long it took.
+    pub async fn stop(mut self) -> Duration {
+        let started = Instant::now();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let result = tokio::time::timeout(Duration::from_secs(30), &mut self.task)
+            .await
+            .expect("consume returns after shutdown")
+            .expect("the consume task does not panic");
+        result.expect("consume returns Ok");
+        started.elapsed()
+    }
+
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts `consume` on `queue` with a recording handler.
+pub fn consume(
+    queue: &JobQueue,
+    name: QueueName,
+    worker_id: &str,
+    concurrency: usize,
+    deliveries: &Deliveries,
+    behaviour: Behaviour,
+) -> Consumer {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let queue = queue.clone();
+    let consumer = worker_id.to_owned();
+    let deliveries = deliveries.clone();
+    let handler = move |envelope: Envelope| {
+        let deliveries = deliveries.clone();
+        let consumer = consumer.clone();
+        let behaviour = behaviour.clone();
+        async move {
+            deliveries.log().started.push((envelope.outbox_id, consumer));
+            if let Some(gate) = &behaviour.gate {
+                gate.acquire().await.expect("gate open").forget();
+            }
+            if behaviour.panic_on.is_some() && envelope.payload["n"].as_u64() == behaviour.panic_on {
+                panic!("a handler bug");
+            }
+            if behaviour.sleep
+                && let Some(ms) = envelope.payload["sleep_ms"].as_u64()
+            {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            deliveries.log().finished.push(envelope.outbox_id);
+        }
+    };
+    let worker_id = worker_id.to_owned();
+    let task = tokio::spawn(async move {
+        queue
+            .consume(name, concurrency, &worker_id, handler, async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Consumer {
+        stop: Some(stop),
+        task,
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds; panics after `timeout`.
+pub async fn eventually(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// [`eventually`] for an async condition.
+pub async fn eventually_async<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A throw-away `redis-server` on a free port (never the shared one), for
+/// tests that stop Redis or count its commands.
+pub struct PrivateRedis {
+    port: u16,
+    dir: PathBuf,
+    child: Option<tokio::process::Child>,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("storefront-redis-{}", Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).expect("create the redis directory");
+        let mut redis = Self {
+            port,
+            dir,
+            child: None,
+        };
+        redis.spawn().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn spawn(&mut self) {
+        let bin = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".to_owned());
+        let child = tokio::process::Command::new(&bin)
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|error| panic!("start {bin} (set REDIS_SERVER_BIN): {error}"));
+        self.child = Some(child);
+        let url = self.url();
+        eventually_async(
+            Duration::from_secs(10),
+            "the private redis-server answers PING",
+            || {
+                let url = url.clone();
+                async move {
+                    let Ok(client) = redis::Client::open(url) else {
+                        return false;
+                    };
+                    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+                        return false;
+                    };
+                    redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+                }
+            },
+        )
+        .await;
+    }
+
+    /// Kills Redis (no shutdown save, like a crash) and waits for it to exit.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Starts Redis again on the same port, empty.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.spawn().await;
+    }
+
+    /// How many times Redis ran a script (EVAL/EVALSHA) so far.
+    pub async fn script_calls(&self) -> u64 {
+        let client = redis::Client::open(self.url()).expect("redis url");
+        let mut conn = client.get_multiplexed_async_connection().await.expect("connect");
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut conn)
+            .await
+            .expect("INFO");
+        info.lines()
+            .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+            .filter_map(|line| {
+                line.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Defines `mod $name { redis, sqlite }` next to `async fn $name(Backend)`:
+/// one `#[tokio::test]` per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() {
+                super::$name($crate::helpers::Backend::Redis).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+        }
+    };
+}
