@@ -32,7 +32,7 @@ pub struct Application {
 enum Jobs {
     Embedded(Box<worker::Worker>),
     Dispatcher(
-        worker::dispatch::Dispatcher,
+        Box<worker::dispatch::Dispatcher>,
         std::time::Duration,
         std::time::Duration,
     ),
@@ -57,10 +57,15 @@ impl Jobs {
         if config.worker.redis_url.is_some() {
             let queue = worker::runtime::open_queue(&config.worker).await?;
             let metrics = std::sync::Arc::new(worker::metrics::Metrics::default());
-            let dispatcher =
-                worker::dispatch::Dispatcher::new(db.clone(), queue, config.worker.high_water, metrics);
+            let dispatcher = worker::dispatch::Dispatcher::new(
+                db.clone(),
+                queue,
+                config.worker.high_water,
+                config.worker.redispatch_after,
+                metrics,
+            );
             return Ok(Jobs::Dispatcher(
-                dispatcher,
+                Box::new(dispatcher),
                 config.worker.sweep_interval,
                 config.worker.dispatch_grace,
             ));

@@ -30,6 +30,7 @@ fn row(job_name: &str, payload: serde_json::Value, attempt: i32, delay: Duration
         available_at: Set(available_at),
         created_at: Set(now),
         dispatched_at: Set(None),
+        completed_at: Set(None),
         dispatch_attempts: Set(0),
         last_error: Set(None),
     }
@@ -85,9 +86,12 @@ pub fn envelope(row: &outbox::Model) -> Envelope {
     }
 }
 
-/// Undispatched rows that are due: first attempts older than `grace` (the api
-/// pushes fresh ones itself) and retries whose backoff is over, oldest first.
-/// On PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED`, so several
+/// Rows to push: undispatched rows that are due — first attempts older than
+/// `grace` (the api pushes fresh ones itself) and retries whose backoff is
+/// over — and rows dispatched more than `lost_after` ago whose attempt never
+/// completed (the queue lost them; pushing again is harmless: handlers are
+/// idempotent and the queue ignores a row it still holds). Oldest first. On
+/// PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED`, so several
 /// sweepers, each in its own transaction, never take the same row.
 ///
 /// # Errors
@@ -95,24 +99,43 @@ pub fn envelope(row: &outbox::Model) -> Envelope {
 pub async fn due<C: ConnectionTrait>(
     conn: &C,
     grace: Duration,
+    lost_after: Duration,
     limit: u64,
 ) -> Result<Vec<outbox::Model>, DomainError> {
     let now = Utc::now();
-    let fresh_before = now - chrono::Duration::from_std(grace).unwrap_or_default();
-    let mut query = outbox::Entity::find()
-        .filter(outbox::Column::DispatchedAt.is_null())
-        .filter(outbox::Column::AvailableAt.lte(now))
-        .filter(
+    let ago = |d: Duration| now - chrono::Duration::from_std(d).unwrap_or_default();
+    let waiting = Condition::all()
+        .add(outbox::Column::DispatchedAt.is_null())
+        .add(outbox::Column::AvailableAt.lte(now))
+        .add(
             Condition::any()
                 .add(outbox::Column::Attempt.gt(1))
-                .add(outbox::Column::CreatedAt.lte(fresh_before)),
-        )
+                .add(outbox::Column::CreatedAt.lte(ago(grace))),
+        );
+    let lost = Condition::all()
+        .add(outbox::Column::CompletedAt.is_null())
+        .add(outbox::Column::DispatchedAt.lte(ago(lost_after)));
+    let mut query = outbox::Entity::find()
+        .filter(Condition::any().add(waiting).add(lost))
         .order_by_asc(outbox::Column::AvailableAt)
         .limit(limit);
     if conn.get_database_backend() == DbBackend::Postgres {
         query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
     Ok(query.all(conn).await?)
+}
+
+/// Records that the attempt of a row finished (whatever its outcome).
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn mark_completed<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DomainError> {
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::CompletedAt, Expr::value(Utc::now()))
+        .filter(outbox::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// Marks rows as pushed to the queue.
@@ -126,7 +149,7 @@ pub async fn mark_dispatched<C: ConnectionTrait>(conn: &C, ids: &[Uuid]) -> Resu
     outbox::Entity::update_many()
         .col_expr(outbox::Column::DispatchedAt, Expr::value(Utc::now()))
         .filter(outbox::Column::Id.is_in(ids.iter().copied()))
-        .filter(outbox::Column::DispatchedAt.is_null())
+        .filter(outbox::Column::CompletedAt.is_null())
         .exec(conn)
         .await?;
     Ok(())

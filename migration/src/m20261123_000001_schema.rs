@@ -139,6 +139,7 @@ enum Outbox {
     AvailableAt,
     CreatedAt,
     DispatchedAt,
+    CompletedAt,
     DispatchAttempts,
     LastError,
 }
@@ -527,6 +528,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone(Outbox::AvailableAt))
                     .col(timestamp_with_time_zone(Outbox::CreatedAt))
                     .col(timestamp_with_time_zone_null(Outbox::DispatchedAt))
+                    .col(timestamp_with_time_zone_null(Outbox::CompletedAt))
                     .col(
                         integer(Outbox::DispatchAttempts)
                             .default(0)
@@ -542,6 +544,16 @@ impl MigrationTrait for Migration {
                 "ix_outbox_dispatched_at_available_at",
                 Outbox::Table,
                 &["dispatched_at", "available_at"],
+                false,
+            ))
+            .await?;
+
+        // The reaper looks for dispatched rows whose attempt never finished.
+        manager
+            .create_index(index(
+                "ix_outbox_completed_at_dispatched_at",
+                Outbox::Table,
+                &["completed_at", "dispatched_at"],
                 false,
             ))
             .await?;

@@ -66,6 +66,8 @@ pub struct WorkerConfig {
     /// `DISPATCH_GRACE_MS` (default 3000): the api pushes fresh outbox rows itself;
     /// the sweeper takes first attempts only once they are this old.
     pub dispatch_grace: Duration,
+    /// `REDISPATCH_AFTER_SECS` (default 600): a job dispatched this long ago and never finished is pushed again.
+    pub redispatch_after: Duration,
     /// `QUEUE_HIGH_WATER` (default 2000): no more is pushed to a queue holding this many jobs.
     pub high_water: u64,
     /// `SANDBOX_TIMEOUT_MS` (default 30000): how long the sandbox's timeout token hangs.
@@ -165,6 +167,7 @@ impl WorkerConfig {
         config.sweep_interval = millis("SWEEP_INTERVAL_MS", 1_000)?;
         config.dispatch_grace = millis("DISPATCH_GRACE_MS", 3_000)?;
         config.high_water = number("QUEUE_HIGH_WATER", 2_000)?;
+        config.redispatch_after = Duration::from_secs(number("REDISPATCH_AFTER_SECS", 600)?);
         config.sandbox_hang = millis("SANDBOX_TIMEOUT_MS", 30_000)?;
         config.queue.shutdown_deadline = Duration::from_secs(number("SHUTDOWN_DEADLINE_SECS", 20)?);
         config.queue.orphan_after = Duration::from_secs(number("ORPHAN_AFTER_SECS", 30)?);
@@ -201,6 +204,7 @@ impl WorkerConfig {
             sweep_interval: Duration::from_secs(1),
             dispatch_grace: Duration::from_secs(3),
             high_water: 2_000,
+            redispatch_after: Duration::from_secs(600),
             sandbox_hang: Duration::from_secs(30),
             queue: QueueOptions::default(),
         }

@@ -10,6 +10,11 @@
 //! and can hold any burst, so Redis never holds more due jobs than apalis
 //! can promote in one poll (see `queue`).
 //!
+//! Reaper: a row dispatched more than `REDISPATCH_AFTER_SECS` ago whose
+//! attempt never completed was lost by the queue (Redis restarted without
+//! persistence, say) and is pushed again; the queue ignores a row it still
+//! holds and handlers are idempotent, so a false alarm costs nothing.
+//!
 //! On PostgreSQL each round takes its rows `FOR UPDATE SKIP LOCKED` inside a
 //! transaction, so any number of dispatchers (api and worker processes) run
 //! at once without pushing a row twice. On SQLite there is one process and
@@ -43,17 +48,27 @@ pub struct Dispatcher {
     db: DatabaseConnection,
     queue: JobQueue,
     high_water: u64,
+    /// A row dispatched this long ago whose attempt never completed was lost
+    /// by the queue (a Redis crash) and is pushed again.
+    lost_after: Duration,
     kicker: Kicker,
     metrics: Arc<Metrics>,
 }
 
 impl Dispatcher {
     #[must_use]
-    pub fn new(db: DatabaseConnection, queue: JobQueue, high_water: u64, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        queue: JobQueue,
+        high_water: u64,
+        lost_after: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             db,
             queue,
             high_water,
+            lost_after,
             kicker: Kicker::default(),
             metrics,
         }
@@ -88,8 +103,8 @@ impl Dispatcher {
             None
         };
         let rows = match &txn {
-            Some(txn) => entity::outbox::due(txn, grace, BATCH).await?,
-            None => entity::outbox::due(&self.db, grace, BATCH).await?,
+            Some(txn) => entity::outbox::due(txn, grace, self.lost_after, BATCH).await?,
+            None => entity::outbox::due(&self.db, grace, self.lost_after, BATCH).await?,
         };
         let fetched = rows.len();
         let mut pushed = Vec::with_capacity(fetched);

@@ -93,7 +93,13 @@ impl Worker {
             capture_timeout: config.capture_timeout,
             metrics: Arc::clone(&metrics),
         };
-        let dispatcher = Dispatcher::new(db.clone(), queue.clone(), config.high_water, metrics);
+        let dispatcher = Dispatcher::new(
+            db.clone(),
+            queue.clone(),
+            config.high_water,
+            config.redispatch_after,
+            metrics,
+        );
         Ok(Self {
             config,
             db,

@@ -15,6 +15,10 @@ pub struct Model {
     pub available_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub dispatched_at: Option<DateTimeUtc>,
+    /// When the attempt finished (done, rescheduled or dead). A row
+    /// dispatched long ago and never completed was lost by the queue (a
+    /// Redis crash) and is pushed again.
+    pub completed_at: Option<DateTimeUtc>,
     pub dispatch_attempts: i32,
     pub last_error: Option<String>,
 }

@@ -128,6 +128,7 @@ async fn emails_queued(db: &TestDb, template: &str) -> usize {
 }
 
 const TIMEOUT: Duration = Duration::from_millis(200);
+const HOUR: Duration = Duration::from_secs(3600);
 
 async fn each_sandbox_token_settles_as_documented(backend: Backend) {
     let db = TestDb::migrated(backend).await;
@@ -311,14 +312,14 @@ async fn retries_wait_in_the_outbox_and_dead_jobs_come_back(backend: Backend) {
 
     let grace = Duration::from_secs(3);
     assert!(
-        entity::outbox::due(&db.conn, grace, 10)
+        entity::outbox::due(&db.conn, grace, HOUR, 10)
             .await
             .expect("due")
             .is_empty(),
         "the api pushes fresh rows itself"
     );
     assert_eq!(
-        entity::outbox::due(&db.conn, Duration::ZERO, 10)
+        entity::outbox::due(&db.conn, Duration::ZERO, HOUR, 10)
             .await
             .expect("due")
             .len(),
@@ -330,13 +331,30 @@ async fn retries_wait_in_the_outbox_and_dead_jobs_come_back(backend: Backend) {
     entity::outbox::mark_dispatched(&db.conn, &[first.id])
         .await
         .expect("mark");
+    let lost = entity::outbox::due(&db.conn, grace, Duration::ZERO, 10)
+        .await
+        .expect("due");
+    assert_eq!(
+        lost.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![first.id],
+        "dispatched, never completed: pushed again"
+    );
+    entity::outbox::mark_completed(&db.conn, first.id)
+        .await
+        .expect("complete");
+    assert!(
+        entity::outbox::due(&db.conn, grace, Duration::ZERO, 10)
+            .await
+            .expect("due")
+            .is_empty()
+    );
     let later = entity::outbox::enqueue_retry(&db.conn, &envelope, Duration::from_secs(60))
         .await
         .expect("retry");
     let soon = entity::outbox::enqueue_retry(&db.conn, &envelope, Duration::ZERO)
         .await
         .expect("retry");
-    let due: Vec<_> = entity::outbox::due(&db.conn, grace, 10)
+    let due: Vec<_> = entity::outbox::due(&db.conn, grace, HOUR, 10)
         .await
         .expect("due")
         .into_iter()

@@ -65,35 +65,14 @@ pub async fn run(ctx: &JobContext, envelope: Envelope) {
     record(ctx, &envelope, outcome).await;
 }
 
-/// Writes the consequence of `outcome`, retrying the write itself for a
-/// while if the database is briefly unreachable.
+/// Writes the consequence of `outcome` and marks the attempt completed, in
+/// one transaction; retries the write for a while if the database is briefly
+/// unreachable (if it never comes back, the reaper pushes the row again).
 async fn record(ctx: &JobContext, envelope: &Envelope, outcome: JobOutcome) {
-    let (message, dead) = match &outcome {
-        JobOutcome::Done => return,
-        JobOutcome::Retry(message) => (message.as_str(), envelope.attempt >= ctx.retry.max_attempts),
-        JobOutcome::Fail(message) => (message.as_str(), true),
-    };
     let mut wait = Duration::from_millis(200);
     for _ in 0..8 {
-        let written = if dead {
-            entity::dead_jobs::bury(&ctx.db, envelope, message)
-                .await
-                .map(|_| ())
-        } else {
-            let delay = ctx.retry.backoff(envelope.attempt);
-            entity::outbox::enqueue_retry(&ctx.db, envelope, delay)
-                .await
-                .map(|_| ())
-        };
-        match written {
-            Ok(()) => {
-                if dead {
-                    tracing::warn!(job = %envelope.job_name, attempt = envelope.attempt, error = message, "job is dead");
-                } else {
-                    tracing::info!(job = %envelope.job_name, attempt = envelope.attempt, error = message, "job will be retried");
-                }
-                return;
-            }
+        match write_outcome(ctx, envelope, &outcome).await {
+            Ok(()) => return,
             Err(err) => {
                 tracing::error!(job = %envelope.job_name, error = %err, "could not record a job outcome; trying again");
                 tokio::time::sleep(wait).await;
@@ -102,6 +81,29 @@ async fn record(ctx: &JobContext, envelope: &Envelope, outcome: JobOutcome) {
         }
     }
     tracing::error!(job = %envelope.job_name, outbox_id = %envelope.outbox_id, "gave up recording a job outcome");
+}
+
+async fn write_outcome(
+    ctx: &JobContext,
+    envelope: &Envelope,
+    outcome: &JobOutcome,
+) -> Result<(), entity::DomainError> {
+    let txn = entity::db::begin_write(&ctx.db).await?;
+    match outcome {
+        JobOutcome::Done => {}
+        JobOutcome::Retry(message) if envelope.attempt < ctx.retry.max_attempts => {
+            let delay = ctx.retry.backoff(envelope.attempt);
+            entity::outbox::enqueue_retry(&txn, envelope, delay).await?;
+            tracing::info!(job = %envelope.job_name, attempt = envelope.attempt, ?delay, error = %message, "job will be retried");
+        }
+        JobOutcome::Retry(message) | JobOutcome::Fail(message) => {
+            entity::dead_jobs::bury(&txn, envelope, message).await?;
+            tracing::warn!(job = %envelope.job_name, attempt = envelope.attempt, error = %message, "job is dead");
+        }
+    }
+    entity::outbox::mark_completed(&txn, envelope.outbox_id).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// A database failure inside a handler is temporary as far as the job is concerned.
