@@ -11,9 +11,12 @@ use fantoccini::{Client, Locator};
 use reqwest::{StatusCode, header};
 use serde_json::{Value as Json, json};
 
+use entity::testing::Backend;
+
 use crate::{
     browser::Browser,
-    http::{TransportApp, spawn_app, spawn_app_with},
+    helpers::TestApp,
+    http::{TransportApp, spawn_app_with},
 };
 
 const BROWSER_ACCEPT: &str =
@@ -120,12 +123,19 @@ async fn without_built_assets_the_page_loads_the_same_versions_from_a_cdn() {
 
 #[tokio::test]
 async fn a_query_typed_into_graphiql_in_chromium_shows_its_answer() {
-    // Arrange
-    let app = spawn_app().await;
+    // Arrange: the real api, with the demo catalog.
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| config.seed_demo_data = true).await;
     let browser = Browser::start().await;
 
     // Act and Assert, with a screenshot when something fails
-    let outcome = run_hello_in_graphiql(&browser.client, &app).await;
+    let expected = json!({ "data": { "products": { "totalCount": 32 } } });
+    let outcome = run_in_graphiql(
+        &browser.client,
+        &app.address,
+        "{ products(first: 3) { totalCount } }",
+        &expected,
+    )
+    .await;
     if let Err(failure) = outcome {
         let shot = screenshot(&browser.client).await;
         browser.stop().await;
@@ -134,9 +144,10 @@ async fn a_query_typed_into_graphiql_in_chromium_shows_its_answer() {
     browser.stop().await;
 }
 
-async fn run_hello_in_graphiql(client: &Client, app: &TransportApp) -> Result<(), String> {
+/// Opens GraphiQL at `address`, types `query`, runs it and waits for `expected` in the result pane.
+async fn run_in_graphiql(client: &Client, address: &str, query: &str, expected: &Json) -> Result<(), String> {
     client
-        .goto(&format!("{}/graphql", app.address))
+        .goto(&format!("{address}/graphql"))
         .await
         .map_err(|error| format!("cannot open /graphql: {error}"))?;
 
@@ -168,11 +179,11 @@ async fn run_hello_in_graphiql(client: &Client, app: &TransportApp) -> Result<()
         Ok(editor == json!(true))
     })
     .await?;
-    execute(
-        client,
-        "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue('{ hello }'); return true;",
-    )
-    .await?;
+    let set_query = format!(
+        "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue({}); return true;",
+        Json::String(query.to_owned())
+    );
+    execute(client, &set_query).await?;
     client
         .find(Locator::Css(".graphiql-execute-button"))
         .await
@@ -189,8 +200,7 @@ async fn run_hello_in_graphiql(client: &Client, app: &TransportApp) -> Result<()
         )
         .await?;
         let text = result.as_str().unwrap_or_default();
-        Ok(serde_json::from_str::<Json>(text)
-            .is_ok_and(|answer| answer == json!({ "data": { "hello": "world" } })))
+        Ok(serde_json::from_str::<Json>(text).is_ok_and(|answer| &answer == expected))
     })
     .await
 }
