@@ -1,0 +1,158 @@
+//! The api binary alone, with no database, Redis or SMTP configured: a
+//! SQLite file and the in-process worker make a whole shop, and emails are
+//! `.eml` files under `DATA_DIR/mail`.
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Env, Logs, PrintLogsOnFailure, Process, api_bin, eventually, free_port, test_dir};
+
+async fn graphql(
+    client: &reqwest::Client,
+    api: &Process,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let mut request = client
+        .post(api.url("/graphql"))
+        .header("accept", "application/json")
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .send()
+        .await
+        .expect("GraphQL request sent")
+        .json()
+        .await
+        .expect("a JSON body")
+}
+
+/// Subjects of the `.eml` files under `dir`.
+fn eml_subjects(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+        .filter_map(|path| std::fs::read(path).ok())
+        .map(|raw| worker::testing::parse(&raw).subject)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_alone_with_no_configuration_settles_orders_and_writes_emails_to_files() {
+    // Arrange: nothing but a data directory, a port and the demo catalog
+    let dir = test_dir("embedded");
+    let logs = Logs::default();
+    let _print_logs = PrintLogsOnFailure(logs.clone());
+    let data_dir = dir.join("data");
+    let port = free_port();
+    let env: Env = [
+        ("DATA_DIR", data_dir.to_string_lossy().into_owned()),
+        ("API_BIND", format!("127.0.0.1:{port}")),
+        ("SEED_DEMO_DATA", "true".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+        ("NO_COLOR", "1".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let mut api = Process::spawn("api", &api_bin(), &[], &env, port, &dir, &logs);
+    api.wait_until_serving("/healthz").await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client");
+    let registered = graphql(
+        &client,
+        &api,
+        None,
+        "mutation($input: RegisterInput!) { register(input: $input) { accessToken } }",
+        json!({ "input": { "email": "solo@example.com", "password": "correct horse battery", "name": "Solo" } }),
+    )
+    .await;
+    let token = registered["data"]["register"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("registered: {registered}"))
+        .to_owned();
+    let products = graphql(
+        &client,
+        &api,
+        Some(&token),
+        "{ products(first: 1, filter: { inStock: true }) { totalCount edges { node { id } } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        products["data"]["products"]["totalCount"], 32,
+        "the demo catalog: {products}"
+    );
+    let product = products["data"]["products"]["edges"][0]["node"]["id"].clone();
+
+    // Act
+    let placed = graphql(
+        &client,
+        &api,
+        Some(&token),
+        "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }",
+        json!({ "input": { "lines": [{ "productId": product, "quantity": 1 }],
+                           "paymentToken": "sandbox_ok", "idempotencyKey": "solo-1" } }),
+    )
+    .await;
+    let order = placed["data"]["placeOrder"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("placed: {placed}"))
+        .to_owned();
+
+    // Assert
+    eventually(Duration::from_secs(30), "the order PAID", || async {
+        let body = graphql(
+            &client,
+            &api,
+            Some(&token),
+            "query($id: ID!) { order(id: $id) { status payment { status } } }",
+            json!({ "id": order }),
+        )
+        .await;
+        if body["data"]["order"]["status"] == "PAID" {
+            Ok(())
+        } else {
+            Err(body.to_string())
+        }
+    })
+    .await;
+    let mail_dir = data_dir.join("mail");
+    let expected = [
+        "Welcome".to_owned(),
+        format!("Order {order} received"),
+        format!("Payment received for order {order}"),
+    ];
+    eventually(
+        Duration::from_secs(30),
+        "welcome, confirmation and receipt as .eml files",
+        || async {
+            let subjects = eml_subjects(&mail_dir);
+            let missing: Vec<&String> = expected
+                .iter()
+                .filter(|want| !subjects.iter().any(|s| s.contains(want.as_str())))
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("missing {missing:?} in {subjects:?}"))
+            }
+        },
+    )
+    .await;
+    assert!(api.is_running());
+    assert!(
+        data_dir.join("storefront.db").exists(),
+        "the SQLite file is under DATA_DIR"
+    );
+}

@@ -1,0 +1,910 @@
+//! Starting the real binaries and talking to them.
+//!
+//! A [`Cluster`] is one test's world: a fresh PostgreSQL database, its own
+//! Redis namespace, a real SMTP server ([`TestSmtp`]), the environment every
+//! process of the test gets (fast retries, short timeouts), and a log
+//! directory `target/process-tests/<test>/` (wiped when the test starts)
+//! holding each process's stdout and stderr. When a test fails, the tail of
+//! every log is printed with the failure. Every process is SIGKILLed when
+//! its [`Process`] is dropped, so a failing test leaves nothing running.
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::net::TcpListener as StdTcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use entity::accounts::{DisplayName, Email, Password};
+use entity::testing::{Backend, TestDb};
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use worker::testing::{Behaviour, TestSmtp, parse};
+
+pub const JWT_SECRET: &str = "process-test-secret-process-test-secret";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// How long a process may take to answer its health check after starting.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `api` binary cargo built for this test.
+pub fn api_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_api"))
+}
+
+/// The workspace root.
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the api crate sits in the workspace")
+}
+
+/// The `worker` binary, next to `api`. Cargo builds it for `cargo test
+/// --workspace` (as `scripts/test` runs, since the worker crate has
+/// integration tests); `cargo test -p api` does not, so when it is missing,
+/// or older than the sources it is built from, it is built once, here, with
+/// the cargo that runs the tests.
+pub fn worker_bin() -> PathBuf {
+    static WORKER: OnceLock<PathBuf> = OnceLock::new();
+    WORKER
+        .get_or_init(|| {
+            let path = api_bin().with_file_name(format!("worker{}", std::env::consts::EXE_SUFFIX));
+            let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+            if built.is_none_or(|built| built < newest_source()) {
+                build_worker(&path);
+            }
+            path
+        })
+        .clone()
+}
+
+/// When the worker's sources (its crate, `entity`, `migration`, the
+/// manifests) last changed.
+fn newest_source() -> std::time::SystemTime {
+    fn walk(path: &Path, newest: &mut std::time::SystemTime) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                walk(&entry.path(), newest);
+            }
+        } else if let Ok(modified) = meta.modified() {
+            *newest = (*newest).max(modified);
+        }
+    }
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    let root = workspace();
+    for part in [
+        "worker/src",
+        "worker/Cargo.toml",
+        "entity/src",
+        "entity/Cargo.toml",
+        "migration/src",
+        "Cargo.lock",
+    ] {
+        walk(&root.join(part), &mut newest);
+    }
+    newest
+}
+
+fn build_worker(path: &Path) {
+    let workspace = workspace();
+    let release = api_bin()
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|profile| profile == "release");
+    let mut cargo = std::process::Command::new(env!("CARGO"));
+    cargo
+        .args(["build", "-p", "worker", "--bin", "worker"])
+        .current_dir(workspace);
+    if release {
+        cargo.arg("--release");
+    }
+    eprintln!(
+        "{} is missing or out of date: building it ({cargo:?})",
+        path.display()
+    );
+    let status = tokio::task::block_in_place(|| cargo.status());
+    match status {
+        Ok(status) if status.success() && path.exists() => {}
+        other => panic!(
+            "the worker binary {} is missing or out of date and `cargo build -p worker --bin worker` \
+             failed ({other:?}); build it first: cargo build -p api -p worker --bins",
+            path.display()
+        ),
+    }
+}
+
+/// The directory for one test's logs and files, emptied first.
+pub fn test_dir(test: &str) -> PathBuf {
+    let target = api_bin()
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(std::env::temp_dir, Path::to_path_buf);
+    let dir = target.join("process-tests").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    dir
+}
+
+/// A free port on 127.0.0.1 (free when asked; the process binds it a moment later).
+pub fn free_port() -> u16 {
+    StdTcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The logs of a test's processes; prints their tails if the test fails.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<PathBuf>>>);
+
+impl Logs {
+    fn add(&self, path: PathBuf) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(path);
+    }
+
+    fn print_tails(&self) {
+        for path in self.0.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(40)..];
+            eprintln!(
+                "\n----- last {} lines of {} -----\n{}",
+                tail.len(),
+                path.display(),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+/// Prints the logs' tails when dropped during a panic (a failing test).
+pub struct PrintLogsOnFailure(pub Logs);
+
+impl Drop for PrintLogsOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.print_tails();
+        }
+    }
+}
+
+/// The environment of a process: exactly these variables (and `PATH`).
+pub type Env = BTreeMap<String, String>;
+
+/// A running binary, SIGKILLed when dropped.
+pub struct Process {
+    pub name: String,
+    /// The port of its HTTP server (`API_BIND` or `WORKER_BIND`).
+    pub port: u16,
+    child: tokio::process::Child,
+    log: PathBuf,
+}
+
+impl Process {
+    /// Starts `program args` in `dir` with exactly `env` (no variable of the
+    /// test's own environment leaks in; `.env` files are not found either,
+    /// since `dir` has none), output to `dir/<name>.log`.
+    pub fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[&str],
+        env: &Env,
+        port: u16,
+        dir: &Path,
+        logs: &Logs,
+    ) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+        let stderr = file.try_clone().expect("clone the log file handle");
+        logs.add(log.clone());
+        let child = tokio::process::Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(stderr))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+        Self {
+            name: name.to_owned(),
+            port,
+            child,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the process is running")
+    }
+
+    /// The process's output so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether it is still running (not exited).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits until `GET path` answers 200; panics if the process exits first.
+    pub async fn wait_until_serving(&mut self, path: &str) {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("HTTP client");
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited ({status}) before serving {path}", self.name);
+            }
+            if let Ok(response) = client.get(self.url(path)).send().await
+                && response.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "{} did not answer {path} within {START_TIMEOUT:?}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL, and waits for the process to be gone.
+    pub async fn kill(&mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("a SIGKILLed process exits");
+    }
+
+    /// Sends SIGTERM (with `kill`, so the test needs no signal crate).
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM {} failed", self.pid());
+    }
+
+    /// Waits for the process to exit, at most `within`.
+    pub async fn exit_status(&mut self, within: Duration) -> ExitStatus {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status.expect("wait for the process"),
+            Err(_) => panic!("{} still running after {within:?}", self.name),
+        }
+    }
+}
+
+/// Polls `check` until it returns `Ok`, for at most `within`; panics with
+/// `what` and the last `Err` otherwise.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let started = Instant::now();
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(last) if started.elapsed() >= within => {
+                panic!("{what}: not reached within {within:?}; last seen: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// A signed-in customer.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    pub email: String,
+}
+
+/// One test's world (see the module docs). Fields drop in order: processes
+/// before the database.
+pub struct Cluster {
+    pub api: Process,
+    pub smtp: TestSmtp,
+    /// What every process of this cluster starts with.
+    pub env: Env,
+    pub dir: PathBuf,
+    pub http: reqwest::Client,
+    pub logs: Logs,
+    namespace_cleanup: Option<String>,
+    workers_started: usize,
+    /// Declared after the processes so it is dropped after them.
+    pub db: TestDb,
+    _print_logs: PrintLogsOnFailure,
+}
+
+impl Cluster {
+    /// A fresh database and namespace on the `REDIS_URL` Redis, and the api
+    /// running against them with `overrides` applied to the environment.
+    pub async fn start(test: &str, overrides: &[(&str, &str)]) -> Self {
+        let redis_url = std::env::var("REDIS_URL").expect("REDIS_URL must point at Redis: run scripts/test");
+        let dir = test_dir(test);
+        Self::build(dir, Logs::default(), &redis_url, true, overrides).await
+    }
+
+    /// The same on a private `redis-server` of this test, started first.
+    pub async fn start_with_private_redis(test: &str, overrides: &[(&str, &str)]) -> (Self, PrivateRedis) {
+        let dir = test_dir(test);
+        let logs = Logs::default();
+        let redis = PrivateRedis::start(&dir, &logs).await;
+        let cluster = Self::build(dir, logs, &redis.url(), false, overrides).await;
+        (cluster, redis)
+    }
+
+    async fn build(
+        dir: PathBuf,
+        logs: Logs,
+        redis_url: &str,
+        shared_redis: bool,
+        overrides: &[(&str, &str)],
+    ) -> Self {
+        let _ = worker_bin();
+        let print_logs = PrintLogsOnFailure(logs.clone());
+        let db = TestDb::empty(Backend::Postgres).await;
+        let smtp = TestSmtp::start(Behaviour::Accept);
+        let namespace = format!("sf-proc-{}", uuid::Uuid::now_v7().simple());
+        let mut env: Env = [
+            ("APP_ENV", "development"),
+            ("DATABASE_URL", db.url.as_str()),
+            ("REDIS_URL", redis_url),
+            ("QUEUE_NAMESPACE", namespace.as_str()),
+            ("JWT_SECRET", JWT_SECRET),
+            ("SMTP_URL", smtp.url().as_str()),
+            ("MAIL_FROM", worker::testing::MAIL_FROM),
+            ("DATA_DIR", &dir.to_string_lossy()),
+            ("EMBEDDED_WORKER", "false"),
+            ("SEED_DEMO_DATA", "false"),
+            ("RUST_LOG", "info,sqlx=warn"),
+            ("RUST_BACKTRACE", "1"),
+            ("NO_COLOR", "1"),
+            // Quick retries, short timeouts.
+            ("JOB_MAX_ATTEMPTS", "3"),
+            ("JOB_BACKOFF_BASE_MS", "100"),
+            ("JOB_BACKOFF_MAX_MS", "500"),
+            ("CAPTURE_TIMEOUT_MS", "2000"),
+            ("SANDBOX_TIMEOUT_MS", "60000"),
+            ("SWEEP_INTERVAL_MS", "200"),
+            ("DISPATCH_GRACE_MS", "500"),
+            // The smallest the worker accepts: its queue heartbeat is 5 s
+            // (not configurable) and orphan_after must be at least twice
+            // that plus 1 s.
+            ("ORPHAN_AFTER_SECS", "11"),
+            ("SHUTDOWN_DEADLINE_SECS", "8"),
+            // TestSmtp serves 4 SMTP sessions at a time, and each worker's
+            // mailer keeps a pool of open connections (one per email sent at
+            // once): the workers running together must not send more than 4
+            // emails at once, or the others wait for a free session until
+            // the mailer's 30 s timeout.
+            ("WORKER_CONCURRENCY", "4"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (key, value) in overrides {
+            env.insert((*key).to_owned(), (*value).to_owned());
+        }
+        let port = free_port();
+        let mut api_env = env.clone();
+        api_env.insert("API_BIND".into(), format!("127.0.0.1:{port}"));
+        let mut api = Process::spawn("api", &api_bin(), &[], &api_env, port, &dir, &logs);
+        api.wait_until_serving("/healthz").await;
+        let cleanup = shared_redis.then_some(namespace);
+        Self {
+            api,
+            smtp,
+            env,
+            dir,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("HTTP client"),
+            logs,
+            namespace_cleanup: cleanup,
+            workers_started: 0,
+            db,
+            _print_logs: print_logs,
+        }
+    }
+
+    /// Starts `worker run` with the cluster's environment plus `overrides`
+    /// and waits until its `/readyz` answers (database and queue reachable).
+    pub async fn start_worker(&mut self, overrides: &[(&str, &str)]) -> Process {
+        self.workers_started += 1;
+        let name = format!("worker-{}", self.workers_started);
+        let port = free_port();
+        let mut env = self.env.clone();
+        env.insert("WORKER_BIND".into(), format!("127.0.0.1:{port}"));
+        for (key, value) in overrides {
+            env.insert((*key).to_owned(), (*value).to_owned());
+        }
+        let mut worker = Process::spawn(&name, &worker_bin(), &["run"], &env, port, &self.dir, &self.logs);
+        worker.wait_until_serving("/readyz").await;
+        worker
+    }
+
+    /// The port of the test's SMTP server.
+    pub fn smtp_port(&self) -> u16 {
+        let url = self.smtp.url();
+        url.rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("a port in {url}"))
+    }
+
+    // ----------------------------------------------------------- GraphQL
+
+    /// POSTs a GraphQL request over `application/json`; returns the body.
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .http
+            .post(self.api.url("/graphql"))
+            .header("accept", "application/json")
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("GraphQL request sent");
+        assert_eq!(
+            response.status(),
+            200,
+            "GraphQL over application/json answers 200"
+        );
+        response.json().await.expect("a JSON body")
+    }
+
+    /// Creates an admin directly in the database (as `api create-admin`
+    /// does) and signs in over GraphQL; returns the access token.
+    pub async fn admin(&self) -> String {
+        let email = format!("admin-{}@example.com", uuid::Uuid::now_v7().simple());
+        let txn = entity::db::begin_write(&self.db.conn).await.expect("begin");
+        entity::accounts::ensure_admin(
+            &txn,
+            &Email::parse(&email).expect("email"),
+            &Password::parse(PASSWORD).expect("password"),
+            &DisplayName::parse("Admin").expect("name"),
+        )
+        .await
+        .expect("admin created");
+        txn.commit().await.expect("commit");
+        let body = self
+            .graphql(
+                None,
+                "mutation($input: LoginInput!) { login(input: $input) { accessToken } }",
+                json!({ "input": { "email": email, "password": PASSWORD } }),
+            )
+            .await;
+        token_of(&body["data"]["login"], &body)
+    }
+
+    /// Registers a customer over GraphQL (which also sends a welcome email).
+    pub async fn register(&self, email: &str) -> Session {
+        let body = self
+            .graphql(
+                None,
+                "mutation($input: RegisterInput!) { register(input: $input) { accessToken } }",
+                json!({ "input": { "email": email, "password": PASSWORD, "name": "Test Customer" } }),
+            )
+            .await;
+        Session {
+            token: token_of(&body["data"]["register"], &body),
+            email: email.to_owned(),
+        }
+    }
+
+    /// Registers `count` customers `<prefix>-<i>@example.com`, two at a time.
+    pub async fn register_many(&self, prefix: &str, count: usize) -> Vec<Session> {
+        let mut sessions = Vec::with_capacity(count);
+        for pair in (0..count).collect::<Vec<_>>().chunks(2) {
+            let registered = futures::future::join_all(
+                pair.iter()
+                    .map(|i| self.register_owned(format!("{prefix}-{i}@example.com"))),
+            )
+            .await;
+            sessions.extend(registered);
+        }
+        sessions
+    }
+
+    async fn register_owned(&self, email: String) -> Session {
+        self.register(&email).await
+    }
+
+    /// Creates an active EUR product as `admin`; returns its id.
+    pub async fn create_product(&self, admin: &str, sku: &str, stock: i32) -> String {
+        let body = self
+            .graphql(
+                Some(admin),
+                "mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }",
+                json!({ "input": {
+                    "sku": sku, "slug": sku.to_lowercase(), "name": format!("Product {sku}"),
+                    "description": "Made by a process test", "priceMinor": 1500, "currency": "EUR", "stock": stock
+                }}),
+            )
+            .await;
+        body["data"]["createProduct"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("product created: {body}"))
+            .to_owned()
+    }
+
+    /// Places an order of one `product` paid with `payment_token`; returns its id.
+    pub async fn place_order(&self, customer: &Session, product: &str, payment_token: &str) -> String {
+        let body = self
+            .graphql(
+                Some(&customer.token),
+                "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id status } }",
+                json!({ "input": {
+                    "lines": [{ "productId": product, "quantity": 1 }],
+                    "paymentToken": payment_token,
+                    "idempotencyKey": uuid::Uuid::now_v7().to_string(),
+                }}),
+            )
+            .await;
+        let order = &body["data"]["placeOrder"];
+        assert_eq!(order["status"], "PENDING_PAYMENT", "placeOrder accepted: {body}");
+        order["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("placeOrder returned an id: {body}"))
+            .to_owned()
+    }
+
+    /// `{ status payment { status attempts lastError } }` of an order.
+    pub async fn order(&self, token: &str, id: &str) -> Value {
+        let body = self
+            .graphql(
+                Some(token),
+                "query($id: ID!) { order(id: $id) { status payment { status attempts lastError } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        let order = body["data"]["order"].clone();
+        assert!(order.is_object(), "order {id} readable: {body}");
+        order
+    }
+
+    /// How many orders have `status` (as seen by an admin).
+    pub async fn count_orders(&self, admin: &str, status: &str) -> i64 {
+        let body = self
+            .graphql(
+                Some(admin),
+                "query($status: OrderStatus) { orders(first: 1, status: $status) { totalCount } }",
+                json!({ "status": status }),
+            )
+            .await;
+        body["data"]["orders"]["totalCount"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("orders counted: {body}"))
+    }
+
+    /// The dead jobs, as an admin sees them: `[{ name attempts lastError }]`.
+    pub async fn dead_jobs(&self, admin: &str) -> Vec<Value> {
+        let body = self
+            .graphql(
+                Some(admin),
+                "{ deadJobs(first: 100) { edges { node { name attempts lastError } } } }",
+                json!({}),
+            )
+            .await;
+        body["data"]["deadJobs"]["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("dead jobs listed: {body}"))
+            .iter()
+            .map(|edge| edge["node"].clone())
+            .collect()
+    }
+
+    // -------------------------------------------------------------- mail
+
+    /// (subject, recipient) of every email the SMTP server received.
+    pub fn mail(&self) -> Vec<(String, String)> {
+        self.smtp
+            .received()
+            .iter()
+            .map(|message| {
+                let parsed = parse(&message.data);
+                (parsed.subject, parsed.to)
+            })
+            .collect()
+    }
+
+    /// How many emails arrived per subject.
+    pub fn mail_by_subject(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for (subject, _) in self.mail() {
+            *counts.entry(subject).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Waits until `count` emails whose subject contains `fragment` arrived.
+    pub async fn wait_for_mail(&self, fragment: &str, count: usize, within: Duration) {
+        eventually(within, &format!("{count} emails about {fragment:?}"), || async {
+            let found = self.mail().iter().filter(|(s, _)| s.contains(fragment)).count();
+            if found >= count {
+                Ok(())
+            } else {
+                Err(format!("{found} of them; {}", self.job_summary().await))
+            }
+        })
+        .await;
+    }
+
+    /// Checks that each order got exactly one confirmation and one receipt,
+    /// sent to `recipient(order)`, and nothing else about it.
+    pub fn assert_one_confirmation_and_one_receipt(&self, orders: &[(String, String)]) {
+        let mail = self.mail();
+        for (order, recipient) in orders {
+            for subject in [
+                format!("Order {order} received"),
+                format!("Payment received for order {order}"),
+            ] {
+                let to: Vec<&String> = mail
+                    .iter()
+                    .filter(|(s, _)| *s == subject)
+                    .map(|(_, to)| to)
+                    .collect();
+                assert_eq!(to, [recipient], "exactly one {subject:?}, to {recipient}");
+            }
+        }
+    }
+
+    /// Where the jobs are: received mail by subject, outbox rows by state.
+    pub async fn job_summary(&self) -> String {
+        let mut subjects: Vec<String> = self.mail().into_iter().map(|(s, _)| s).collect();
+        if subjects.len() > 10 {
+            let more = subjects.len() - 10;
+            subjects.truncate(10);
+            subjects.push(format!("… and {more} more"));
+        }
+        let rows = entity::tables::outbox::Entity::find()
+            .all(&self.db.conn)
+            .await
+            .unwrap_or_default();
+        let mut states: BTreeMap<String, usize> = BTreeMap::new();
+        for row in &rows {
+            let state = match (row.dispatched_at, row.completed_at) {
+                (None, _) => "waiting",
+                (Some(_), None) => "dispatched",
+                (Some(_), Some(_)) => "completed",
+            };
+            *states
+                .entry(format!("{} attempt {} {state}", row.job_name, row.attempt))
+                .or_default() += 1;
+        }
+        format!("mail received: {subjects:?}; outbox: {states:?}")
+    }
+
+    // ----------------------------------------------------------- metrics
+
+    /// The sum of `storefront_jobs_finished_total` on a worker's `/metrics`.
+    pub async fn jobs_finished(&self, worker: &Process) -> u64 {
+        let page = self
+            .http
+            .get(worker.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        page.lines()
+            .filter(|line| line.starts_with("storefront_jobs_finished_total{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(namespace) = self.namespace_cleanup.take()
+            && let Ok(url) = std::env::var("REDIS_URL")
+        {
+            delete_namespace(&url, &namespace);
+        }
+    }
+}
+
+fn token_of(payload: &Value, body: &Value) -> String {
+    payload["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("signed in: {body}"))
+        .to_owned()
+}
+
+/// `host:port` of a plain `redis://host:port[/db]` URL (no credentials).
+fn redis_address(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("redis://")?;
+    let address = rest.split('/').next()?;
+    (!address.is_empty() && !address.contains('@')).then(|| address.to_owned())
+}
+
+/// Deletes the keys of a test's namespace on the shared Redis (best effort:
+/// a leftover namespace harms no other test).
+fn delete_namespace(url: &str, namespace: &str) {
+    use std::io::{Read, Write};
+    let Some(address) = redis_address(url) else {
+        return;
+    };
+    let script = "for _, k in ipairs(redis.call('keys', ARGV[1])) do redis.call('del', k) end return 1";
+    let args = ["EVAL", script, "0", &format!("{namespace}:*")];
+    let mut command = format!("*{}\r\n", args.len());
+    for arg in args {
+        command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    if let Ok(mut stream) = std::net::TcpStream::connect(address) {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = stream.write_all(command.as_bytes());
+        let mut reply = [0_u8; 64];
+        let _ = stream.read(&mut reply);
+    }
+}
+
+// ---------------------------------------------------------------- Redis
+
+/// A private `redis-server` ($REDIS_SERVER_BIN) on a fixed free port,
+/// without persistence, which the test stops and starts again.
+pub struct PrivateRedis {
+    pub port: u16,
+    bin: String,
+    dir: PathBuf,
+    logs: Logs,
+    starts: usize,
+    process: Option<Process>,
+}
+
+impl PrivateRedis {
+    pub async fn start(dir: &Path, logs: &Logs) -> Self {
+        let bin = std::env::var("REDIS_SERVER_BIN")
+            .expect("REDIS_SERVER_BIN must name a redis-server binary: run scripts/test");
+        let mut redis = Self {
+            port: free_port(),
+            bin,
+            dir: dir.to_path_buf(),
+            logs: logs.clone(),
+            starts: 0,
+            process: None,
+        };
+        redis.start_again().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again, empty) on the same port; waits for PING.
+    pub async fn start_again(&mut self) {
+        assert!(self.process.is_none(), "redis is already running");
+        self.starts += 1;
+        let port = self.port.to_string();
+        let dir = self.dir.to_string_lossy().into_owned();
+        let args = [
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            &dir,
+        ];
+        let name = format!("redis-{}", self.starts);
+        let process = Process::spawn(
+            &name,
+            Path::new(&self.bin),
+            &args,
+            &Env::new(),
+            self.port,
+            &self.dir,
+            &self.logs,
+        );
+        self.process = Some(process);
+        eventually(
+            Duration::from_secs(10),
+            "the private redis-server answers PING",
+            || async { ping(self.port).await },
+        )
+        .await;
+    }
+
+    /// Kills it (SIGKILL: nothing saved, like a crash).
+    pub async fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill().await;
+        }
+    }
+}
+
+async fn ping(port: u16) -> Result<(), String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    stream.write_all(b"PING\r\n").await.map_err(|e| e.to_string())?;
+    let mut reply = [0_u8; 7];
+    stream.read_exact(&mut reply).await.map_err(|e| e.to_string())?;
+    if &reply == b"+PONG\r\n" {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&reply).into_owned())
+    }
+}
+
+// ------------------------------------------------------------------ SMTP
+
+/// A slow link to an SMTP server: a TCP relay that holds each chunk the
+/// server sends for `delay`, so every SMTP exchange takes a while and an
+/// email job stays in flight long enough to signal its worker.
+pub struct SlowRelay {
+    pub port: u16,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl SlowRelay {
+    pub async fn start(upstream: u16, delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the relay");
+        let port = listener.local_addr().expect("relay address").port();
+        let accept = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(relay(client, upstream, delay));
+            }
+        });
+        Self { port, accept }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SlowRelay {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn relay(client: TcpStream, upstream: u16, delay: Duration) {
+    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+        return;
+    };
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_server, mut to_server) = server.into_split();
+    let upstream_copy = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+        let _ = to_server.shutdown().await;
+    });
+    let mut buffer = vec![0_u8; 16 * 1024];
+    while let Ok(read) = from_server.read(&mut buffer).await {
+        if read == 0 {
+            break;
+        }
+        tokio::time::sleep(delay).await;
+        if to_client.write_all(&buffer[..read]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to_client.shutdown().await;
+    upstream_copy.abort();
+}

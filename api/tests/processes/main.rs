@@ -1,0 +1,26 @@
+//! Multi-process tests: the real `api` and `worker` binaries as separate
+//! processes on PostgreSQL + Redis (one database and one Redis namespace per
+//! test), with a real SMTP server inside the test process counting the mail.
+//! Processes are killed, signalled and restarted; Redis is stopped and
+//! started again; and each test checks that no job was lost and none ran
+//! twice where it shows (payments, emails).
+//!
+//! Layout:
+//! - `harness`: finding (or building) the binaries, starting them with their
+//!   output in `target/process-tests/<test>/`, the GraphQL client, a private
+//!   `redis-server`, a slow SMTP link, polling with deadlines;
+//! - `crash`: SIGKILL a worker with jobs in flight;
+//! - `outage`: Redis down while orders are placed;
+//! - `scale_out`: 200 orders from concurrent clients over two workers;
+//! - `shutdown`: SIGTERM with a job in flight, within and past the deadline;
+//! - `embedded`: the api alone with no configuration (SQLite, in-process worker).
+//!
+//! Needs `DATABASE_URL`, `REDIS_URL` and `REDIS_SERVER_BIN`: run through
+//! `scripts/test` (or export them as it does).
+
+mod crash;
+mod embedded;
+mod harness;
+mod outage;
+mod scale_out;
+mod shutdown;

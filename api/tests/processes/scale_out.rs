@@ -1,0 +1,76 @@
+//! Two worker processes share the work of 200 orders placed by concurrent
+//! clients: every order is settled, confirmed and receipted exactly once.
+use std::time::Duration;
+
+use crate::harness::{Cluster, eventually};
+
+const CUSTOMERS: usize = 10;
+const ORDERS_EACH: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_settle_200_concurrent_orders_each_exactly_once() {
+    // Arrange
+    // (Two jobs at a time per queue and worker: see WORKER_CONCURRENCY in the harness.)
+    let mut cluster = Cluster::start("scale_out", &[("WORKER_CONCURRENCY", "2")]).await;
+    let worker_1 = cluster.start_worker(&[]).await;
+    let worker_2 = cluster.start_worker(&[]).await;
+    let admin = cluster.admin().await;
+    let product = cluster.create_product(&admin, "SCALE-1", 1_000).await;
+    let customers = cluster.register_many("scale", CUSTOMERS).await;
+
+    // Act: each customer is a client placing its orders one after another,
+    // all customers at once
+    let placed = futures::future::join_all(customers.iter().map(|customer| {
+        let (cluster, product) = (&cluster, &product);
+        async move {
+            let mut ids = Vec::with_capacity(ORDERS_EACH);
+            for _ in 0..ORDERS_EACH {
+                ids.push(cluster.place_order(customer, product, "sandbox_ok").await);
+            }
+            ids.into_iter()
+                .map(|id| (id, customer.email.clone()))
+                .collect::<Vec<_>>()
+        }
+    }))
+    .await;
+    let orders: Vec<(String, String)> = placed.into_iter().flatten().collect();
+    let total = CUSTOMERS * ORDERS_EACH;
+    assert_eq!(orders.len(), total);
+
+    // Assert
+    eventually(Duration::from_secs(60), "all orders PAID", || async {
+        let paid = cluster.count_orders(&admin, "PAID").await;
+        if paid == i64::try_from(total).unwrap_or(i64::MAX) {
+            Ok(())
+        } else {
+            Err(format!("{paid} of {total} paid"))
+        }
+    })
+    .await;
+    cluster
+        .wait_for_mail("Payment received", total, Duration::from_secs(30))
+        .await;
+    cluster
+        .wait_for_mail("Order ", total, Duration::from_secs(30))
+        .await;
+    cluster.assert_one_confirmation_and_one_receipt(&orders);
+    assert_eq!(
+        cluster.mail().len(),
+        CUSTOMERS + 2 * total,
+        "welcomes, confirmations and receipts, nothing twice"
+    );
+    let (done_1, done_2) = (
+        cluster.jobs_finished(&worker_1).await,
+        cluster.jobs_finished(&worker_2).await,
+    );
+    eprintln!("jobs finished: worker 1 {done_1}, worker 2 {done_2}");
+    assert!(
+        done_1 > 0 && done_2 > 0,
+        "both workers took part: {done_1} and {done_2} jobs"
+    );
+    assert_eq!(
+        done_1 + done_2,
+        u64::try_from(CUSTOMERS + 3 * total).unwrap_or(u64::MAX),
+        "one run per job: welcomes, settlements, confirmations, receipts"
+    );
+}
