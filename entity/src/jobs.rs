@@ -150,4 +150,10 @@ pub enum JobOutcome {
     Retry(String),
     /// A permanent failure: no retry; the job is kept as dead.
     Fail(String),
+    /// Not this attempt's turn (another worker holds the work): run the same
+    /// attempt again after the wait, without using up an attempt.
+    Later {
+        after: std::time::Duration,
+        reason: String,
+    },
 }

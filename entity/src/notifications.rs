@@ -49,8 +49,8 @@ pub enum Claim {
     Send(email_deliveries::Model),
     /// It was sent before: do nothing.
     AlreadySent,
-    /// Another sender holds the lease: try again later.
-    Busy,
+    /// Another sender holds the lease until then: try again after it.
+    Busy { until: chrono::DateTime<Utc> },
 }
 
 /// Claims the delivery of `job` for `lease`.
@@ -110,9 +110,12 @@ pub async fn claim_delivery<C: ConnectionTrait>(
         .filter(email_deliveries::Column::DedupeKey.eq(job.dedupe_key.as_str()))
         .one(conn)
         .await?;
-    Ok(match current.map(|row| row.status) {
-        Some(DeliveryStatus::Sent) => Claim::AlreadySent,
-        _ => Claim::Busy,
+    Ok(match current {
+        Some(row) if row.status == DeliveryStatus::Sent => Claim::AlreadySent,
+        Some(row) => Claim::Busy {
+            until: row.claimed_until.unwrap_or(now),
+        },
+        None => Claim::Busy { until: now },
     })
 }
 

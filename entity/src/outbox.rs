@@ -63,6 +63,22 @@ pub async fn enqueue_retry<C: ConnectionTrait>(
         .await?)
 }
 
+/// Schedules the same attempt of `envelope`'s job again after `delay` (it
+/// could not run yet; no attempt was used up).
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn enqueue_later<C: ConnectionTrait>(
+    conn: &C,
+    envelope: &Envelope,
+    delay: Duration,
+) -> Result<outbox::Model, DomainError> {
+    let attempt = Ord::max(i32::try_from(envelope.attempt).unwrap_or(i32::MAX), 1);
+    Ok(row(&envelope.job_name, envelope.payload.clone(), attempt, delay)
+        .insert(conn)
+        .await?)
+}
+
 /// Puts a job back in the outbox as a first attempt (an admin's retry of a dead job).
 ///
 /// # Errors

@@ -23,6 +23,7 @@ impl Metrics {
             JobOutcome::Done => "succeeded",
             JobOutcome::Retry(_) => "retried",
             JobOutcome::Fail(_) => "failed",
+            JobOutcome::Later { .. } => "postponed",
         };
         if let Ok(mut finished) = self.finished.lock() {
             let entry = finished.entry((job.to_owned(), label)).or_default();

@@ -84,6 +84,13 @@ impl Worker {
         });
         let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir(), &config.mail_from)
             .context("configuring the mailer (SMTP_URL, MAIL_FROM)")?;
+        let dispatcher = Dispatcher::new(
+            db.clone(),
+            queue.clone(),
+            config.high_water,
+            config.redispatch_after,
+            Arc::clone(&metrics),
+        );
         let ctx = JobContext {
             db: db.clone(),
             gateway,
@@ -91,15 +98,9 @@ impl Worker {
             links: Links::new(&config.public_url),
             retry: config.retry,
             capture_timeout: config.capture_timeout,
-            metrics: Arc::clone(&metrics),
-        };
-        let dispatcher = Dispatcher::new(
-            db.clone(),
-            queue.clone(),
-            config.high_water,
-            config.redispatch_after,
             metrics,
-        );
+            kicker: dispatcher.kicker(),
+        };
         Ok(Self {
             config,
             db,

@@ -273,7 +273,21 @@ async fn one_email_per_dedupe_key(backend: Backend) {
         1,
         "one sender at a time"
     );
-    assert!(claims.iter().all(|c| matches!(c, Claim::Send(_) | Claim::Busy)));
+    assert!(
+        claims
+            .iter()
+            .all(|c| matches!(c, Claim::Send(_) | Claim::Busy { .. }))
+    );
+    let lease_ends = chrono::Utc::now() + chrono::Duration::seconds(60);
+    for claim in &claims {
+        if let Claim::Busy { until } = claim {
+            let off = (*until - lease_ends).num_seconds().abs();
+            assert!(
+                off <= 5,
+                "a busy claim says when the holder's lease ends: {until}"
+            );
+        }
+    }
 
     delivery_failed(&db.conn, &email.dedupe_key, "450 try later", false)
         .await

@@ -6,7 +6,9 @@
 //! - `Done`: nothing more — the queue acks the delivery;
 //! - `Retry`: below `JOB_MAX_ATTEMPTS`, a new outbox row for the next attempt,
 //!   due after an exponential backoff with jitter; at the limit, a dead job;
-//! - `Fail`: a dead job at once (a permanent error).
+//! - `Fail`: a dead job at once (a permanent error);
+//! - `Later`: the same attempt again after a wait (another worker holds the
+//!   work, e.g. an email whose sender's lease has not run out).
 //!
 //! This is the only retry mechanism: apalis never re-runs a job because it
 //! failed (see `queue`). Delivery is at least once, so handlers are
@@ -39,6 +41,9 @@ pub struct JobContext {
     pub retry: RetryPolicy,
     pub capture_timeout: Duration,
     pub metrics: Arc<Metrics>,
+    /// Wakes the dispatcher when a job wrote new outbox rows (a receipt email
+    /// after a settlement), so they do not wait for the sweeper's grace.
+    pub kicker: crate::dispatch::Kicker,
 }
 
 fn decode<J: Job + DeserializeOwned>(envelope: &Envelope) -> Result<J, JobOutcome> {
@@ -91,6 +96,10 @@ async fn write_outcome(
     let txn = entity::db::begin_write(&ctx.db).await?;
     match outcome {
         JobOutcome::Done => {}
+        JobOutcome::Later { after, reason } => {
+            entity::outbox::enqueue_later(&txn, envelope, *after).await?;
+            tracing::info!(job = %envelope.job_name, attempt = envelope.attempt, ?after, reason = %reason, "job postponed");
+        }
         JobOutcome::Retry(message) if envelope.attempt < ctx.retry.max_attempts => {
             let delay = ctx.retry.backoff(envelope.attempt);
             entity::outbox::enqueue_retry(&txn, envelope, delay).await?;
@@ -103,6 +112,7 @@ async fn write_outcome(
     }
     entity::outbox::mark_completed(&txn, envelope.outbox_id).await?;
     txn.commit().await?;
+    ctx.kicker.kick();
     Ok(())
 }
 

@@ -20,7 +20,15 @@ pub async fn run(ctx: &JobContext, job: &SendEmail) -> JobOutcome {
 async fn send(ctx: &JobContext, job: &SendEmail) -> Result<JobOutcome, DomainError> {
     match claim_delivery(&ctx.db, job, LEASE).await? {
         Claim::AlreadySent => return Ok(JobOutcome::Done),
-        Claim::Busy => return Ok(JobOutcome::Retry("another worker is sending this email".into())),
+        Claim::Busy { until } => {
+            // Not a failure: wait for the other sender's lease (it may have
+            // crashed mid-send) without using up an attempt.
+            let after = (until - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(1);
+            return Ok(JobOutcome::Later {
+                after,
+                reason: "another worker holds this email".into(),
+            });
+        }
         Claim::Send(_) => {}
     }
     let Some(content) = content(ctx, &job.message).await? else {
