@@ -156,3 +156,31 @@ async fn the_api_alone_with_no_configuration_settles_orders_and_writes_emails_to
         "the SQLite file is under DATA_DIR"
     );
 }
+
+/// Production refuses to start on the development defaults: no secret, or a
+/// short one, stops the api before it opens anything.
+#[test]
+fn production_refuses_to_start_without_a_strong_jwt_secret() {
+    for (secret, expected) in [
+        (None, "JWT_SECRET must be set in production"),
+        (
+            Some("too-short"),
+            "JWT_SECRET is invalid: must be at least 32 characters in production",
+        ),
+    ] {
+        let mut command = std::process::Command::new(api_bin());
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("APP_ENV", "production")
+            .env("DATA_DIR", test_dir("production_refuses_defaults"))
+            .env("API_BIND", format!("127.0.0.1:{}", free_port()));
+        if let Some(secret) = secret {
+            command.env("JWT_SECRET", secret);
+        }
+        let output = command.output().expect("the api binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "it must not start: {stderr}");
+        assert!(stderr.contains(expected), "it says why ({expected:?}): {stderr}");
+    }
+}
