@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# bench/api.sh — the api's two hottest reads against a bare async-graphql
+# ceiling, interleaved in one run, reported as ratios (see bench/README.md).
+#
+#   bench/api.sh                      # 3 rounds of wrk -t2 -c64 -d10s per query and server
+#   BENCH_ROUNDS=5 bench/api.sh       # more rounds, steadier medians
+#
+# Needs: cargo, wrk, psql, curl, and a PostgreSQL server at BENCH_DATABASE_URL
+# (else DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres) where
+# it may create and drop a database.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+ADMIN_URL=${BENCH_DATABASE_URL:-${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}}
+ROUNDS=${BENCH_ROUNDS:-3}
+DURATION=${BENCH_DURATION:-10s}
+THREADS=${BENCH_THREADS:-2}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+WARMUP=${BENCH_WARMUP:-3s}
+# The servers run under `timeout`, so even a SIGKILLed run leaves nothing behind for long.
+LIFETIME=${BENCH_LIFETIME_SECS:-3600}
+
+die() { echo "bench/api.sh: $*" >&2; exit 1; }
+for tool in cargo wrk psql curl; do
+    command -v "$tool" >/dev/null || die "$tool is required (wrk: apt-get install wrk)"
+done
+
+# --- build -----------------------------------------------------------------
+echo "building release binaries (api, example bare_graphql)…" >&2
+(cd "$ROOT" && cargo build --release --quiet -p api --bin api --example bare_graphql)
+API_BIN=$TARGET_DIR/release/api
+BARE_BIN=$TARGET_DIR/release/examples/bare_graphql
+
+# --- a fresh database, cleaned up on exit ------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sf-bench-api.XXXXXX")
+DB_NAME="sf_bench_api_$(date +%s)_$$"
+# ADMIN_URL with its database name replaced (query parameters kept).
+base=${ADMIN_URL%%\?*}
+query=${ADMIN_URL#"$base"}
+rest=${base#*://}
+if [[ $rest == */* ]]; then base=${base%/*}; fi
+DB_URL="$base/$DB_NAME$query"
+
+API_PID=""
+BARE_PID=""
+cleanup() {
+    [[ -n $API_PID ]] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
+    [[ -n $BARE_PID ]] && kill "$BARE_PID" 2>/dev/null && wait "$BARE_PID" 2>/dev/null
+    psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+psql "$ADMIN_URL" -qAtc "CREATE DATABASE \"$DB_NAME\"" >/dev/null || die "cannot create a database at $ADMIN_URL"
+
+# Waits for "http://127.0.0.1:PORT/graphql" in a log; prints that URL.
+wait_for_url() {
+    local log=$1 pid=$2 url
+    for _ in $(seq 1 300); do
+        url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/graphql' "$log" | head -n1 || true)
+        if [[ -n $url ]]; then echo "$url"; return; fi
+        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "the server exited"; }
+        sleep 0.2
+    done
+    cat "$log" >&2
+    die "the server did not start within 60 s"
+}
+
+# --- the servers -------------------------------------------------------------
+# A clean environment, so nothing from the caller's shell (REDIS_URL, .env,
+# RUST_LOG…) changes what is measured; cwd is $WORK so no .env is read.
+mkdir -p "$WORK/var"
+(cd "$WORK" && exec env -i PATH="$PATH" HOME="$HOME" \
+    APP_ENV=development DATABASE_URL="$DB_URL" SEED_DEMO_DATA=true EMBEDDED_WORKER=false \
+    GRAPHIQL=false API_BIND=127.0.0.1:0 DATA_DIR="$WORK/var" LOG_FORMAT=json \
+    RUST_LOG=info,sqlx=warn ${DATABASE_MAX_CONNECTIONS:+DATABASE_MAX_CONNECTIONS=$DATABASE_MAX_CONNECTIONS} \
+    timeout -k 10 "$LIFETIME" "$API_BIN" serve) >"$WORK/api.log" 2>&1 &
+API_PID=$!
+(cd "$WORK" && exec timeout -k 10 "$LIFETIME" "$BARE_BIN" 127.0.0.1:0) >"$WORK/bare.log" 2>&1 &
+BARE_PID=$!
+API_URL=$(wait_for_url "$WORK/api.log" "$API_PID")
+BARE_URL=$(wait_for_url "$WORK/bare.log" "$BARE_PID")
+
+# --- the queries ---------------------------------------------------------------
+PRODUCT_FIELDS='id sku slug name description price { amountMinor currency formatted } stock active createdAt'
+LIST_BODY="{\"query\":\"{ products(first: 20) { edges { cursor node { $PRODUCT_FIELDS } } pageInfo { hasNextPage endCursor } } }\"}"
+SLUG_BODY="{\"query\":\"{ product(slug: \\\"black-tee\\\") { $PRODUCT_FIELDS } }\"}"
+QUERIES=(list slug)
+declare -A BODY=([list]="$LIST_BODY" [slug]="$SLUG_BODY")
+declare -A LABEL=([list]='products(first: 20)' [slug]='product(slug: "black-tee")')
+declare -A URL=([api]="$API_URL" [bare]="$BARE_URL")
+
+for q in "${QUERIES[@]}"; do
+    cat >"$WORK/$q.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [==[${BODY[$q]}]==]
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %.1f %d %d %d %d\n",
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+LUA
+done
+
+# Both servers must give the same, error-free answer before being loaded.
+for q in "${QUERIES[@]}"; do
+    for s in bare api; do
+        answer=$(curl -sS -H 'Content-Type: application/json' --data-binary "${BODY[$q]}" "${URL[$s]}")
+        if [[ $answer != *'"data"'* || $answer == *'"errors"'* || $answer != *'black-tee'* ]]; then
+            die "$s answered ${LABEL[$q]} with: ${answer:0:400}"
+        fi
+        if [[ $q == list ]]; then
+            nodes=$(grep -o '"cursor"' <<<"$answer" | wc -l)
+            [[ $nodes -eq 20 ]] || die "$s listed $nodes products, not 20"
+        fi
+    done
+done
+
+# --- load --------------------------------------------------------------------
+# Prints "rps p50_us p99_us non2xx socket_errors".
+load() {
+    local server=$1 q=$2 duration=$3 out
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" -s "$WORK/$q.lua" "${URL[$server]}")
+    grep '^RESULT ' <<<"$out" | cut -d' ' -f2-
+}
+
+echo "warming up (${WARMUP} per server and query)…" >&2
+for q in "${QUERIES[@]}"; do for s in bare api; do load "$s" "$q" "$WARMUP" >/dev/null; done; done
+
+RESULTS=$WORK/results
+: >"$RESULTS"
+for round in $(seq 1 "$ROUNDS"); do
+    # Alternate which server goes first, so drift does not favour one.
+    if ((round % 2)); then order=(bare api); else order=(api bare); fi
+    for q in "${QUERIES[@]}"; do
+        for s in "${order[@]}"; do
+            echo "round $round/$ROUNDS: $s ${LABEL[$q]}…" >&2
+            echo "$q $s $round $(load "$s" "$q" "$DURATION")" >>"$RESULTS"
+        done
+    done
+done
+
+# VmHWM of the server under `timeout` $1.
+vm() {
+    local server
+    server=$(cat "/proc/$1/task/$1/children")
+    awk -v k="$2:" '$1 == k { printf "%.1f MiB", $2 / 1024 }' "/proc/${server%% *}/status"
+}
+API_HWM=$(vm "$API_PID" VmHWM)
+BARE_HWM=$(vm "$BARE_PID" VmHWM)
+
+# --- report ------------------------------------------------------------------
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+column_of() { awk -v q="$1" -v s="$2" -v c="$3" '$1 == q && $2 == s { print $c }' "$RESULTS"; }
+
+echo
+echo "Storefront api vs bare async-graphql (ceiling), one interleaved run"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, medians; $(nproc) CPUs shared by server, wrk and PostgreSQL"
+echo "api: release, PostgreSQL ${ADMIN_URL%%@*}@…, 32 demo products, no Redis, no embedded worker; commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo
+printf '%-28s %-5s %10s %9s %9s %7s  %s\n' query server 'req/s' p50 p99 ratio 'ratio per round'
+for q in "${QUERIES[@]}"; do
+    for s in bare api; do
+        rps=$(column_of "$q" "$s" 4 | median)
+        p50=$(column_of "$q" "$s" 5 | median)
+        p99=$(column_of "$q" "$s" 6 | median)
+        if [[ $s == bare ]]; then
+            ratio=1.00
+            rounds=""
+        else
+            per_round=$(awk -v q="$q" '$1 == q { r[$3, $2] = $4 } END { for (k in r) { split(k, p, SUBSEP); if (p[2] == "api") printf "%.3f\n", r[k] / r[p[1], "bare"] } }' "$RESULTS" | sort -g)
+            ratio=$(median <<<"$per_round" | awk '{ printf "%.2f", $1 }')
+            rounds=$(tr '\n' ' ' <<<"$per_round" | awk '{ $1 = $1; print }')
+        fi
+        printf '%-28s %-5s %10.0f %7.2fms %7.2fms %7s  %s\n' "${LABEL[$q]}" "$s" "$rps" \
+            "$(awk -v v="$p50" 'BEGIN { print v / 1000 }')" "$(awk -v v="$p99" 'BEGIN { print v / 1000 }')" "$ratio" "$rounds"
+    done
+done
+echo
+echo "peak RSS (VmHWM): api $API_HWM, bare $BARE_HWM"
+errors=$(awk '{ s += $7 + $8 } END { print s + 0 }' "$RESULTS")
+if ((errors > 0)); then
+    echo "WARNING: $errors non-2xx responses or socket errors during the run:"
+    awk '$7 + $8 > 0 { print "  " $0 }' "$RESULTS"
+fi

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# bench/jobs.sh — end-to-end job throughput: outbox → queue → worker →
+# outcome recorded, for 1, 2 and 4 `worker run` processes on Redis +
+# PostgreSQL, and one worker on the embedded SQLite queue (see bench/README.md).
+#
+#   bench/jobs.sh                         # 20,000 jobs per configuration
+#   BENCH_JOBS=50000 BENCH_PROCS="1 4" bench/jobs.sh
+#   SWEEP_INTERVAL_MS=100 bench/jobs.sh   # worker settings pass through (listed below)
+#   BENCH_SQLITE=0 bench/jobs.sh          # Redis configurations only
+#
+# Needs: cargo, psql, redis-server, and a PostgreSQL server at
+# BENCH_DATABASE_URL (else DATABASE_URL, else
+# postgres://postgres@127.0.0.1:5432/postgres) where it may create and drop
+# databases. Redis is a private redis-server on a free port (no
+# persistence), or BENCH_REDIS_URL (a fresh key namespace per run).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+ADMIN_URL=${BENCH_DATABASE_URL:-${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}}
+JOBS=${BENCH_JOBS:-20000}
+PROCS=${BENCH_PROCS:-1 2 4}
+TIMEOUT_SECS=${BENCH_TIMEOUT_SECS:-600}
+LIFETIME=$((TIMEOUT_SECS + 60))
+# Worker settings: these defaults, or the caller's value when set.
+WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-64}
+# SQLite has one writer at a time: more concurrent jobs only queue on its lock.
+SQLITE_CONCURRENCY=${SQLITE_CONCURRENCY:-2}
+PASS_THROUGH=(SWEEP_INTERVAL_MS QUEUE_HIGH_WATER JOB_MAX_ATTEMPTS DATABASE_MAX_CONNECTIONS)
+
+die() { echo "bench/jobs.sh: $*" >&2; exit 1; }
+for tool in cargo psql; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+done
+[[ -n ${BENCH_REDIS_URL:-} ]] || command -v redis-server >/dev/null || die "redis-server is required (or set BENCH_REDIS_URL)"
+
+echo "building release binaries (worker, migration, example enqueue_noop)…" >&2
+(cd "$ROOT" && cargo build --release --quiet -p worker -p migration --bin worker --bin migration --example enqueue_noop)
+WORKER_BIN=$TARGET_DIR/release/worker
+MIGRATION_BIN=$TARGET_DIR/release/migration
+ENQUEUE_BIN=$TARGET_DIR/release/examples/enqueue_noop
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sf-bench-jobs.XXXXXX")
+DATABASES=()
+PIDS=()
+REDIS_PID=""
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    if [[ -n $REDIS_PID ]]; then kill "$REDIS_PID" 2>/dev/null || true; fi
+    for db in "${DATABASES[@]}"; do
+        psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# ADMIN_URL with its database name replaced by $1 (query parameters kept).
+database_url() {
+    local base=${ADMIN_URL%%\?*} query rest
+    query=${ADMIN_URL#"$base"}
+    rest=${base#*://}
+    if [[ $rest == */* ]]; then base=${base%/*}; fi
+    echo "$base/$1$query"
+}
+
+# --- Redis ---------------------------------------------------------------------
+if [[ -n ${BENCH_REDIS_URL:-} ]]; then
+    REDIS_URL=$BENCH_REDIS_URL
+    REDIS_DESC="Redis at $REDIS_URL"
+else
+    port=""
+    for _ in $(seq 1 50); do
+        candidate=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
+    done
+    [[ -n $port ]] || die "no free port for redis-server"
+    timeout -k 10 $((LIFETIME * 5)) redis-server --port "$port" --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+    REDIS_PID=$!
+    REDIS_URL=redis://127.0.0.1:$port
+    for _ in $(seq 1 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    REDIS_DESC="private redis-server $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-) (no persistence)"
+fi
+
+# Runs the workers of one configuration until every row is completed; sets
+# SECONDS_TAKEN and PEAK_RSS_KIB (the largest VmHWM of the processes).
+#   $1 DATABASE_URL, $2 processes, $3 REDIS_URL or "" (SQLite queue), $4 concurrency
+run_workers() {
+    local url=$1 procs=$2 redis=$3 concurrency=$4 started finished i pid hwm=0 h namespace
+    namespace="bench-$$-$RANDOM"
+    local env=(PATH="$PATH" HOME="$HOME" DATABASE_URL="$url" QUEUE_NAMESPACE="$namespace"
+        WORKER_CONCURRENCY="$concurrency" WORKER_QUEUES=settlements DISPATCH_GRACE_MS=0
+        WORKER_BIND=127.0.0.1:0 DATA_DIR="$WORK/var" RUST_LOG=warn)
+    if [[ -n $redis ]]; then env+=(REDIS_URL="$redis"); fi
+    for name in "${PASS_THROUGH[@]}"; do
+        if [[ -n ${!name:-} ]]; then env+=("$name=${!name}"); fi
+    done
+    PIDS=()
+    started=$(date +%s.%N)
+    for i in $(seq 1 "$procs"); do
+        # `timeout` bounds a worker's life even if this script is SIGKILLed
+        # (it forwards SIGTERM, so the stop below is still graceful).
+        (cd "$WORK" && exec env -i "${env[@]}" timeout -k 10 "$LIFETIME" "$WORKER_BIN" run) \
+            >>"$WORK/worker-$i.log" 2>&1 &
+        PIDS+=($!)
+    done
+    DATABASE_URL=$url "$ENQUEUE_BIN" --wait "$TIMEOUT_SECS" >"$WORK/wait.log" 2>&1 ||
+        { cat "$WORK/wait.log" "$WORK"/worker-*.log >&2; die "the jobs did not complete"; }
+    finished=$(date +%s.%N)
+    for pid in "${PIDS[@]}"; do
+        worker=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
+        h=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/${worker%% *}/status" 2>/dev/null || echo 0)
+        if ((h > hwm)); then hwm=$h; fi
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    PIDS=()
+    grep -q ', 0 dead jobs' "$WORK/wait.log" || { cat "$WORK/wait.log" >&2; die "some jobs died"; }
+    SECONDS_TAKEN=$(awk -v a="$started" -v b="$finished" 'BEGIN { printf "%.2f", b - a }')
+    PEAK_RSS_KIB=$hwm
+}
+
+# Migrates a fresh database and fills its outbox.
+prepare() {
+    local url=$1
+    DATABASE_URL=$url "$MIGRATION_BIN" up >"$WORK/migration.log" 2>&1 ||
+        { cat "$WORK/migration.log" >&2; die "migrations failed"; }
+    DATABASE_URL=$url "$ENQUEUE_BIN" "$JOBS" >&2
+}
+
+ROWS=()
+row() { # label seconds hwm_kib
+    local rate
+    rate=$(awk -v n="$JOBS" -v s="$2" 'BEGIN { printf "%.0f", n / s }')
+    ROWS+=("$(printf '%-42s %9s %9ss %9s %8.1f MiB' "$1" "$JOBS" "$2" "$rate" "$(awk -v k="$3" 'BEGIN { print k / 1024 }')")")
+}
+
+mkdir -p "$WORK/var"
+for procs in $PROCS; do
+    db="sf_bench_jobs_$(date +%s)_${procs}_$$"
+    psql "$ADMIN_URL" -qAtc "CREATE DATABASE \"$db\"" >/dev/null || die "cannot create a database at $ADMIN_URL"
+    DATABASES+=("$db")
+    url=$(database_url "$db")
+    echo "== $procs worker process(es), Redis + PostgreSQL" >&2
+    prepare "$url"
+    run_workers "$url" "$procs" "$REDIS_URL" "$WORKER_CONCURRENCY"
+    row "$procs x worker run, Redis + PostgreSQL" "$SECONDS_TAKEN" "$PEAK_RSS_KIB"
+    psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+done
+
+if [[ ${BENCH_SQLITE:-1} == 1 ]]; then
+    echo "== 1 worker process, embedded SQLite queue" >&2
+    sqlite_url="sqlite://$WORK/embedded.db?mode=rwc"
+    prepare "$sqlite_url"
+    run_workers "$sqlite_url" 1 "" "$SQLITE_CONCURRENCY"
+    row "1 x worker run (concurrency $SQLITE_CONCURRENCY), SQLite queue + file" "$SECONDS_TAKEN" "$PEAK_RSS_KIB"
+fi
+
+echo
+echo "Storefront jobs end to end: $JOBS settle_payment.v1 no-ops (payment already SETTLED), outbox → queue → outcome"
+settings="WORKER_CONCURRENCY=$WORKER_CONCURRENCY"
+for name in "${PASS_THROUGH[@]}"; do
+    if [[ -n ${!name:-} ]]; then settings+=" $name=${!name}"; fi
+done
+echo "release binaries, $(nproc) CPUs shared by workers, PostgreSQL and Redis; $REDIS_DESC; $settings (other settings: defaults)"
+echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); time from starting the workers to the last outbox row completed"
+echo
+printf '%-42s %9s %10s %9s %12s\n' configuration jobs time 'jobs/s' 'worker RSS'
+for r in "${ROWS[@]}"; do echo "$r"; done

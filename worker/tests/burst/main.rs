@@ -1,0 +1,322 @@
+//! A burst cannot wedge the queue.
+//!
+//! apalis-redis 1.0.0 stops fetching for good once more than ~8,000 jobs are
+//! due at once (see `worker::queue` and `tests/queue/unpack_limit.rs`). Our
+//! defences: the push writes straight to the active list, and the dispatcher
+//! keeps each queue under `QUEUE_HIGH_WATER`, leaving the rest in the outbox.
+//! This test puts 50,000 due jobs in the outbox at once and runs a real
+//! [`worker::Worker`] (PostgreSQL + Redis, its own database and key
+//! namespace) until every row is completed, while a sampler watches the
+//! queue's depth never go past the high-water mark.
+//!
+//! The job is the cheapest real one: `settle_payment.v1` for a payment that
+//! is already SETTLED, so the handler runs one `UPDATE` that matches nothing
+//! and returns `Done`. The time taken is printed (`--nocapture`).
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use entity::accounts::Role;
+use entity::ids::new_id;
+use entity::jobs::{Job, QueueName, SettlePayment};
+use entity::orders::OrderStatus;
+use entity::payments::PaymentStatus;
+use entity::tables::{dead_jobs, orders, outbox, payments, users};
+use entity::testing::{Backend, TestDb};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use worker::config::WorkerConfig;
+use worker::queue::{JobQueue, QueueOptions};
+
+const JOBS: usize = 50_000;
+/// Rows per multi-row `INSERT` (10 columns each: far below PostgreSQL's
+/// 65,535 bind parameters).
+const INSERT_CHUNK: usize = 1_000;
+const HIGH_WATER: u64 = 2_000;
+const CONCURRENCY: usize = 64;
+const FETCH_BATCH: usize = 100;
+/// All 50,000 must be done by then: a debug build drains ≈ 225 jobs/s on this
+/// 2-core machine (about 4 minutes; see the printed figures).
+const DEADLINE: Duration = Duration::from_secs(480);
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_thousand_due_jobs_all_complete_without_the_queue_passing_its_high_water_mark() {
+    // Arrange: 50,000 due first attempts in the outbox, nothing in Redis
+    let db = TestDb::migrated(Backend::Postgres).await;
+    let started = Instant::now();
+    let job = settled_payment(&db.conn).await;
+    insert_outbox_rows(&db.conn, &job, JOBS).await;
+    println!("burst: inserted {JOBS} outbox rows in {:.2?}", started.elapsed());
+
+    let namespace = RedisNamespace::new();
+    let mail_dir = tempfile::tempdir().expect("a temporary directory");
+    let mut config = WorkerConfig::local(db.url.clone(), Some(redis_url()));
+    config.queue_namespace = namespace.name.clone();
+    config.data_dir = mail_dir.path().to_owned();
+    config.concurrency = CONCURRENCY;
+    config.queues = vec![QueueName::Settlements];
+    config.high_water = HIGH_WATER;
+    config.sweep_interval = Duration::from_millis(50);
+    config.dispatch_grace = Duration::ZERO;
+    config.queue = QueueOptions {
+        poll_interval: Duration::from_millis(50),
+        heartbeat: Duration::from_secs(1),
+        orphan_after: Duration::from_secs(20),
+        shutdown_deadline: Duration::from_secs(5),
+        fetch_batch: FETCH_BATCH,
+    };
+    let queue = JobQueue::redis(&redis_url(), &namespace.name, config.queue.clone())
+        .await
+        .expect("connect to Redis");
+    let sampler = DepthSampler::start(queue.clone());
+
+    // Act: one worker drains the burst
+    let drain_started = Instant::now();
+    let worker =
+        worker::Worker::from_parts(config, db.conn.clone(), queue.clone()).expect("build the worker");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let mut left = JOBS as u64;
+    let mut last_report = Instant::now();
+    while left > 0 {
+        assert!(
+            drain_started.elapsed() < DEADLINE,
+            "{left} of {JOBS} jobs still not completed after {DEADLINE:?} (queue depth peaked at {})",
+            sampler.max()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        left = incomplete(&db.conn).await;
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            println!(
+                "burst: {left} left after {:.0?}, queue depth now {}, peak {}",
+                drain_started.elapsed(),
+                sampler.last(),
+                sampler.max()
+            );
+            last_report = Instant::now();
+        }
+    }
+    let drained_in = drain_started.elapsed();
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the worker stops within its shutdown deadline")
+        .expect("the worker task does not panic")
+        .expect("the worker runs without error");
+    let (peak, samples) = (sampler.max(), sampler.samples());
+    sampler.stop();
+
+    // Assert
+    #[expect(clippy::cast_precision_loss, reason = "a rate for the log")]
+    let rate = JOBS as f64 / drained_in.as_secs_f64();
+    println!(
+        "burst: {JOBS} jobs completed in {drained_in:.2?} ({rate:.0} jobs/s); \
+         queue depth peaked at {peak} over {samples} samples (high water {HIGH_WATER})"
+    );
+    assert_eq!(
+        outbox::Entity::find()
+            .count(&db.conn)
+            .await
+            .expect("count outbox rows"),
+        JOBS as u64,
+        "no attempt was retried (a retry would be a new row)"
+    );
+    assert_eq!(incomplete(&db.conn).await, 0);
+    assert_eq!(
+        dead_jobs::Entity::find()
+            .count(&db.conn)
+            .await
+            .expect("count dead jobs"),
+        0,
+        "no job died"
+    );
+    assert!(samples >= 10, "the sampler read the depth only {samples} times");
+    assert!(
+        peak <= HIGH_WATER + FETCH_BATCH as u64,
+        "the settlements queue held {peak} jobs, above the high-water mark {HIGH_WATER} (+{FETCH_BATCH} slack)"
+    );
+    assert!(peak > 0, "the sampler never saw a job in the queue");
+}
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").expect("REDIS_URL must point at a Redis server (scripts/test provides one)")
+}
+
+/// Outbox rows of this test not yet completed.
+async fn incomplete(db: &DatabaseConnection) -> u64 {
+    outbox::Entity::find()
+        .filter(outbox::Column::CompletedAt.is_null())
+        .count(db)
+        .await
+        .expect("count incomplete outbox rows")
+}
+
+/// A customer, a PAID order and its SETTLED payment: settling it is a no-op.
+async fn settled_payment(db: &DatabaseConnection) -> SettlePayment {
+    let now = Utc::now();
+    let user = users::ActiveModel {
+        id: Set(new_id()),
+        email: Set("burst@example.com".into()),
+        name: Set("Burst customer".into()),
+        password_hash: Set("not-a-real-hash".into()),
+        role: Set(Role::Customer),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+    .expect("insert the customer");
+    let order = orders::ActiveModel {
+        id: Set(new_id()),
+        user_id: Set(user.id),
+        status: Set(OrderStatus::Paid),
+        total_minor: Set(2_500),
+        currency: Set("EUR".into()),
+        idempotency_key: Set("burst".into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+    .expect("insert the order");
+    let payment = payments::ActiveModel {
+        id: Set(new_id()),
+        order_id: Set(order.id),
+        status: Set(PaymentStatus::Settled),
+        amount_minor: Set(2_500),
+        currency: Set("EUR".into()),
+        token: Set("sandbox_ok".into()),
+        authorization_ref: Set(Some("burst".into())),
+        attempts: Set(1),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+    .expect("insert the payment");
+    SettlePayment {
+        payment_id: payment.id,
+        order_id: order.id,
+        request_id: None,
+    }
+}
+
+/// `count` first attempts of `job`, due now, in multi-row `INSERT`s.
+async fn insert_outbox_rows(db: &DatabaseConnection, job: &SettlePayment, count: usize) {
+    let payload = serde_json::to_value(job).expect("encode the payload");
+    let mut left = count;
+    while left > 0 {
+        let now = Utc::now();
+        let rows = (0..left.min(INSERT_CHUNK)).map(|_| outbox::ActiveModel {
+            id: Set(new_id()),
+            job_name: Set(SettlePayment::NAME.to_owned()),
+            payload: Set(payload.clone()),
+            attempt: Set(1),
+            available_at: Set(now),
+            created_at: Set(now),
+            dispatched_at: Set(None),
+            completed_at: Set(None),
+            dispatch_attempts: Set(0),
+            last_error: Set(None),
+        });
+        outbox::Entity::insert_many(rows)
+            .exec(db)
+            .await
+            .expect("insert outbox rows");
+        left = left.saturating_sub(INSERT_CHUNK);
+    }
+}
+
+/// Reads the depth of the settlements queue every [`SAMPLE_EVERY`].
+struct DepthSampler {
+    max: Arc<AtomicU64>,
+    last: Arc<AtomicU64>,
+    samples: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DepthSampler {
+    fn start(queue: JobQueue) -> Self {
+        let (max, last, samples) = (
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let (max_w, last_w, samples_w) = (Arc::clone(&max), Arc::clone(&last), Arc::clone(&samples));
+        let task = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(SAMPLE_EVERY);
+            loop {
+                ticker.tick().await;
+                let depth = queue
+                    .depth(QueueName::Settlements)
+                    .await
+                    .expect("read the queue depth");
+                max_w.fetch_max(depth, Ordering::Relaxed);
+                last_w.store(depth, Ordering::Relaxed);
+                samples_w.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        Self {
+            max,
+            last,
+            samples,
+            task,
+        }
+    }
+
+    fn max(&self) -> u64 {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    fn last(&self) -> u64 {
+        self.last.load(Ordering::Relaxed)
+    }
+
+    fn samples(&self) -> usize {
+        self.samples.load(Ordering::Relaxed)
+    }
+
+    /// Stops sampling; a sampler that panicked (Redis unreachable) fails the test.
+    fn stop(self) {
+        assert!(!self.task.is_finished(), "the depth sampler stopped early");
+        self.task.abort();
+    }
+}
+
+/// This test's own key prefix in the shared Redis, deleted when dropped.
+struct RedisNamespace {
+    name: String,
+}
+
+impl RedisNamespace {
+    fn new() -> Self {
+        Self {
+            name: format!("sf-burst-{}", uuid::Uuid::now_v7().simple()),
+        }
+    }
+}
+
+impl Drop for RedisNamespace {
+    fn drop(&mut self) {
+        let Ok(mut conn) = redis::Client::open(redis_url()).and_then(|c| c.get_connection()) else {
+            return;
+        };
+        let keys: Vec<String> = match redis::Commands::scan_match(&mut conn, format!("{}:*", self.name)) {
+            Ok(keys) => keys.filter_map(Result::ok).collect(),
+            Err(_) => return,
+        };
+        for chunk in keys.chunks(1_000) {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
+        }
+        let _: redis::RedisResult<()> = redis::cmd("ZREM")
+            .arg("core:apalis:queues:list")
+            .arg(format!("{}:emails:workers", self.name))
+            .arg(format!("{}:settlements:workers", self.name))
+            .query(&mut conn);
+    }
+}
