@@ -120,8 +120,13 @@ pub async fn due<C: ConnectionTrait>(
 ) -> Result<Vec<outbox::Model>, DomainError> {
     let now = Utc::now();
     let ago = |d: Duration| now - chrono::Duration::from_std(d).unwrap_or_default();
+    // `completed_at IS NULL`: on SQLite no lock is held while pushing, so a
+    // job can finish before its row is marked dispatched (`mark_dispatched`
+    // then leaves it alone); such a row is done, not due. Without this, a
+    // batch of them was pushed again every round and wedged the dispatcher.
     let waiting = Condition::all()
         .add(outbox::Column::DispatchedAt.is_null())
+        .add(outbox::Column::CompletedAt.is_null())
         .add(outbox::Column::AvailableAt.lte(now))
         .add(
             Condition::any()
@@ -202,6 +207,7 @@ pub async fn record_dispatch_failure<C: ConnectionTrait>(
 pub async fn backlog<C: ConnectionTrait>(conn: &C) -> Result<u64, DomainError> {
     Ok(outbox::Entity::find()
         .filter(outbox::Column::DispatchedAt.is_null())
+        .filter(outbox::Column::CompletedAt.is_null())
         .count(conn)
         .await?)
 }

@@ -12,6 +12,13 @@
 //! The job is the cheapest real one: `settle_payment.v1` for a payment that
 //! is already SETTLED, so the handler runs one `UPDATE` that matches nothing
 //! and returns `Done`. The time taken is printed (`--nocapture`).
+//!
+//! On SQLite the dispatcher holds no lock while pushing, so a job can finish
+//! before its row is marked dispatched. A burst used to wedge the SQLite
+//! queue that way: once a full dispatcher batch of such rows existed, every
+//! round pushed the same finished rows again and nothing else moved (and the
+//! worker ignored SIGTERM, its dispatcher never leaving that loop). The
+//! second test pins the fix.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -27,6 +34,8 @@ use entity::testing::{Backend, TestDb};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use worker::config::WorkerConfig;
+use worker::dispatch::Dispatcher;
+use worker::metrics::Metrics;
 use worker::queue::{JobQueue, QueueOptions};
 
 const JOBS: usize = 50_000;
@@ -140,6 +149,46 @@ async fn fifty_thousand_due_jobs_all_complete_without_the_queue_passing_its_high
         "the settlements queue held {peak} jobs, above the high-water mark {HIGH_WATER} (+{FETCH_BATCH} slack)"
     );
     assert!(peak > 0, "the sampler never saw a job in the queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_whose_job_finished_before_they_were_marked_dispatched_are_not_pushed_again() {
+    // Arrange: a full dispatcher batch (200) of rows whose job already
+    // finished although they were never marked dispatched, then one due row
+    let db = TestDb::migrated(Backend::Sqlite).await;
+    let job = settled_payment(&db.conn).await;
+    insert_outbox_rows(&db.conn, &job, 200).await;
+    for row in outbox::Entity::find()
+        .all(&db.conn)
+        .await
+        .expect("read the outbox")
+    {
+        entity::outbox::mark_completed(&db.conn, row.id)
+            .await
+            .expect("complete the row");
+    }
+    insert_outbox_rows(&db.conn, &job, 1).await;
+    let queue = JobQueue::sqlite(&db.url, "burst", QueueOptions::default())
+        .await
+        .expect("open the SQLite queue");
+    let dispatcher = Dispatcher::new(
+        db.conn.clone(),
+        queue.clone(),
+        HIGH_WATER,
+        Duration::from_secs(600),
+        Arc::new(Metrics::default()),
+    );
+
+    // Act
+    let pushed = tokio::time::timeout(Duration::from_secs(30), dispatcher.pump(Duration::ZERO))
+        .await
+        .expect("the dispatcher stops when nothing is left to push")
+        .expect("the dispatcher pushes");
+
+    // Assert: only the due row went to the queue, and nothing is left waiting
+    assert_eq!(pushed, 1);
+    assert_eq!(queue.depth(QueueName::Settlements).await.expect("depth"), 1);
+    assert_eq!(entity::outbox::backlog(&db.conn).await.expect("backlog"), 0);
 }
 
 fn redis_url() -> String {
