@@ -6,9 +6,9 @@ use async_graphql::Context;
 use chrono::Utc;
 use entity::accounts::Role;
 use entity::actor::Actor;
+use entity::ids::UserId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::errors::{client_error, code};
 
@@ -21,7 +21,7 @@ pub struct RequestId(pub String);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
-    sub: Uuid,
+    sub: UserId,
     role: Role,
     iat: i64,
     exp: i64,
@@ -139,7 +139,7 @@ mod tests {
     fn tokens_round_trip_and_forgeries_are_rejected() {
         let keys = TokenKeys::new("a-test-secret-that-is-long-enough-000");
         let actor = Actor {
-            user_id: Uuid::now_v7(),
+            user_id: UserId::new(),
             role: Role::Admin,
         };
         let token = keys.issue(actor).expect("sign");

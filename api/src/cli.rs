@@ -57,9 +57,10 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Serve => {
             let config = Config::from_env()?;
-            crate::telemetry::init(&config.log_format);
+            worker::telemetry::init(config.log_format);
+            crate::startup::prepare_database(&config).await?;
             let app = Application::build(config).await?;
-            app.run_until_stopped().await?;
+            app.run_until_stopped(worker::process::shutdown_signal()).await?;
             Ok(())
         }
         Command::CreateAdmin {
@@ -68,7 +69,7 @@ pub async fn run() -> anyhow::Result<()> {
             name,
         } => {
             let config = Config::from_env()?;
-            crate::telemetry::init(&config.log_format);
+            worker::telemetry::init(config.log_format);
             let email = Email::parse(&email)?;
             let password = Password::parse(&password)?;
             let name = DisplayName::parse(&name)?;
@@ -81,7 +82,7 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Seed => {
             let config = Config::from_env()?;
-            crate::telemetry::init(&config.log_format);
+            worker::telemetry::init(config.log_format);
             let db = connect_and_migrate(&config).await?;
             let added = crate::seed::seed_demo_catalog(&db).await?;
             println!("seeded {added} demo products");
@@ -92,12 +93,7 @@ pub async fn run() -> anyhow::Result<()> {
 
 async fn connect_and_migrate(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
     use migration::MigratorTrait;
-    if config.is_sqlite() {
-        std::fs::create_dir_all(&config.data_dir)?;
-    }
-    let db = entity::db::connect(&config.database_url, 2)
-        .await
-        .context("connecting to the database")?;
+    let db = crate::startup::connect(config, 2).await?;
     migration::Migrator::up(&db, None)
         .await
         .context("applying migrations")?;

@@ -4,6 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use worker::env::{EnvError, flag, parsed, var};
+use worker::telemetry::LogFormat;
+
 /// Where the service runs; production refuses unsafe defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -35,12 +38,6 @@ impl std::fmt::Debug for Secret {
 
 /// The shortest `JWT_SECRET` production accepts.
 pub const MIN_JWT_SECRET_LEN: usize = 32;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -88,32 +85,12 @@ pub enum ConfigError {
     Missing(&'static str),
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn parsed<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    match var(name) {
-        None => Ok(default),
-        Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-            name,
-            reason: e.to_string(),
-        }),
-    }
-}
-
-fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match var(name).map(|v| v.trim().to_ascii_lowercase()) {
-        None => Ok(default),
-        Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
-        Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
-        Some(v) => Err(ConfigError::Invalid {
-            name,
-            reason: format!("{v:?} is not true or false"),
-        }),
+impl From<EnvError> for ConfigError {
+    fn from(err: EnvError) -> Self {
+        ConfigError::Invalid {
+            name: err.name,
+            reason: err.reason,
+        }
     }
 }
 
@@ -140,9 +117,8 @@ impl Config {
             }
         };
         let production = environment == Environment::Production;
-        let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "./var".into()));
-        let database_url =
-            var("DATABASE_URL").unwrap_or_else(|| entity::db::sqlite_url(&data_dir.join("storefront.db")));
+        let data_dir = worker::env::data_dir();
+        let database_url = worker::env::database_url(&data_dir);
         let (jwt_secret, jwt_secret_generated) = match var("JWT_SECRET") {
             Some(secret) if production && secret.len() < MIN_JWT_SECRET_LEN => {
                 return Err(ConfigError::Invalid {
@@ -154,16 +130,7 @@ impl Config {
             None if production => return Err(ConfigError::Missing("JWT_SECRET")),
             None => (random_secret(), true),
         };
-        let log_format = match var("LOG_FORMAT").as_deref() {
-            None | Some("pretty") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "LOG_FORMAT",
-                    reason: format!("{other:?} is not pretty or json"),
-                });
-            }
-        };
+        let log_format = LogFormat::from_env()?;
         Ok(Self {
             environment,
             bind: parsed("API_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
@@ -181,10 +148,7 @@ impl Config {
             max_body_bytes: parsed("MAX_BODY_BYTES", 1024 * 1024)?,
             seed_demo_data: flag("SEED_DEMO_DATA", !production)?,
             embedded_worker: flag("EMBEDDED_WORKER", var("REDIS_URL").is_none())?,
-            worker: worker::config::WorkerConfig::from_env().map_err(|e| ConfigError::Invalid {
-                name: "worker settings",
-                reason: e.to_string(),
-            })?,
+            worker: worker::config::WorkerConfig::from_env()?,
         })
     }
 

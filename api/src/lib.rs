@@ -3,16 +3,17 @@
 //! asking, call one `entity` function, map the result.
 //!
 //! Layout:
-//! - [`startup`]: `Application::build(config)` — the composition root; the only module that knows actix.
+//! - [`startup`]: `Application::build(config)` — the composition root; `prepare_database` (migrations, demo data).
 //! - [`config`]: environment variables into a typed [`config::Config`].
 //! - [`cli`]: `serve`, `export-schema`, `create-admin`, `seed`.
 //! - [`schema`]: root types merged from the domains, loaders, limits.
 //! - [`accounts`], [`catalog`], [`orders`], [`jobs`]: one GraphQL part per domain (types, queries, mutations, loaders).
 //! - [`auth`]: JWT access tokens and the per-request viewer.
 //! - [`errors`]: the error policy and `extensions.code`.
-//! - [`http`]: GraphQL-over-HTTP and the GraphiQL playground.
+//! - [`http`]: GraphQL-over-HTTP, the GraphiQL playground, the actix routes.
+//! - [`ids`]: GraphQL `ID`s parsed into typed ids, in one place.
 //! - [`pagination`], [`money`]: shared GraphQL types.
-//! - [`seed`]: the demo catalog; [`telemetry`]: logging.
+//! - [`seed`]: the demo catalog. Logging, env helpers and the shutdown signal are the worker crate's (`worker::telemetry`, `worker::env`, `worker::process`).
 pub mod accounts;
 pub mod auth;
 pub mod catalog;
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod errors;
 pub mod http;
+pub mod ids;
 pub mod jobs;
 pub mod money;
 pub mod orders;
@@ -28,7 +30,6 @@ pub mod schema;
 pub mod seed;
 pub mod startup;
 pub mod state;
-pub mod telemetry;
 mod transaction;
 
 pub use transaction::{jobs_written, write_txn};

@@ -1,13 +1,13 @@
 //! Who is asking: the authenticated user a rule acts for. Ownership is
 //! enforced with it inside the queries themselves, so a customer can never
 //! read or change another customer's data whatever id it guesses.
-use uuid::Uuid;
+use crate::ids::UserId;
 
 use crate::accounts::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Actor {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub role: Role,
 }
 
@@ -16,7 +16,7 @@ impl Actor {
     #[must_use]
     pub fn system() -> Self {
         Self {
-            user_id: Uuid::nil(),
+            user_id: UserId(uuid::Uuid::nil()),
             role: Role::Admin,
         }
     }

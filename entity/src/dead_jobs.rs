@@ -7,7 +7,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
 
 use crate::error::DomainError;
-use crate::ids::new_id;
+use crate::ids::DeadJobId;
 use crate::jobs::Envelope;
 use crate::paging::Page;
 use crate::tables::{dead_jobs, outbox};
@@ -22,7 +22,7 @@ pub async fn bury<C: ConnectionTrait>(
     error: &str,
 ) -> Result<dead_jobs::Model, DomainError> {
     Ok(dead_jobs::ActiveModel {
-        id: Set(new_id()),
+        id: Set(DeadJobId::new()),
         job_name: Set(envelope.job_name.clone()),
         payload: Set(envelope.payload.clone()),
         attempts: Set(i32::try_from(envelope.attempt).unwrap_or(i32::MAX).max(1)),
@@ -39,7 +39,7 @@ pub async fn bury<C: ConnectionTrait>(
 /// [`DomainError::Database`].
 pub async fn list<C: ConnectionTrait>(
     conn: &C,
-    after: Option<Uuid>,
+    after: Option<DeadJobId>,
     size: u64,
 ) -> Result<Page<dead_jobs::Model>, DomainError> {
     let mut query = dead_jobs::Entity::find();
@@ -68,7 +68,7 @@ pub async fn count<C: ConnectionTrait>(conn: &C) -> Result<u64, DomainError> {
 ///
 /// # Errors
 /// [`DomainError::NotFound`] for an unknown (or already retried) dead job.
-pub async fn retry<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<outbox::Model, DomainError> {
+pub async fn retry<C: ConnectionTrait>(conn: &C, id: DeadJobId) -> Result<outbox::Model, DomainError> {
     let dead = dead_jobs::Entity::find_by_id(id)
         .one(conn)
         .await?

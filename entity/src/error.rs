@@ -3,8 +3,8 @@
 //! Policy: a variant names something a caller can act on (and the API maps to
 //! a stable `extensions.code`); anything unexpected is [`DomainError::Database`],
 //! which the API logs with the request id and never shows to a client.
-use uuid::Uuid;
 
+use crate::ids::ProductId;
 use crate::money::MoneyError;
 use crate::orders::OrderStatus;
 
@@ -28,7 +28,7 @@ pub enum DomainError {
     /// Fewer units on hand than asked for.
     #[error("product {product_id} is out of stock: {requested} requested, {available} available")]
     OutOfStock {
-        product_id: Uuid,
+        product_id: ProductId,
         requested: i32,
         available: i32,
     },

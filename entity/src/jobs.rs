@@ -5,7 +5,10 @@
 //!
 //! Delivery is at least once: a handler may see the same job twice and must
 //! make the second run a no-op (keyed by `payment_id` or `dedupe_key`).
+use crate::accounts::Email;
+use crate::ids::{OrderId, OutboxId, PaymentId};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+#[cfg(test)]
 use uuid::Uuid;
 
 /// A payload the worker knows how to run.
@@ -17,8 +20,8 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
 /// Capture the authorised payment of an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettlePayment {
-    pub payment_id: Uuid,
-    pub order_id: Uuid,
+    pub payment_id: PaymentId,
+    pub order_id: OrderId,
     /// The id of the HTTP request that caused the job, for following it in logs.
     pub request_id: Option<String>,
 }
@@ -27,12 +30,26 @@ impl Job for SettlePayment {
     const NAME: &'static str = "settle_payment.v1";
 }
 
+/// Give back the money of a cancelled order: void the payment if it is only
+/// authorised, refund it if it was captured. Idempotent by payment: a
+/// released payment is not released again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleasePayment {
+    pub payment_id: PaymentId,
+    pub order_id: OrderId,
+    pub request_id: Option<String>,
+}
+
+impl Job for ReleasePayment {
+    const NAME: &'static str = "release_payment.v1";
+}
+
 /// Send one email, at most once per `dedupe_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendEmail {
     /// e.g. `order-confirmation:<order id>`; one delivery row per key.
     pub dedupe_key: String,
-    pub to: String,
+    pub to: Email,
     pub message: EmailMessage,
     pub request_id: Option<String>,
 }
@@ -46,10 +63,10 @@ impl Job for SendEmail {
 #[serde(tag = "template", rename_all = "snake_case")]
 pub enum EmailMessage {
     Welcome { name: String },
-    OrderConfirmation { order_id: Uuid },
-    PaymentReceipt { order_id: Uuid },
-    PaymentFailed { order_id: Uuid },
-    OrderCancelled { order_id: Uuid },
+    OrderConfirmation { order_id: OrderId },
+    PaymentReceipt { order_id: OrderId },
+    PaymentFailed { order_id: OrderId },
+    OrderCancelled { order_id: OrderId },
     PasswordReset { name: String, token: String },
 }
 
@@ -74,10 +91,10 @@ mod tests {
 
     #[test]
     fn payloads_have_a_stable_wire_format() {
-        let id = Uuid::nil();
+        let id = OrderId(Uuid::nil());
         let job = SendEmail {
             dedupe_key: format!("order-confirmation:{id}"),
-            to: "ada@example.com".into(),
+            to: Email::parse("ada@example.com").expect("valid"),
             message: EmailMessage::OrderConfirmation { order_id: id },
             request_id: Some("req-1".into()),
         };
@@ -97,6 +114,7 @@ mod tests {
         );
         assert_eq!(SendEmail::NAME, "send_email.v1");
         assert_eq!(SettlePayment::NAME, "settle_payment.v1");
+        assert_eq!(ReleasePayment::NAME, "release_payment.v1");
     }
 }
 
@@ -105,7 +123,7 @@ mod tests {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     /// The outbox row this attempt came from (a retry is a new row).
-    pub outbox_id: Uuid,
+    pub outbox_id: OutboxId,
     pub job_name: String,
     /// 1 for the first attempt.
     pub attempt: u32,
@@ -125,7 +143,7 @@ impl QueueName {
     /// The queue a job of this name runs on.
     #[must_use]
     pub fn for_job(job_name: &str) -> Self {
-        if job_name == SettlePayment::NAME {
+        if job_name == SettlePayment::NAME || job_name == ReleasePayment::NAME {
             QueueName::Settlements
         } else {
             QueueName::Emails

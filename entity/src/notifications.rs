@@ -13,34 +13,12 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::Condition;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, is_unique_violation};
-use crate::ids::new_id;
+use crate::ids::EmailDeliveryId;
 use crate::jobs::SendEmail;
 use crate::tables::email_deliveries;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum DeliveryStatus {
-    #[sea_orm(string_value = "PENDING")]
-    Pending,
-    #[sea_orm(string_value = "SENT")]
-    Sent,
-    #[sea_orm(string_value = "FAILED")]
-    Failed,
-}
-
-impl DeliveryStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "PENDING",
-            DeliveryStatus::Sent => "SENT",
-            DeliveryStatus::Failed => "FAILED",
-        }
-    }
-}
+pub use crate::tables::email_deliveries::DeliveryStatus;
 
 /// What a sender may do with a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +42,9 @@ pub async fn claim_delivery<C: ConnectionTrait>(
 ) -> Result<Claim, DomainError> {
     let now = Utc::now();
     let inserted = email_deliveries::ActiveModel {
-        id: Set(new_id()),
+        id: Set(EmailDeliveryId::new()),
         dedupe_key: Set(job.dedupe_key.clone()),
-        recipient: Set(job.to.clone()),
+        recipient: Set(job.to.to_string()),
         template: Set(job.message.template().to_owned()),
         status: Set(DeliveryStatus::Pending),
         attempts: Set(0),

@@ -15,7 +15,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{Condition, DbBackend, PaginatorTrait, QueryOrder, QuerySelect};
 
 use crate::error::DomainError;
-use crate::ids::new_id;
+use crate::ids::OutboxId;
 use crate::jobs::{Envelope, Job};
 use crate::tables::outbox;
 
@@ -23,7 +23,7 @@ fn row(job_name: &str, payload: serde_json::Value, attempt: i32, delay: Duration
     let now = Utc::now();
     let available_at = now + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::days(1));
     outbox::ActiveModel {
-        id: Set(new_id()),
+        id: Set(OutboxId::new()),
         job_name: Set(job_name.to_owned()),
         payload: Set(payload),
         attempt: Set(attempt),
@@ -150,7 +150,7 @@ pub async fn due<C: ConnectionTrait>(
 ///
 /// # Errors
 /// [`DomainError::Database`].
-pub async fn mark_completed<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DomainError> {
+pub async fn mark_completed<C: ConnectionTrait>(conn: &C, id: OutboxId) -> Result<(), DomainError> {
     outbox::Entity::update_many()
         .col_expr(outbox::Column::CompletedAt, Expr::value(Utc::now()))
         .filter(outbox::Column::Id.eq(id))
@@ -163,7 +163,7 @@ pub async fn mark_completed<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<()
 ///
 /// # Errors
 /// [`DomainError::Database`].
-pub async fn mark_dispatched<C: ConnectionTrait>(conn: &C, ids: &[Uuid]) -> Result<(), DomainError> {
+pub async fn mark_dispatched<C: ConnectionTrait>(conn: &C, ids: &[OutboxId]) -> Result<(), DomainError> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -182,7 +182,7 @@ pub async fn mark_dispatched<C: ConnectionTrait>(conn: &C, ids: &[Uuid]) -> Resu
 /// [`DomainError::Database`].
 pub async fn record_dispatch_failure<C: ConnectionTrait>(
     conn: &C,
-    ids: &[Uuid],
+    ids: &[OutboxId],
     error: &str,
 ) -> Result<(), DomainError> {
     if ids.is_empty() {

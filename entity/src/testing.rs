@@ -74,7 +74,7 @@ impl TestDb {
 
     /// A fresh database with no tables.
     pub async fn empty(backend: Backend) -> Self {
-        let name = format!("sf_test_{}", crate::ids::new_id().simple());
+        let name = format!("sf_test_{}", uuid::Uuid::now_v7().simple());
         match backend {
             Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!("{name}.db"));

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::Utc;
 use entity::accounts::Role;
-use entity::ids::new_id;
+use entity::ids::{OrderId, OutboxId, PaymentId, UserId};
 use entity::jobs::{Job, SettlePayment};
 use entity::orders::OrderStatus;
 use entity::payments::PaymentStatus;
@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
     while left > 0 {
         let now = Utc::now();
         let rows = (0..left.min(CHUNK)).map(|_| outbox::ActiveModel {
-            id: Set(new_id()),
+            id: Set(OutboxId::new()),
             job_name: Set(SettlePayment::NAME.to_owned()),
             payload: Set(payload.clone()),
             attempt: Set(1),
@@ -106,8 +106,8 @@ async fn wait_until_completed(db: &DatabaseConnection, timeout: Duration) -> any
 async fn settled_payment(db: &DatabaseConnection) -> anyhow::Result<SettlePayment> {
     let now = Utc::now();
     let user = users::ActiveModel {
-        id: Set(new_id()),
-        email: Set(format!("bench-{}@example.com", new_id().simple())),
+        id: Set(UserId::new()),
+        email: Set(format!("bench-{}@example.com", uuid::Uuid::now_v7().simple())),
         name: Set("Bench customer".into()),
         password_hash: Set("not-a-real-hash".into()),
         role: Set(Role::Customer),
@@ -117,19 +117,19 @@ async fn settled_payment(db: &DatabaseConnection) -> anyhow::Result<SettlePaymen
     .insert(db)
     .await?;
     let order = orders::ActiveModel {
-        id: Set(new_id()),
+        id: Set(OrderId::new()),
         user_id: Set(user.id),
         status: Set(OrderStatus::Paid),
         total_minor: Set(2_500),
         currency: Set("EUR".into()),
-        idempotency_key: Set(new_id().to_string()),
+        idempotency_key: Set(uuid::Uuid::now_v7().to_string()),
         created_at: Set(now),
         updated_at: Set(now),
     }
     .insert(db)
     .await?;
     let payment = payments::ActiveModel {
-        id: Set(new_id()),
+        id: Set(PaymentId::new()),
         order_id: Set(order.id),
         status: Set(PaymentStatus::Settled),
         amount_minor: Set(2_500),

@@ -75,31 +75,8 @@ pub struct WorkerConfig {
     pub queue: QueueOptions,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{name} is invalid: {reason}")]
-pub struct ConfigError {
-    name: &'static str,
-    reason: String,
-}
-
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
-    var(name).map_or(Ok(default), |raw| {
-        raw.trim()
-            .parse()
-            .map_err(|e: std::num::ParseIntError| ConfigError {
-                name,
-                reason: e.to_string(),
-            })
-    })
-}
-
-fn millis(name: &'static str, default: u64) -> Result<Duration, ConfigError> {
-    number(name, default).map(Duration::from_millis)
-}
+pub use crate::env::EnvError as ConfigError;
+use crate::env::{millis, parsed, secs, var};
 
 /// Parses `emails,settlements`.
 ///
@@ -134,10 +111,8 @@ impl WorkerConfig {
     /// # Errors
     /// [`ConfigError`] naming the malformed variable.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "./var".into()));
-        let database_url =
-            var("DATABASE_URL").unwrap_or_else(|| entity::db::sqlite_url(&data_dir.join("storefront.db")));
-        let mut config = Self::local(database_url, var("REDIS_URL"));
+        let data_dir = crate::env::data_dir();
+        let mut config = Self::local(crate::env::database_url(&data_dir), var("REDIS_URL"));
         config.data_dir = data_dir;
         config.queue_namespace = var("QUEUE_NAMESPACE").unwrap_or_else(|| "storefront".into());
         config.smtp_url = var("SMTP_URL");
@@ -147,30 +122,25 @@ impl WorkerConfig {
         if let Some(url) = var("PUBLIC_URL") {
             config.public_url = url;
         }
-        if let Some(bind) = var("WORKER_BIND") {
-            config.bind = bind.parse().map_err(|e: std::net::AddrParseError| ConfigError {
-                name: "WORKER_BIND",
-                reason: e.to_string(),
-            })?;
-        }
-        config.concurrency = usize::try_from(number("WORKER_CONCURRENCY", 8)?).unwrap_or(8);
+        config.bind = parsed("WORKER_BIND", config.bind)?;
+        config.concurrency = parsed("WORKER_CONCURRENCY", 8)?;
         if let Some(queues) = var("WORKER_QUEUES") {
             config.queues = parse_queues(&queues)?;
         }
         config.retry = RetryPolicy {
-            max_attempts: u32::try_from(number("JOB_MAX_ATTEMPTS", 6)?).unwrap_or(6).max(1),
+            max_attempts: parsed("JOB_MAX_ATTEMPTS", 6_u32)?.max(1),
             backoff_base: millis("JOB_BACKOFF_BASE_MS", 1_000)?,
             backoff_max: millis("JOB_BACKOFF_MAX_MS", 300_000)?,
         };
         config.capture_timeout = millis("CAPTURE_TIMEOUT_MS", 10_000)?;
-        config.order_payment_timeout = Duration::from_secs(number("ORDER_PAYMENT_TIMEOUT_SECS", 1_800)?);
+        config.order_payment_timeout = secs("ORDER_PAYMENT_TIMEOUT_SECS", 1_800)?;
         config.sweep_interval = millis("SWEEP_INTERVAL_MS", 1_000)?;
         config.dispatch_grace = millis("DISPATCH_GRACE_MS", 3_000)?;
-        config.high_water = number("QUEUE_HIGH_WATER", 2_000)?;
-        config.redispatch_after = Duration::from_secs(number("REDISPATCH_AFTER_SECS", 600)?);
+        config.high_water = parsed("QUEUE_HIGH_WATER", 2_000)?;
+        config.redispatch_after = secs("REDISPATCH_AFTER_SECS", 600)?;
         config.sandbox_hang = millis("SANDBOX_TIMEOUT_MS", 30_000)?;
-        config.queue.shutdown_deadline = Duration::from_secs(number("SHUTDOWN_DEADLINE_SECS", 20)?);
-        config.queue.orphan_after = Duration::from_secs(number("ORPHAN_AFTER_SECS", 30)?);
+        config.queue.shutdown_deadline = secs("SHUTDOWN_DEADLINE_SECS", 20)?;
+        config.queue.orphan_after = secs("ORPHAN_AFTER_SECS", 30)?;
         config.queue.validate().map_err(|e| ConfigError {
             name: "ORPHAN_AFTER_SECS",
             reason: e.to_string(),
@@ -208,6 +178,16 @@ impl WorkerConfig {
             sandbox_hang: Duration::from_secs(30),
             queue: QueueOptions::default(),
         }
+    }
+
+    /// The payment gateway this configuration names, built once per process
+    /// and shared by everything that calls it. The sandbox is the only
+    /// adapter today.
+    #[must_use]
+    pub fn payment_gateway(&self) -> std::sync::Arc<dyn entity::payments::PaymentGateway> {
+        std::sync::Arc::new(entity::payments::SandboxGateway {
+            timeout_after: self.sandbox_hang,
+        })
     }
 
     /// Where the file transport writes `.eml` files.

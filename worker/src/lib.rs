@@ -5,6 +5,8 @@
 //! Layout:
 //! - [`runtime`]: `Worker::build(config).run_until(shutdown)` — the composition root.
 //! - [`config`]: environment variables into [`config::WorkerConfig`]; the retry policy.
+//! - [`env`], [`telemetry`], [`process`]: reading variables, logging, the
+//!   runtime and the shutdown signal — shared with the `api` binary.
 //! - [`queue`]: apalis-redis / apalis-sqlite behind one small [`queue::JobQueue`].
 //! - [`dispatch`]: outbox → queue, with backpressure; the sweeper.
 //! - [`jobs`]: one attempt of a job, its outcome (retry with backoff, dead), one file per job.
@@ -13,13 +15,16 @@
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`; [`metrics`]: the counters.
 pub mod config;
 pub mod dispatch;
+pub mod env;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
 pub mod notifications;
+pub mod process;
 pub mod queue;
 pub mod runtime;
 pub mod schedules;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use entity::payments::{PaymentGateway, SandboxGateway};
+use entity::payments::PaymentGateway;
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
@@ -67,7 +67,8 @@ impl Worker {
         let queue = open_queue(&config).await?;
         let health =
             TcpListener::bind(config.bind).with_context(|| format!("binding WORKER_BIND {}", config.bind))?;
-        let mut worker = Self::from_parts(config, db, queue)?;
+        let gateway = config.payment_gateway();
+        let mut worker = Self::from_parts(config, db, queue, gateway)?;
         worker.health = Some(health);
         Ok(worker)
     }
@@ -77,11 +78,13 @@ impl Worker {
     ///
     /// # Errors
     /// When the mailer cannot be configured.
-    pub fn from_parts(config: WorkerConfig, db: DatabaseConnection, queue: JobQueue) -> anyhow::Result<Self> {
+    pub fn from_parts(
+        config: WorkerConfig,
+        db: DatabaseConnection,
+        queue: JobQueue,
+        gateway: Arc<dyn PaymentGateway>,
+    ) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
-        let gateway: Arc<dyn PaymentGateway> = Arc::new(SandboxGateway {
-            timeout_after: config.sandbox_hang,
-        });
         let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir(), &config.mail_from)
             .context("configuring the mailer (SMTP_URL, MAIL_FROM)")?;
         let dispatcher = Dispatcher::new(
@@ -183,15 +186,9 @@ impl Worker {
         let sweeper = self.dispatcher.clone();
         let (interval, grace, stop) = (self.config.sweep_interval, self.config.dispatch_grace, stopped());
         tasks.spawn(async move { sweeper.run(interval, grace, stop).await });
-        let (db, gateway, timeout, stop) = (
-            self.db.clone(),
-            Arc::clone(&self.ctx.gateway),
-            self.config.order_payment_timeout,
-            stopped(),
-        );
+        let (db, timeout, stop) = (self.db.clone(), self.config.order_payment_timeout, stopped());
         tasks.spawn(async move {
-            if let Err(err) = crate::schedules::run_expiry(db, gateway, timeout, EXPIRY_INTERVAL, stop).await
-            {
+            if let Err(err) = crate::schedules::run_expiry(db, timeout, EXPIRY_INTERVAL, stop).await {
                 tracing::error!(error = %err, "order expiry schedule stopped");
             }
         });

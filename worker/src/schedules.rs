@@ -1,13 +1,11 @@
 //! Scheduled work, on apalis-cron: expiring orders that stayed unpaid past
-//! `ORDER_PAYMENT_TIMEOUT` (stock returned, payment voided, customer emailed).
+//! `ORDER_PAYMENT_TIMEOUT` (stock returned, payment released by a job, customer emailed).
 //! The outbox sweep is the dispatcher's own loop (`dispatch`).
-use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::{BoxDynError, Data, WorkerBuilder};
 use apalis_cron::{CronScheduler, Schedule, Tick};
 use chrono::Utc;
-use entity::payments::PaymentGateway;
 use sea_orm::DatabaseConnection;
 
 /// Orders expired per tick at most; the next tick takes the rest.
@@ -28,18 +26,11 @@ impl Schedule<Utc> for Every {
 #[derive(Clone)]
 struct Expiry {
     db: DatabaseConnection,
-    gateway: Arc<dyn PaymentGateway>,
     older_than: Duration,
 }
 
 async fn expire(_tick: Tick<Utc>, expiry: Data<Expiry>) -> Result<(), BoxDynError> {
-    let expired = entity::orders::expire_unpaid_orders(
-        &expiry.db,
-        expiry.gateway.as_ref(),
-        expiry.older_than,
-        EXPIRE_BATCH,
-    )
-    .await?;
+    let expired = entity::orders::expire_unpaid_orders(&expiry.db, expiry.older_than, EXPIRE_BATCH).await?;
     if expired > 0 {
         tracing::info!(expired, "cancelled orders left unpaid past the payment timeout");
     }
@@ -52,18 +43,13 @@ async fn expire(_tick: Tick<Utc>, expiry: Data<Expiry>) -> Result<(), BoxDynErro
 /// When the apalis worker fails to run.
 pub async fn run_expiry(
     db: DatabaseConnection,
-    gateway: Arc<dyn PaymentGateway>,
     older_than: Duration,
     interval: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let worker = WorkerBuilder::new("storefront-order-expiry")
         .backend(CronScheduler::new(Every(interval)))
-        .data(Expiry {
-            db,
-            gateway,
-            older_than,
-        })
+        .data(Expiry { db, older_than })
         .build(expire);
     worker
         .run_until(async move {

@@ -1,13 +1,15 @@
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object};
 use entity::catalog::listing::{ProductCursor, ProductFilter as DomainFilter, ProductOrder as DomainOrder};
-use entity::catalog::{NewProduct, ProductKey, ProductPatch, Visibility};
+use entity::catalog::{AdjustmentReason, NewProduct, ProductKey, ProductPatch, StockDelta, Visibility};
+use entity::ids::ProductId;
 use entity::tables::products;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{optional_user, require_admin};
 use crate::errors::{GqlResultExt, client_error, code};
+use crate::ids;
 use crate::money::{MoneyView, money};
-use crate::pagination::{PageInfo, decode_cursor, encode_cursor};
+use crate::pagination::{Connection, ConnectionNode, decode_after, encode_cursor};
 use crate::state::AppState;
 use crate::write_txn;
 
@@ -17,7 +19,7 @@ pub struct Product(pub products::Model);
 #[Object]
 impl Product {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ids::to_gql(self.0.id)
     }
     async fn sku(&self) -> &str {
         &self.0.sku
@@ -60,7 +62,22 @@ pub struct ProductFilter {
     active: Option<bool>,
 }
 
+impl TryFrom<ProductFilter> for DomainFilter {
+    type Error = entity::DomainError;
+
+    fn try_from(filter: ProductFilter) -> Result<Self, Self::Error> {
+        DomainFilter::parse(
+            filter.search.as_deref(),
+            filter.min_price_minor,
+            filter.max_price_minor,
+            filter.in_stock,
+            filter.active,
+        )
+    }
+}
+
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+#[graphql(remote = "DomainOrder")]
 pub enum ProductOrder {
     #[default]
     Name,
@@ -69,24 +86,13 @@ pub enum ProductOrder {
     Newest,
 }
 
-impl From<ProductOrder> for DomainOrder {
-    fn from(order: ProductOrder) -> Self {
-        match order {
-            ProductOrder::Name => DomainOrder::Name,
-            ProductOrder::PriceAsc => DomainOrder::PriceAsc,
-            ProductOrder::PriceDesc => DomainOrder::PriceDesc,
-            ProductOrder::Newest => DomainOrder::Newest,
-        }
-    }
-}
-
 /// The cursor's wire form: the sort key of the last row and its id.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "o", rename_all = "snake_case")]
 enum CursorWire {
-    Name { k: String, id: uuid::Uuid },
-    Price { k: i64, id: uuid::Uuid },
-    Id { id: uuid::Uuid },
+    Name { k: String, id: ProductId },
+    Price { k: i64, id: ProductId },
+    Id { id: ProductId },
 }
 
 impl From<ProductCursor> for CursorWire {
@@ -109,38 +115,9 @@ impl From<CursorWire> for ProductCursor {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct ProductEdge {
-    cursor: String,
-    node: Product,
-}
-
-/// A page of products. `totalCount` is counted only when asked for.
-pub struct ProductConnection {
-    edges: Vec<ProductEdge>,
-    page_info: PageInfo,
-    filter: DomainFilter,
-    visibility: Visibility,
-}
-
-#[Object]
-impl ProductConnection {
-    async fn edges(&self) -> &[ProductEdge] {
-        &self.edges
-    }
-    async fn nodes(&self) -> Vec<&Product> {
-        self.edges.iter().map(|e| &e.node).collect()
-    }
-    async fn page_info(&self) -> &PageInfo {
-        &self.page_info
-    }
-    /// How many products match the filter, across all pages.
-    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        let state = ctx.data::<AppState>()?;
-        entity::catalog::listing::count_products(&state.db, &self.filter, self.visibility)
-            .await
-            .or_gql(ctx)
-    }
+impl ConnectionNode for Product {
+    const CONNECTION: &'static str = "ProductConnection";
+    const EDGE: &'static str = "ProductEdge";
 }
 
 /// Customers (and anonymous visitors) see active products; admins see all.
@@ -149,12 +126,6 @@ fn visibility(ctx: &Context<'_>) -> async_graphql::Result<Visibility> {
         Some(actor) if actor.is_admin() => Visibility::All,
         _ => Visibility::ActiveOnly,
     })
-}
-
-/// Parses a GraphQL `ID` as a UUID, or BAD_USER_INPUT naming the argument.
-pub fn parse_id(id: &ID, field: &'static str) -> async_graphql::Result<uuid::Uuid> {
-    uuid::Uuid::parse_str(id.as_str())
-        .map_err(|_| client_error(code::BAD_USER_INPUT, format!("`{field}` is not a valid id")))
 }
 
 #[derive(Default)]
@@ -170,7 +141,7 @@ impl CatalogQuery {
         slug: Option<String>,
     ) -> async_graphql::Result<Option<Product>> {
         let key = match (id, slug) {
-            (Some(id), None) => ProductKey::Id(parse_id(&id, "id")?),
+            (Some(id), None) => ProductKey::Id(ids::parse(&id, "id")?),
             (None, Some(slug)) => ProductKey::Slug(slug),
             _ => {
                 return Err(client_error(
@@ -194,24 +165,13 @@ impl CatalogQuery {
         after: Option<String>,
         filter: Option<ProductFilter>,
         order_by: Option<ProductOrder>,
-    ) -> async_graphql::Result<ProductConnection> {
-        let state = ctx.data::<AppState>()?;
+    ) -> async_graphql::Result<Connection<Product>> {
         let size = entity::paging::page_size(first).or_gql(ctx)?;
         let order: DomainOrder = order_by.unwrap_or_default().into();
-        let after: Option<ProductCursor> = after
-            .as_deref()
-            .map(decode_cursor::<CursorWire>)
-            .transpose()?
-            .map(Into::into);
-        let filter = filter.unwrap_or_default();
-        let filter = DomainFilter {
-            search: filter.search,
-            min_price_minor: filter.min_price_minor,
-            max_price_minor: filter.max_price_minor,
-            in_stock: filter.in_stock,
-            active: filter.active,
-        };
+        let after: Option<ProductCursor> = decode_after::<CursorWire>(after.as_deref())?.map(Into::into);
+        let filter = DomainFilter::try_from(filter.unwrap_or_default()).or_gql(ctx)?;
         let visibility = visibility(ctx)?;
+        let state = ctx.data::<AppState>()?;
         let page = entity::catalog::listing::list_products(
             &state.db,
             &filter,
@@ -222,21 +182,16 @@ impl CatalogQuery {
         )
         .await
         .or_gql(ctx)?;
-        let edges: Vec<ProductEdge> = page
-            .items
-            .into_iter()
-            .map(|p| ProductEdge {
-                cursor: encode_cursor(&CursorWire::from(ProductCursor::after(&p, order))),
-                node: Product(p),
-            })
-            .collect();
-        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
-        Ok(ProductConnection {
-            page_info: PageInfo::new(&cursors, page.has_next_page, after.is_some()),
-            edges,
-            filter,
-            visibility,
-        })
+        Ok(Connection::new(
+            page,
+            after.is_some(),
+            |p| encode_cursor(&CursorWire::from(ProductCursor::after(p, order))),
+            Product,
+            move |db| {
+                let filter = filter.clone();
+                async move { entity::catalog::listing::count_products(&db, &filter, visibility).await }
+            },
+        ))
     }
 }
 
@@ -296,7 +251,7 @@ impl CatalogMutation {
         input: UpdateProductInput,
     ) -> async_graphql::Result<Product> {
         require_admin(ctx)?;
-        let id = parse_id(&id, "id")?;
+        let id = ids::parse(&id, "id")?;
         let patch = ProductPatch::parse(
             input.name.as_deref(),
             input.description.as_deref(),
@@ -320,9 +275,11 @@ impl CatalogMutation {
         reason: String,
     ) -> async_graphql::Result<Product> {
         require_admin(ctx)?;
-        let id = parse_id(&product_id, "productId")?;
+        let id = ids::parse(&product_id, "productId")?;
+        let delta = StockDelta::parse(delta).or_gql(ctx)?;
+        let reason = AdjustmentReason::parse(&reason).or_gql(ctx)?;
         let product = write_txn(ctx, |txn| {
-            Box::pin(async move { entity::catalog::adjust_stock(txn, id, delta, &reason).await })
+            Box::pin(async move { entity::catalog::adjust_stock(txn, id, delta, reason).await })
         })
         .await?;
         Ok(Product(product))

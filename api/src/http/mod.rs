@@ -10,6 +10,8 @@
 //! - `negotiate`: the `Accept` header, q-values and all.
 //! - [`playground`]: GraphiQL, served from files that `playground/build.sh`
 //!   builds, with a CDN page as the fallback when they are not built.
+//! - [`routes`]: the actix handlers of `/graphql`, `/healthz`, `/readyz` and
+//!   the playground's files, over one [`routes::Endpoint`].
 //!
 //! A handler reads:
 //! ```ignore
@@ -33,6 +35,7 @@
 pub mod graphql;
 mod negotiate;
 pub mod playground;
+pub mod routes;
 
 pub use graphql::{Limits, ResponseFormat, parse_request, respond};
 pub use playground::{Playground, wants_playground};

@@ -1,10 +1,11 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
+use entity::ids::DeadJobId;
 use entity::tables::dead_jobs;
 
 use crate::auth::require_admin;
-use crate::catalog::graphql::parse_id;
 use crate::errors::GqlResultExt;
-use crate::pagination::{PageInfo, decode_cursor, encode_cursor};
+use crate::ids;
+use crate::pagination::{Connection, ConnectionNode, decode_after, encode_cursor};
 use crate::state::AppState;
 use crate::{jobs_written, write_txn};
 
@@ -25,7 +26,7 @@ pub struct DeadJob {
 impl From<dead_jobs::Model> for DeadJob {
     fn from(row: dead_jobs::Model) -> Self {
         Self {
-            id: ID(row.id.to_string()),
+            id: ids::to_gql(row.id),
             name: row.job_name,
             payload: row.payload.to_string(),
             attempts: row.attempts,
@@ -35,17 +36,9 @@ impl From<dead_jobs::Model> for DeadJob {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct DeadJobEdge {
-    cursor: String,
-    node: DeadJob,
-}
-
-#[derive(SimpleObject)]
-pub struct DeadJobConnection {
-    edges: Vec<DeadJobEdge>,
-    page_info: PageInfo,
-    total_count: u64,
+impl ConnectionNode for DeadJob {
+    const CONNECTION: &'static str = "DeadJobConnection";
+    const EDGE: &'static str = "DeadJobEdge";
 }
 
 #[derive(Default)]
@@ -59,29 +52,21 @@ impl JobsQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<DeadJobConnection> {
+    ) -> async_graphql::Result<Connection<DeadJob>> {
         require_admin(ctx)?;
         let state = ctx.data::<AppState>()?;
         let size = entity::paging::page_size(first).or_gql(ctx)?;
-        let after: Option<uuid::Uuid> = after.as_deref().map(decode_cursor).transpose()?;
+        let after: Option<DeadJobId> = decode_after(after.as_deref())?;
         let page = entity::dead_jobs::list(&state.db, after, size)
             .await
             .or_gql(ctx)?;
-        let total_count = entity::dead_jobs::count(&state.db).await.or_gql(ctx)?;
-        let edges: Vec<DeadJobEdge> = page
-            .items
-            .into_iter()
-            .map(|row| DeadJobEdge {
-                cursor: encode_cursor(&row.id),
-                node: row.into(),
-            })
-            .collect();
-        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
-        Ok(DeadJobConnection {
-            page_info: PageInfo::new(&cursors, page.has_next_page, after.is_some()),
-            edges,
-            total_count,
-        })
+        Ok(Connection::new(
+            page,
+            after.is_some(),
+            |row| encode_cursor(&row.id),
+            DeadJob::from,
+            |db| async move { entity::dead_jobs::count(&db).await },
+        ))
     }
 }
 
@@ -93,7 +78,7 @@ impl JobsMutation {
     /// Admin: runs a dead job again as a fresh first attempt. True when queued.
     async fn retry_dead_job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
         require_admin(ctx)?;
-        let id = parse_id(&id, "id")?;
+        let id = ids::parse(&id, "id")?;
         write_txn(ctx, |txn| {
             Box::pin(async move { entity::dead_jobs::retry(txn, id).await })
         })

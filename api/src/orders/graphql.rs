@@ -1,19 +1,21 @@
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object};
 use entity::DomainError;
 use entity::catalog::Quantity;
+use entity::ids::OrderId;
 use entity::orders::{IdempotencyKey, OrderLineRequest, OrderRequest};
+use entity::payments::PaymentToken;
 use entity::tables::{order_lines, orders, payments};
 
 use crate::auth::{require_admin, require_user};
-use crate::catalog::graphql::parse_id;
 use crate::catalog::{Product, ProductLoader};
 use crate::errors::{self, GqlResultExt, client_error, code};
+use crate::ids;
 use crate::money::{MoneyView, money};
 use crate::orders::loaders::{OrderLinesLoader, PaymentLoader};
-use crate::pagination::{PageInfo, decode_cursor, encode_cursor};
+use crate::pagination::{Connection, ConnectionNode, decode_after, encode_cursor};
 use crate::state::AppState;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -46,7 +48,7 @@ pub struct Order(pub orders::Model);
 #[Object]
 impl Order {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ids::to_gql(self.0.id)
     }
     async fn status(&self) -> OrderStatus {
         self.0.status.into()
@@ -110,7 +112,7 @@ pub struct Payment(payments::Model);
 #[Object]
 impl Payment {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ids::to_gql(self.0.id)
     }
     async fn status(&self) -> PaymentStatus {
         self.0.status.into()
@@ -128,37 +130,9 @@ impl Payment {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct OrderEdge {
-    cursor: String,
-    node: Order,
-}
-
-/// A page of orders, newest first. `totalCount` is counted only when asked for.
-pub struct OrderConnection {
-    edges: Vec<OrderEdge>,
-    page_info: PageInfo,
-    actor: entity::actor::Actor,
-    status: Option<entity::orders::OrderStatus>,
-}
-
-#[Object]
-impl OrderConnection {
-    async fn edges(&self) -> &[OrderEdge] {
-        &self.edges
-    }
-    async fn nodes(&self) -> Vec<&Order> {
-        self.edges.iter().map(|e| &e.node).collect()
-    }
-    async fn page_info(&self) -> &PageInfo {
-        &self.page_info
-    }
-    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        let state = ctx.data::<AppState>()?;
-        entity::orders::count_orders(&state.db, self.actor, self.status)
-            .await
-            .or_gql(ctx)
-    }
+impl ConnectionNode for Order {
+    const CONNECTION: &'static str = "OrderConnection";
+    const EDGE: &'static str = "OrderEdge";
 }
 
 #[derive(InputObject)]
@@ -187,7 +161,7 @@ impl OrdersQuery {
     /// One of your orders (any order for an admin); null when there is none you may see.
     async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
         let actor = require_user(ctx)?;
-        let Ok(id) = uuid::Uuid::parse_str(id.as_str()) else {
+        let Some(id) = ids::lookup::<OrderId>(&id) else {
             return Ok(None);
         };
         let state = ctx.data::<AppState>()?;
@@ -204,30 +178,22 @@ impl OrdersQuery {
         first: Option<i32>,
         after: Option<String>,
         status: Option<OrderStatus>,
-    ) -> async_graphql::Result<OrderConnection> {
+    ) -> async_graphql::Result<Connection<Order>> {
         let actor = require_user(ctx)?;
         let state = ctx.data::<AppState>()?;
         let size = entity::paging::page_size(first).or_gql(ctx)?;
-        let after: Option<uuid::Uuid> = after.as_deref().map(decode_cursor).transpose()?;
-        let status = status.map(Into::into);
+        let after: Option<OrderId> = decode_after(after.as_deref())?;
+        let status: Option<entity::orders::OrderStatus> = status.map(Into::into);
         let page = entity::orders::list_orders(&state.db, actor, status, after, size)
             .await
             .or_gql(ctx)?;
-        let edges: Vec<OrderEdge> = page
-            .items
-            .into_iter()
-            .map(|o| OrderEdge {
-                cursor: encode_cursor(&o.id),
-                node: Order(o),
-            })
-            .collect();
-        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
-        Ok(OrderConnection {
-            page_info: PageInfo::new(&cursors, page.has_next_page, after.is_some()),
-            edges,
-            actor,
-            status,
-        })
+        Ok(Connection::new(
+            page,
+            after.is_some(),
+            |o| encode_cursor(&o.id),
+            Order,
+            move |db| async move { entity::orders::count_orders(&db, actor, status).await },
+        ))
     }
 }
 
@@ -245,14 +211,14 @@ impl OrdersMutation {
             .iter()
             .map(|line| {
                 Ok(OrderLineRequest {
-                    product_id: parse_id(&line.product_id, "productId")?,
+                    product_id: ids::parse(&line.product_id, "productId")?,
                     quantity: Quantity::parse(line.quantity).or_gql(ctx)?,
                 })
             })
             .collect::<async_graphql::Result<Vec<_>>>()?;
         let request = OrderRequest {
             lines,
-            payment_token: input.payment_token,
+            payment_token: PaymentToken::parse(&input.payment_token).or_gql(ctx)?,
             idempotency_key: IdempotencyKey::parse(&input.idempotency_key).or_gql(ctx)?,
         };
         let state = ctx.data::<AppState>()?;
@@ -274,10 +240,10 @@ impl OrdersMutation {
     /// pending or paid: stock goes back, the payment is voided or refunded.
     async fn cancel_order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Order> {
         let actor = require_user(ctx)?;
-        let id = parse_id(&id, "id")?;
+        let id = ids::parse(&id, "id")?;
         let state = ctx.data::<AppState>()?;
         let request_id = Some(errors::request_id(ctx).to_owned());
-        let order = entity::orders::cancel_order(&state.db, state.gateway.as_ref(), actor, id, request_id)
+        let order = entity::orders::cancel_order(&state.db, actor, id, request_id)
             .await
             .or_gql(ctx)?;
         crate::jobs_written(ctx);
@@ -287,7 +253,7 @@ impl OrdersMutation {
     /// Admin: marks a paid order as shipped.
     async fn fulfill_order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Order> {
         let actor = require_admin(ctx)?;
-        let id = parse_id(&id, "id")?;
+        let id = ids::parse(&id, "id")?;
         let state = ctx.data::<AppState>()?;
         Ok(Order(
             entity::orders::fulfill_order(&state.db, actor, id)

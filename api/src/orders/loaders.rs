@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 use entity::DomainError;
+use entity::ids::OrderId;
 use entity::tables::{order_lines, payments};
 use sea_orm::DatabaseConnection;
-use uuid::Uuid;
 
 pub struct OrderLinesLoader(pub DatabaseConnection);
 
-impl Loader<Uuid> for OrderLinesLoader {
+impl Loader<OrderId> for OrderLinesLoader {
     type Value = Vec<order_lines::Model>;
     type Error = Arc<DomainError>;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[OrderId]) -> Result<HashMap<OrderId, Self::Value>, Self::Error> {
         entity::orders::lines_by_order_ids(&self.0, keys)
             .await
             .map_err(Arc::new)
@@ -25,11 +25,11 @@ impl Loader<Uuid> for OrderLinesLoader {
 
 pub struct PaymentLoader(pub DatabaseConnection);
 
-impl Loader<Uuid> for PaymentLoader {
+impl Loader<OrderId> for PaymentLoader {
     type Value = payments::Model;
     type Error = Arc<DomainError>;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[OrderId]) -> Result<HashMap<OrderId, Self::Value>, Self::Error> {
         entity::orders::payments_by_order_ids(&self.0, keys)
             .await
             .map_err(Arc::new)

@@ -51,13 +51,13 @@ impl TestApp {
 
     /// Starts the app with a config changed by `adjust` first.
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
-        let db = TestDb::empty(backend).await;
+        let db = TestDb::migrated(backend).await;
         let mut config = Config::local(db.url.clone(), JWT_SECRET);
         adjust(&mut config);
         let app = Application::build(config).await.expect("the app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let state = app.state().clone();
-        tokio::spawn(app.run_until_stopped());
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
         Self {
             address,
             state,

@@ -35,10 +35,8 @@
 //! [`crate::db::begin_write`]: they are atomic only inside one.
 use std::fmt;
 
-use sea_orm::entity::prelude::*;
-use serde::{Deserialize, Serialize};
-
 use crate::error::DomainError;
+pub use crate::tables::users::Role;
 
 mod password;
 mod refresh;
@@ -50,16 +48,6 @@ pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 pub use refresh::{REFRESH_TOKEN_TTL, issue_refresh_token, revoke_refresh_token, rotate_refresh_token};
 pub use reset::{PASSWORD_RESET_TTL, request_password_reset, reset_password};
 pub use users::{authenticate, ensure_admin, find_user, register};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Role {
-    #[sea_orm(string_value = "CUSTOMER")]
-    Customer,
-    #[sea_orm(string_value = "ADMIN")]
-    Admin,
-}
 
 /// An email address, trimmed, checked for a plausible `local@domain.tld`
 /// shape, and lower-cased so uniqueness is case-insensitive.
@@ -87,9 +75,30 @@ impl Email {
         Ok(Self(email))
     }
 
+    /// An address read back from `users.email`, which only ever holds
+    /// parsed addresses.
+    pub(crate) fn stored(email: String) -> Self {
+        Self(email)
+    }
+
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Payloads carry an email as its plain string; decoding parses it again,
+/// so a job can never hold an address the rules would refuse.
+impl serde::Serialize for Email {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Email {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Email::parse(&raw).map_err(serde::de::Error::custom)
     }
 }
 

@@ -10,7 +10,7 @@ use sea_orm::sea_query::Expr;
 
 use super::tokens;
 use crate::error::DomainError;
-use crate::ids::new_id;
+use crate::ids::{RefreshTokenId, UserId};
 use crate::tables::{refresh_tokens, users};
 
 /// How long a refresh token stays valid after it is issued.
@@ -25,11 +25,14 @@ const INVALID: &str = "invalid refresh token";
 /// # Errors
 /// [`DomainError::Database`] when the insert fails (an unknown user breaks the
 /// foreign key).
-pub async fn issue_refresh_token<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<String, DomainError> {
+pub async fn issue_refresh_token<C: ConnectionTrait>(
+    conn: &C,
+    user_id: UserId,
+) -> Result<String, DomainError> {
     let token = tokens::generate();
     let now = Utc::now();
     refresh_tokens::ActiveModel {
-        id: Set(new_id()),
+        id: Set(RefreshTokenId::new()),
         user_id: Set(user_id),
         token_hash: Set(token.hash),
         expires_at: Set(now + REFRESH_TOKEN_TTL),
@@ -110,7 +113,7 @@ pub async fn revoke_refresh_token<C: ConnectionTrait>(conn: &C, raw: &str) -> Re
 }
 
 /// Revokes every live refresh token of `user_id`; returns how many.
-pub(super) async fn revoke_all<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<u64, DomainError> {
+pub(super) async fn revoke_all<C: ConnectionTrait>(conn: &C, user_id: UserId) -> Result<u64, DomainError> {
     let now = Utc::now();
     let revoked = live(refresh_tokens::Entity::update_many(), now)
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))

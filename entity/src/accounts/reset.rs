@@ -7,7 +7,7 @@ use sea_orm::sea_query::Expr;
 use super::users::find_by_email;
 use super::{Email, Password, refresh, tokens};
 use crate::error::DomainError;
-use crate::ids::new_id;
+use crate::ids::PasswordResetId;
 use crate::jobs::{EmailMessage, SendEmail};
 use crate::outbox;
 use crate::tables::{password_resets, users};
@@ -34,7 +34,7 @@ pub async fn request_password_reset<C: ConnectionTrait>(conn: &C, email: &Email)
     let token = tokens::generate();
     let now = Utc::now();
     let reset = password_resets::ActiveModel {
-        id: Set(new_id()),
+        id: Set(PasswordResetId::new()),
         user_id: Set(user.id),
         token_hash: Set(token.hash),
         expires_at: Set(now + PASSWORD_RESET_TTL),
@@ -47,7 +47,7 @@ pub async fn request_password_reset<C: ConnectionTrait>(conn: &C, email: &Email)
         conn,
         &SendEmail {
             dedupe_key: format!("password-reset:{}", reset.id),
-            to: user.email,
+            to: super::Email::stored(user.email),
             message: EmailMessage::PasswordReset {
                 name: user.name,
                 token: token.raw,

@@ -7,7 +7,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use super::password::{self, MAX_PASSWORD_CHARS};
 use super::{DisplayName, Email, Password, Role, refresh};
 use crate::error::{DomainError, is_unique_violation};
-use crate::ids::new_id;
+use crate::ids::UserId;
 use crate::jobs::{EmailMessage, SendEmail};
 use crate::outbox;
 use crate::tables::users;
@@ -39,7 +39,7 @@ pub async fn register<C: ConnectionTrait>(
         conn,
         &SendEmail {
             dedupe_key: format!("welcome:{}", user.id),
-            to: user.email.clone(),
+            to: super::Email::stored(user.email.clone()),
             message: EmailMessage::Welcome {
                 name: user.name.clone(),
             },
@@ -115,7 +115,10 @@ pub async fn ensure_admin<C: ConnectionTrait>(
 ///
 /// # Errors
 /// [`DomainError::Database`] when the query fails.
-pub async fn find_user<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<users::Model>, DomainError> {
+pub async fn find_user<C: ConnectionTrait>(
+    conn: &C,
+    id: UserId,
+) -> Result<Option<users::Model>, DomainError> {
     Ok(users::Entity::find_by_id(id).one(conn).await?)
 }
 
@@ -144,7 +147,7 @@ async fn insert<C: ConnectionTrait>(
 ) -> Result<users::Model, DomainError> {
     let now = Utc::now();
     let row = users::ActiveModel {
-        id: Set(new_id()),
+        id: Set(UserId::new()),
         email: Set(email.as_str().to_owned()),
         name: Set(name.as_str().to_owned()),
         password_hash: Set(password_hash),

@@ -7,22 +7,72 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{Condition, PaginatorTrait, QueryOrder, QuerySelect, Select};
 
-use super::Visibility;
+use super::{Price, Visibility};
 use crate::error::DomainError;
+use crate::ids::ProductId;
 use crate::paging::Page;
 use crate::tables::products;
+
+/// Text to find in a product's name or description: trimmed, 1 to 100
+/// characters (a blank search is no search).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchTerm(String);
+
+impl SearchTerm {
+    /// `None` for a blank term.
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidInput`] on `search` for a term over 100 characters.
+    pub fn parse(raw: &str) -> Result<Option<Self>, DomainError> {
+        let term = raw.trim();
+        if term.is_empty() {
+            return Ok(None);
+        }
+        if term.chars().count() > 100 {
+            return Err(DomainError::invalid("search", "must be at most 100 characters"));
+        }
+        Ok(Some(Self(term.to_owned())))
+    }
+}
 
 /// What a client may filter the list by; every field narrows it.
 #[derive(Debug, Clone, Default)]
 pub struct ProductFilter {
     /// Case-insensitive text in the name or description.
-    pub search: Option<String>,
-    pub min_price_minor: Option<i64>,
-    pub max_price_minor: Option<i64>,
+    pub search: Option<SearchTerm>,
+    pub min_price: Option<Price>,
+    pub max_price: Option<Price>,
     /// `true`: only products with stock; `false`: only sold-out ones.
     pub in_stock: Option<bool>,
     /// Admins only: `false` lists inactive products. Ignored for customers.
     pub active: Option<bool>,
+}
+
+impl ProductFilter {
+    /// Parses a client's filter.
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidInput`] on `search` for a term over 100
+    /// characters, on `minPriceMinor` / `maxPriceMinor` for a negative bound.
+    pub fn parse(
+        search: Option<&str>,
+        min_price_minor: Option<i64>,
+        max_price_minor: Option<i64>,
+        in_stock: Option<bool>,
+        active: Option<bool>,
+    ) -> Result<Self, DomainError> {
+        Ok(Self {
+            search: search.map(SearchTerm::parse).transpose()?.flatten(),
+            min_price: min_price_minor
+                .map(|p| Price::parse("minPriceMinor", p))
+                .transpose()?,
+            max_price: max_price_minor
+                .map(|p| Price::parse("maxPriceMinor", p))
+                .transpose()?,
+            in_stock,
+            active,
+        })
+    }
 }
 
 /// The sort orders the list offers.
@@ -38,9 +88,9 @@ pub enum ProductOrder {
 /// Where the previous page ended, in the terms of its sort order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProductCursor {
-    Name(String, Uuid),
-    Price(i64, Uuid),
-    Id(Uuid),
+    Name(String, ProductId),
+    Price(i64, ProductId),
+    Id(ProductId),
 }
 
 impl ProductCursor {
@@ -68,7 +118,7 @@ fn escape_like(term: &str) -> String {
     out
 }
 
-fn filtered(filter: &ProductFilter, visibility: Visibility) -> Result<Select<products::Entity>, DomainError> {
+fn filtered(filter: &ProductFilter, visibility: Visibility) -> Select<products::Entity> {
     let mut query = products::Entity::find();
     let active = match visibility {
         Visibility::ActiveOnly => Some(true),
@@ -77,10 +127,7 @@ fn filtered(filter: &ProductFilter, visibility: Visibility) -> Result<Select<pro
     if let Some(active) = active {
         query = query.filter(products::Column::Active.eq(active));
     }
-    if let Some(term) = filter.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        if term.chars().count() > 100 {
-            return Err(DomainError::invalid("search", "must be at most 100 characters"));
-        }
+    if let Some(SearchTerm(term)) = &filter.search {
         let pattern = escape_like(term);
         let like = |col: products::Column| {
             Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'))
@@ -91,25 +138,24 @@ fn filtered(filter: &ProductFilter, visibility: Visibility) -> Result<Select<pro
                 .add(like(products::Column::Description)),
         );
     }
-    if let Some(min) = filter.min_price_minor {
-        query = query.filter(products::Column::PriceMinor.gte(min));
+    if let Some(min) = filter.min_price {
+        query = query.filter(products::Column::PriceMinor.gte(min.minor()));
     }
-    if let Some(max) = filter.max_price_minor {
-        query = query.filter(products::Column::PriceMinor.lte(max));
+    if let Some(max) = filter.max_price {
+        query = query.filter(products::Column::PriceMinor.lte(max.minor()));
     }
     match filter.in_stock {
         Some(true) => query = query.filter(products::Column::Stock.gt(0)),
         Some(false) => query = query.filter(products::Column::Stock.eq(0)),
         None => {}
     }
-    Ok(query)
+    query
 }
 
 /// One page of products after `after`, `size` long at most.
 ///
 /// # Errors
-/// [`DomainError::InvalidInput`] on `after` for a cursor of another sort
-/// order, on `search` for a search term over 100 characters.
+/// [`DomainError::InvalidInput`] on `after` for a cursor of another sort order.
 pub async fn list_products<C: ConnectionTrait>(
     conn: &C,
     filter: &ProductFilter,
@@ -119,7 +165,7 @@ pub async fn list_products<C: ConnectionTrait>(
     visibility: Visibility,
 ) -> Result<Page<products::Model>, DomainError> {
     use products::Column::{Id, Name, PriceMinor};
-    let mut query = filtered(filter, visibility)?;
+    let mut query = filtered(filter, visibility);
     let wrong_cursor = || DomainError::invalid("after", "cursor belongs to another sort order");
     query = match (order, after) {
         (_, None) => query,
@@ -154,13 +200,13 @@ pub async fn list_products<C: ConnectionTrait>(
 /// How many products match the filter (for `totalCount`).
 ///
 /// # Errors
-/// As [`list_products`].
+/// [`DomainError::Database`] only.
 pub async fn count_products<C: ConnectionTrait>(
     conn: &C,
     filter: &ProductFilter,
     visibility: Visibility,
 ) -> Result<u64, DomainError> {
-    Ok(filtered(filter, visibility)?.count(conn).await?)
+    Ok(filtered(filter, visibility).count(conn).await?)
 }
 
 #[cfg(test)]

@@ -14,14 +14,14 @@ use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::entity::prelude::*;
 
 use crate::error::{DomainError, is_unique_violation};
-use crate::ids::new_id;
+use crate::ids::{ProductId, StockMovementId};
 use crate::money::Currency;
 use crate::tables::{products, stock_movements};
 
 pub mod listing;
 pub mod stock;
 
-pub use stock::{StockReason, adjust_stock, reserve_stock, return_stock};
+pub use stock::{AdjustmentReason, StockDelta, StockReason, adjust_stock, reserve_stock, return_stock};
 
 /// The most units one order line may ask for.
 pub const MAX_LINE_QUANTITY: i32 = 1_000;
@@ -125,11 +125,25 @@ fn description(raw: &str) -> Result<String, DomainError> {
     Ok(raw.trim().to_owned())
 }
 
-fn price(minor: i64) -> Result<i64, DomainError> {
-    if minor < 0 {
-        return Err(DomainError::invalid("priceMinor", "must not be negative"));
+/// A price in minor units (cents): never negative. The currency travels
+/// beside it (a product has one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Price(i64);
+
+impl Price {
+    /// # Errors
+    /// [`DomainError::InvalidInput`] on `field` for a negative amount.
+    pub fn parse(field: &'static str, minor: i64) -> Result<Self, DomainError> {
+        if minor < 0 {
+            return Err(DomainError::invalid(field, "must not be negative"));
+        }
+        Ok(Self(minor))
     }
-    Ok(minor)
+
+    #[must_use]
+    pub fn minor(self) -> i64 {
+        self.0
+    }
 }
 
 /// The most units of one product the shop keeps on hand.
@@ -142,7 +156,7 @@ pub struct NewProduct {
     pub slug: Slug,
     pub name: String,
     pub description: String,
-    pub price_minor: i64,
+    pub price: Price,
     pub currency: Currency,
     pub stock: i32,
     pub active: bool,
@@ -173,7 +187,7 @@ impl NewProduct {
             slug: Slug::parse(slug)?,
             name: product_name(name)?,
             description: description(description_text)?,
-            price_minor: price(price_minor)?,
+            price: Price::parse("priceMinor", price_minor)?,
             currency: Currency::parse(currency)
                 .map_err(|e| DomainError::invalid("currency", e.to_string()))?,
             stock,
@@ -187,7 +201,7 @@ impl NewProduct {
 pub struct ProductPatch {
     pub name: Option<String>,
     pub description: Option<String>,
-    pub price_minor: Option<i64>,
+    pub price: Option<Price>,
     pub active: Option<bool>,
 }
 
@@ -203,7 +217,7 @@ impl ProductPatch {
         Ok(Self {
             name: name.map(product_name).transpose()?,
             description: description_text.map(description).transpose()?,
-            price_minor: price_minor.map(price).transpose()?,
+            price: price_minor.map(|p| Price::parse("priceMinor", p)).transpose()?,
             active,
         })
     }
@@ -220,12 +234,12 @@ pub async fn create_product<C: ConnectionTrait>(
 ) -> Result<products::Model, DomainError> {
     let now = Utc::now();
     let product = products::ActiveModel {
-        id: Set(new_id()),
+        id: Set(ProductId::new()),
         sku: Set(new.sku.0),
         slug: Set(new.slug.0),
         name: Set(new.name),
         description: Set(new.description),
-        price_minor: Set(new.price_minor),
+        price_minor: Set(new.price.minor()),
         currency: Set(new.currency.code().to_owned()),
         stock: Set(new.stock),
         active: Set(new.active),
@@ -243,7 +257,7 @@ pub async fn create_product<C: ConnectionTrait>(
     })?;
     if product.stock > 0 {
         stock_movements::ActiveModel {
-            id: Set(new_id()),
+            id: Set(StockMovementId::new()),
             product_id: Set(product.id),
             order_id: Set(None),
             delta: Set(product.stock),
@@ -263,7 +277,7 @@ pub async fn create_product<C: ConnectionTrait>(
 /// [`DomainError::NotFound`] for an unknown product.
 pub async fn update_product<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: ProductId,
     patch: ProductPatch,
 ) -> Result<products::Model, DomainError> {
     fn set<T: Into<sea_orm::Value>>(value: Option<T>) -> sea_orm::ActiveValue<T> {
@@ -273,7 +287,7 @@ pub async fn update_product<C: ConnectionTrait>(
         id: Set(id),
         name: set(patch.name),
         description: set(patch.description),
-        price_minor: set(patch.price_minor),
+        price_minor: set(patch.price.map(Price::minor)),
         active: set(patch.active),
         updated_at: Set(Utc::now()),
         ..Default::default()
@@ -290,7 +304,7 @@ pub async fn update_product<C: ConnectionTrait>(
 /// How a client names one product.
 #[derive(Debug, Clone)]
 pub enum ProductKey {
-    Id(Uuid),
+    Id(ProductId),
     Slug(String),
 }
 
@@ -321,8 +335,8 @@ pub async fn find_product<C: ConnectionTrait>(
 /// [`DomainError::Database`] only.
 pub async fn products_by_ids<C: ConnectionTrait>(
     conn: &C,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, products::Model>, DomainError> {
+    ids: &[ProductId],
+) -> Result<HashMap<ProductId, products::Model>, DomainError> {
     let rows = products::Entity::find()
         .filter(products::Column::Id.is_in(ids.iter().copied()))
         .all(conn)

@@ -12,7 +12,7 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, QuerySelect};
 
 use crate::error::DomainError;
-use crate::ids::new_id;
+use crate::ids::{OrderId, ProductId, StockMovementId};
 use crate::tables::{products, stock_movements};
 
 use super::Quantity;
@@ -21,15 +21,15 @@ use super::Quantity;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StockReason {
     /// Units reserved by an order.
-    OrderReserved(Uuid),
+    OrderReserved(OrderId),
     /// Units given back by a cancelled, failed or expired order.
-    OrderReturned(Uuid),
+    OrderReturned(OrderId),
     /// An admin's adjustment, with their explanation.
     Adjustment(String),
 }
 
 impl StockReason {
-    fn describe(&self) -> (String, Option<Uuid>) {
+    fn describe(&self) -> (String, Option<OrderId>) {
         match self {
             StockReason::OrderReserved(order) => ("order reserved".to_owned(), Some(*order)),
             StockReason::OrderReturned(order) => ("order returned".to_owned(), Some(*order)),
@@ -45,9 +45,9 @@ impl StockReason {
 /// [`DomainError::NotFound`] for an unknown or inactive product.
 pub async fn reserve_stock<C: ConnectionTrait>(
     conn: &C,
-    product_id: Uuid,
+    product_id: ProductId,
     quantity: Quantity,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<products::Model, DomainError> {
     change_stock(
         conn,
@@ -65,9 +65,9 @@ pub async fn reserve_stock<C: ConnectionTrait>(
 /// [`DomainError::NotFound`] for an unknown product.
 pub async fn return_stock<C: ConnectionTrait>(
     conn: &C,
-    product_id: Uuid,
+    product_id: ProductId,
     quantity: Quantity,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<products::Model, DomainError> {
     change_stock(
         conn,
@@ -79,30 +79,58 @@ pub async fn return_stock<C: ConnectionTrait>(
     .await
 }
 
-/// An admin's stock adjustment by `delta` (positive or negative, not zero).
+/// An admin's change of stock: positive or negative, never zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockDelta(i32);
+
+impl StockDelta {
+    /// # Errors
+    /// [`DomainError::InvalidInput`] on `delta` for zero.
+    pub fn parse(delta: i32) -> Result<Self, DomainError> {
+        if delta == 0 {
+            return Err(DomainError::invalid("delta", "must not be zero"));
+        }
+        Ok(Self(delta))
+    }
+
+    #[must_use]
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+/// Why an admin changed stock: 1 to 200 characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdjustmentReason(String);
+
+impl AdjustmentReason {
+    /// # Errors
+    /// [`DomainError::InvalidInput`] on `reason` when empty or too long.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let reason = raw.trim();
+        if reason.is_empty() || reason.chars().count() > 200 {
+            return Err(DomainError::invalid("reason", "must be 1 to 200 characters"));
+        }
+        Ok(Self(reason.to_owned()))
+    }
+}
+
+/// An admin's stock adjustment by `delta`, recording `reason`.
 ///
 /// # Errors
-/// [`DomainError::InvalidInput`] for a zero delta or an empty reason,
 /// [`DomainError::OutOfStock`] when the result would be below zero,
 /// [`DomainError::NotFound`] for an unknown product.
 pub async fn adjust_stock<C: ConnectionTrait>(
     conn: &C,
-    product_id: Uuid,
-    delta: i32,
-    reason: &str,
+    product_id: ProductId,
+    delta: StockDelta,
+    reason: AdjustmentReason,
 ) -> Result<products::Model, DomainError> {
-    let reason = reason.trim();
-    if delta == 0 {
-        return Err(DomainError::invalid("delta", "must not be zero"));
-    }
-    if reason.is_empty() || reason.chars().count() > 200 {
-        return Err(DomainError::invalid("reason", "must be 1 to 200 characters"));
-    }
     change_stock(
         conn,
         product_id,
-        delta,
-        &StockReason::Adjustment(reason.to_owned()),
+        delta.get(),
+        &StockReason::Adjustment(reason.0),
         false,
     )
     .await
@@ -110,7 +138,7 @@ pub async fn adjust_stock<C: ConnectionTrait>(
 
 async fn change_stock<C: ConnectionTrait>(
     conn: &C,
-    product_id: Uuid,
+    product_id: ProductId,
     delta: i32,
     reason: &StockReason,
     require_active: bool,
@@ -131,7 +159,7 @@ async fn change_stock<C: ConnectionTrait>(
     };
     let (reason, order_id) = reason.describe();
     stock_movements::ActiveModel {
-        id: Set(new_id()),
+        id: Set(StockMovementId::new()),
         product_id: Set(product_id),
         order_id: Set(order_id),
         delta: Set(delta),
@@ -147,7 +175,7 @@ async fn change_stock<C: ConnectionTrait>(
 /// Explains why the conditional update matched no row.
 async fn why_unchanged<C: ConnectionTrait>(
     conn: &C,
-    product_id: Uuid,
+    product_id: ProductId,
     delta: i32,
     require_active: bool,
 ) -> Result<DomainError, DomainError> {

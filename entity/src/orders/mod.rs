@@ -8,15 +8,14 @@
 //!        │   └─► PAYMENT_FAILED
 //!        └──────────────┴──► CANCELLED
 //! ```
-use std::fmt;
-
 use chrono::Utc;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
+use crate::ids::OrderId;
 use crate::tables::orders;
+pub use crate::tables::orders::OrderStatus;
 
 pub mod manage;
 pub mod place;
@@ -28,22 +27,6 @@ pub use queries::{
     OrderDetails, count_orders, find_order, lines_by_order_ids, list_orders, order_details,
     payments_by_order_ids,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum OrderStatus {
-    #[sea_orm(string_value = "PENDING_PAYMENT")]
-    PendingPayment,
-    #[sea_orm(string_value = "PAID")]
-    Paid,
-    #[sea_orm(string_value = "FULFILLED")]
-    Fulfilled,
-    #[sea_orm(string_value = "PAYMENT_FAILED")]
-    PaymentFailed,
-    #[sea_orm(string_value = "CANCELLED")]
-    Cancelled,
-}
 
 impl OrderStatus {
     /// The statuses an order may move to `self` from.
@@ -75,24 +58,6 @@ impl OrderStatus {
             Err(DomainError::IllegalTransition { from: self, to: next })
         }
     }
-
-    /// The GraphQL / database spelling, e.g. `PENDING_PAYMENT`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::PendingPayment => "PENDING_PAYMENT",
-            OrderStatus::Paid => "PAID",
-            OrderStatus::Fulfilled => "FULFILLED",
-            OrderStatus::PaymentFailed => "PAYMENT_FAILED",
-            OrderStatus::Cancelled => "CANCELLED",
-        }
-    }
-}
-
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Moves an order to `next` as one compare-and-set statement, so two racing
@@ -105,7 +70,7 @@ impl fmt::Display for OrderStatus {
 /// (carrying the status the order really has) when the move is not allowed.
 pub async fn transition<C: ConnectionTrait>(
     conn: &C,
-    order_id: Uuid,
+    order_id: OrderId,
     next: OrderStatus,
 ) -> Result<orders::Model, DomainError> {
     let allowed = next.allowed_from();

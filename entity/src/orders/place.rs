@@ -15,11 +15,11 @@ use super::OrderStatus;
 use crate::catalog::{Quantity, reserve_stock};
 use crate::db::begin_write;
 use crate::error::{DomainError, is_unique_violation};
-use crate::ids::new_id;
-use crate::jobs::{EmailMessage, SendEmail, SettlePayment};
+use crate::ids::{OrderId, OrderLineId, PaymentId, ProductId, UserId};
+use crate::jobs::{EmailMessage, SettlePayment};
 use crate::money::{Currency, Money};
-use crate::payments::{GatewayError, PaymentGateway, PaymentStatus};
-use crate::tables::{order_lines, orders, payments, products, users};
+use crate::payments::{GatewayError, PaymentGateway, PaymentStatus, PaymentToken};
+use crate::tables::{order_lines, orders, payments, products};
 
 /// The most lines one order may have.
 pub const MAX_LINES: usize = 50;
@@ -44,14 +44,14 @@ impl IdempotencyKey {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderLineRequest {
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     pub quantity: Quantity,
 }
 
 #[derive(Debug, Clone)]
 pub struct OrderRequest {
     pub lines: Vec<OrderLineRequest>,
-    pub payment_token: String,
+    pub payment_token: PaymentToken,
     pub idempotency_key: IdempotencyKey,
 }
 
@@ -84,7 +84,7 @@ fn merged_lines(lines: &[OrderLineRequest]) -> Result<Vec<OrderLineRequest>, Dom
 
 async fn existing_order(
     db: &DatabaseConnection,
-    user_id: Uuid,
+    user_id: UserId,
     key: &IdempotencyKey,
 ) -> Result<Option<orders::Model>, DomainError> {
     Ok(orders::Entity::find()
@@ -99,7 +99,7 @@ async fn quote(
     db: &DatabaseConnection,
     lines: &[OrderLineRequest],
 ) -> Result<(Money, Vec<products::Model>), DomainError> {
-    let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
+    let ids: Vec<ProductId> = lines.iter().map(|l| l.product_id).collect();
     let found = crate::catalog::products_by_ids(db, &ids).await?;
     let mut priced = Vec::with_capacity(lines.len());
     for line in lines {
@@ -140,7 +140,7 @@ fn declined(err: GatewayError) -> DomainError {
 pub async fn place_order(
     db: &DatabaseConnection,
     gateway: &dyn PaymentGateway,
-    user_id: Uuid,
+    user_id: UserId,
     request: OrderRequest,
     request_id: Option<String>,
 ) -> Result<PlacedOrder, DomainError> {
@@ -203,7 +203,7 @@ impl<E: Into<DomainError>> From<E> for WriteError {
 #[expect(clippy::too_many_arguments, reason = "one private step of place_order")]
 async fn write_order(
     db: &DatabaseConnection,
-    user_id: Uuid,
+    user_id: UserId,
     request: &OrderRequest,
     lines: &[OrderLineRequest],
     quoted: &[products::Model],
@@ -216,7 +216,7 @@ async fn write_order(
     // The order row first: a concurrent call with the same key waits here
     // and then fails on the unique index, before it reserves anything.
     let order = orders::ActiveModel {
-        id: Set(new_id()),
+        id: Set(OrderId::new()),
         user_id: Set(user_id),
         status: Set(OrderStatus::PendingPayment),
         total_minor: Set(total.amount_minor),
@@ -243,7 +243,7 @@ async fn write_order(
             );
         }
         order_lines::ActiveModel {
-            id: Set(new_id()),
+            id: Set(OrderLineId::new()),
             order_id: Set(order.id),
             product_id: Set(product.id),
             product_name: Set(product.name.clone()),
@@ -255,12 +255,12 @@ async fn write_order(
         .await?;
     }
     let payment = payments::ActiveModel {
-        id: Set(new_id()),
+        id: Set(PaymentId::new()),
         order_id: Set(order.id),
         status: Set(PaymentStatus::Authorized),
         amount_minor: Set(total.amount_minor),
         currency: Set(total.currency.code().to_owned()),
-        token: Set(request.payment_token.clone()),
+        token: Set(request.payment_token.as_str().to_owned()),
         authorization_ref: Set(Some(authorization.to_owned())),
         attempts: Set(0),
         last_error: Set(None),
@@ -269,10 +269,6 @@ async fn write_order(
     }
     .insert(&txn)
     .await?;
-    let customer = users::Entity::find_by_id(user_id)
-        .one(&txn)
-        .await?
-        .ok_or(DomainError::NotFound { entity: "user" })?;
     crate::outbox::enqueue(
         &txn,
         &SettlePayment {
@@ -282,14 +278,12 @@ async fn write_order(
         },
     )
     .await?;
-    crate::outbox::enqueue(
+    super::manage::email_customer(
         &txn,
-        &SendEmail {
-            dedupe_key: format!("order-confirmation:{}", order.id),
-            to: customer.email,
-            message: EmailMessage::OrderConfirmation { order_id: order.id },
-            request_id,
-        },
+        &order,
+        format!("order-confirmation:{}", order.id),
+        EmailMessage::OrderConfirmation { order_id: order.id },
+        request_id,
     )
     .await?;
     txn.commit().await?;
@@ -302,7 +296,7 @@ mod tests {
 
     fn line(id: u128, qty: i32) -> OrderLineRequest {
         OrderLineRequest {
-            product_id: Uuid::from_u128(id),
+            product_id: ProductId(Uuid::from_u128(id)),
             quantity: Quantity::parse(qty).expect("qty"),
         }
     }

@@ -9,6 +9,7 @@ use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect, Select};
 use super::OrderStatus;
 use crate::actor::Actor;
 use crate::error::DomainError;
+use crate::ids::OrderId;
 use crate::paging::Page;
 use crate::tables::{order_lines, orders, payments, users};
 
@@ -35,7 +36,7 @@ fn with_status(query: Select<orders::Entity>, status: Option<OrderStatus>) -> Se
 pub async fn find_order<C: ConnectionTrait>(
     conn: &C,
     actor: Actor,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<Option<orders::Model>, DomainError> {
     Ok(visible_to(actor)
         .filter(orders::Column::Id.eq(order_id))
@@ -52,7 +53,7 @@ pub async fn list_orders<C: ConnectionTrait>(
     conn: &C,
     actor: Actor,
     status: Option<OrderStatus>,
-    after: Option<Uuid>,
+    after: Option<OrderId>,
     size: u64,
 ) -> Result<Page<orders::Model>, DomainError> {
     let mut query = with_status(visible_to(actor), status);
@@ -86,14 +87,14 @@ pub async fn count_orders<C: ConnectionTrait>(
 /// [`DomainError::Database`] only.
 pub async fn lines_by_order_ids<C: ConnectionTrait>(
     conn: &C,
-    order_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<order_lines::Model>>, DomainError> {
+    order_ids: &[OrderId],
+) -> Result<HashMap<OrderId, Vec<order_lines::Model>>, DomainError> {
     let rows = order_lines::Entity::find()
         .filter(order_lines::Column::OrderId.is_in(order_ids.iter().copied()))
         .order_by_asc(order_lines::Column::Id)
         .all(conn)
         .await?;
-    let mut by_order: HashMap<Uuid, Vec<order_lines::Model>> = HashMap::new();
+    let mut by_order: HashMap<OrderId, Vec<order_lines::Model>> = HashMap::new();
     for line in rows {
         by_order.entry(line.order_id).or_default().push(line);
     }
@@ -106,8 +107,8 @@ pub async fn lines_by_order_ids<C: ConnectionTrait>(
 /// [`DomainError::Database`] only.
 pub async fn payments_by_order_ids<C: ConnectionTrait>(
     conn: &C,
-    order_ids: &[Uuid],
-) -> Result<HashMap<Uuid, payments::Model>, DomainError> {
+    order_ids: &[OrderId],
+) -> Result<HashMap<OrderId, payments::Model>, DomainError> {
     let rows = payments::Entity::find()
         .filter(payments::Column::OrderId.is_in(order_ids.iter().copied()))
         .all(conn)
@@ -129,7 +130,7 @@ pub struct OrderDetails {
 /// [`DomainError::Database`] only; a missing order or customer is `None`.
 pub async fn order_details<C: ConnectionTrait>(
     conn: &C,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<Option<OrderDetails>, DomainError> {
     let Some(order) = orders::Entity::find_by_id(order_id).one(conn).await? else {
         return Ok(None);

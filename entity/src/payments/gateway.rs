@@ -1,7 +1,33 @@
 //! The payment gateway boundary: what the shop asks of a payment provider.
 use async_trait::async_trait;
 
+use crate::error::DomainError;
 use crate::money::Money;
+
+/// The payment method a customer hands over (a card token from the
+/// provider's checkout, or a sandbox test token): 1 to 200 visible ASCII
+/// characters. Whether the provider knows it is the provider's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentToken(String);
+
+impl PaymentToken {
+    /// # Errors
+    /// [`DomainError::InvalidInput`] on `paymentToken` for anything else.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        if raw.is_empty() || raw.len() > 200 || !raw.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(DomainError::invalid(
+                "paymentToken",
+                "must be 1-200 visible ASCII characters",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// How a gateway call failed; decides whether a job retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,7 +60,7 @@ impl GatewayError {
 pub trait PaymentGateway: Send + Sync + 'static {
     /// Reserves `amount` on the payment method `token`; returns the
     /// provider's reference for the authorisation.
-    async fn authorize(&self, token: &str, amount: Money) -> Result<String, GatewayError>;
+    async fn authorize(&self, token: &PaymentToken, amount: Money) -> Result<String, GatewayError>;
     /// Takes the authorised money. `attempt` counts from 1.
     async fn capture(&self, authorization_ref: &str, amount: Money, attempt: u32)
     -> Result<(), GatewayError>;

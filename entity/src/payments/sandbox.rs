@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::gateway::{GatewayError, PaymentGateway};
-use crate::ids::new_id;
+use super::gateway::{GatewayError, PaymentGateway, PaymentToken};
 use crate::money::Money;
 
 /// The sandbox's test tokens.
@@ -53,10 +52,10 @@ fn token_of(authorization_ref: &str) -> &str {
 
 #[async_trait]
 impl PaymentGateway for SandboxGateway {
-    async fn authorize(&self, token: &str, _amount: Money) -> Result<String, GatewayError> {
-        match token {
+    async fn authorize(&self, token: &PaymentToken, _amount: Money) -> Result<String, GatewayError> {
+        match token.as_str() {
             tokens::DECLINED => Err(GatewayError::Declined("card declined".into())),
-            t if tokens::ALL.contains(&t) => Ok(format!("sbx:{t}:{}", new_id().simple())),
+            t if tokens::ALL.contains(&t) => Ok(format!("sbx:{t}:{}", uuid::Uuid::now_v7().simple())),
             _ => Err(GatewayError::InvalidToken),
         }
     }
@@ -108,9 +107,10 @@ mod tests {
         let gateway = SandboxGateway {
             timeout_after: Duration::from_millis(10),
         };
-        let auth = |token| {
+        let auth = |token: &str| {
             let gateway = gateway.clone();
-            async move { gateway.authorize(token, amount()).await }
+            let token = super::PaymentToken::parse(token).expect("a well-formed token");
+            async move { gateway.authorize(&token, amount()).await }
         };
         let ok = auth(tokens::OK).await.expect("ok authorises");
         assert_eq!(gateway.capture(&ok, amount(), 1).await, Ok(()));

@@ -1,52 +1,38 @@
 //! Settling a payment: the rule behind the `SettlePayment` job.
 //!
 //! Safe to run twice and safe against a racing cancellation:
-//! - only an AUTHORIZED payment is captured; anything else is a no-op;
-//! - the outcome is written with compare-and-set updates, so a cancellation
-//!   that voided the payment while the capture was in flight wins, and the
-//!   captured money is refunded at once;
+//! - only an AUTHORIZED payment of a PENDING_PAYMENT order is captured
+//!   (one conditional statement); anything else is a no-op;
+//! - the outcome is written with compare-and-set updates; a capture that
+//!   lands after the order was cancelled (the payment may even have been
+//!   voided meanwhile) records the money as taken and writes a
+//!   `release_payment.v1` job, which refunds it;
 //! - every attempt is counted on the payment (`attempts`, `last_error`),
 //!   which GraphQL shows on `Order.payment`.
 use std::time::Duration;
 
 use chrono::Utc;
+use sea_orm::DatabaseConnection;
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Query;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
-use super::{GatewayError, PaymentGateway, PaymentStatus};
-use crate::catalog::{Quantity, return_stock};
+use super::{GatewayError, PaymentGateway, PaymentStatus, compare_and_set};
 use crate::db::begin_write;
 use crate::error::DomainError;
-use crate::jobs::{EmailMessage, JobOutcome, SendEmail, SettlePayment};
+use crate::ids::PaymentId;
+use crate::jobs::{EmailMessage, JobOutcome, ReleasePayment, SettlePayment};
 use crate::money::Money;
+use crate::orders::manage::{Departure, email_customer, leave};
 use crate::orders::{OrderStatus, transition};
-use crate::tables::{order_lines, orders, payments, users};
+use crate::tables::{orders, payments};
 
-/// Moves a payment from `from` to `to` if it is still in `from`.
-async fn compare_and_set<C: ConnectionTrait>(
-    conn: &C,
-    payment_id: Uuid,
-    from: PaymentStatus,
-    to: PaymentStatus,
-    error: Option<&str>,
-) -> Result<bool, DomainError> {
-    let updated = payments::Entity::update_many()
-        .col_expr(payments::Column::Status, Expr::value(to.to_string()))
-        .col_expr(payments::Column::LastError, Expr::value(error.map(str::to_owned)))
-        .col_expr(payments::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(payments::Column::Id.eq(payment_id))
-        .filter(payments::Column::Status.eq(from.to_string()))
-        .exec(conn)
-        .await?;
-    Ok(updated.rows_affected == 1)
-}
-
-/// Counts one capture attempt on an AUTHORIZED payment; `None` when the
-/// payment is no longer AUTHORIZED (settled, failed, voided: nothing to do).
+/// Counts one capture attempt on an AUTHORIZED payment of an order still
+/// waiting for it; `None` when there is nothing to capture (settled, failed,
+/// voided, or the order was cancelled and its payment is being released).
 async fn start_attempt(
     db: &DatabaseConnection,
-    payment_id: Uuid,
+    payment_id: PaymentId,
 ) -> Result<Option<payments::Model>, DomainError> {
     let started = payments::Entity::update_many()
         .col_expr(
@@ -56,17 +42,18 @@ async fn start_attempt(
         .col_expr(payments::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(payments::Column::Id.eq(payment_id))
         .filter(payments::Column::Status.eq(PaymentStatus::Authorized.to_string()))
+        .filter(
+            payments::Column::OrderId.in_subquery(
+                Query::select()
+                    .column(orders::Column::Id)
+                    .from(orders::Entity)
+                    .and_where(orders::Column::Status.eq(OrderStatus::PendingPayment.as_str()))
+                    .to_owned(),
+            ),
+        )
         .exec_with_returning(db)
         .await?;
     Ok(started.into_iter().next())
-}
-
-async fn customer_email(txn: &DatabaseTransaction, order: &orders::Model) -> Result<String, DomainError> {
-    Ok(users::Entity::find_by_id(order.user_id)
-        .one(txn)
-        .await?
-        .ok_or(DomainError::NotFound { entity: "user" })?
-        .email)
 }
 
 /// Captures the payment of `job` and records the outcome.
@@ -99,7 +86,7 @@ pub async fn settle_payment(
             Err(_) => Err(GatewayError::Timeout),
         };
     match captured {
-        Ok(()) => record_settled(db, gateway, &payment, amount, job.request_id.clone()).await,
+        Ok(()) => record_settled(db, &payment, job.request_id.clone()).await,
         Err(GatewayError::Declined(reason)) => {
             record_declined(db, &payment, &reason, job.request_id.clone()).await
         }
@@ -118,58 +105,56 @@ pub async fn settle_payment(
     }
 }
 
+/// The money was taken. Normally the order becomes PAID and the customer
+/// gets a receipt; if the order was cancelled while the capture ran, the
+/// payment is recorded as SETTLED all the same (from AUTHORIZED, or from
+/// VOIDED when the release got there first) and a release job refunds it.
 async fn record_settled(
     db: &DatabaseConnection,
-    gateway: &dyn PaymentGateway,
     payment: &payments::Model,
-    amount: Money,
     request_id: Option<String>,
 ) -> Result<JobOutcome, DomainError> {
     let txn = begin_write(db).await?;
-    if compare_and_set(
-        &txn,
-        payment.id,
-        PaymentStatus::Authorized,
-        PaymentStatus::Settled,
-        None,
-    )
-    .await?
-    {
-        let order = transition(&txn, payment.order_id, OrderStatus::Paid).await?;
-        let to = customer_email(&txn, &order).await?;
-        crate::outbox::enqueue(
-            &txn,
-            &SendEmail {
-                dedupe_key: format!("payment-receipt:{}", order.id),
-                to,
-                message: EmailMessage::PaymentReceipt { order_id: order.id },
-                request_id,
-            },
-        )
-        .await?;
-        txn.commit().await?;
+    let mut captured = false;
+    for from in [PaymentStatus::Authorized, PaymentStatus::Voided] {
+        if compare_and_set(&txn, payment.id, from, PaymentStatus::Settled, None).await? {
+            captured = true;
+            break;
+        }
+    }
+    if !captured {
+        // Settled, failed or refunded by an earlier delivery of this job.
+        txn.rollback().await?;
         return Ok(JobOutcome::Done);
     }
-    txn.rollback().await?;
-    // The order was cancelled (payment voided) while the capture ran: the
-    // money was taken anyway, so give it back.
-    let current = payments::Entity::find_by_id(payment.id).one(db).await?;
-    if current.as_ref().map(|p| p.status) == Some(PaymentStatus::Voided) {
-        let reference = payment.authorization_ref.clone().unwrap_or_default();
-        if let Err(err) = gateway.refund(&reference, amount).await {
-            return Ok(JobOutcome::Retry(format!(
-                "refund after a late capture failed: {err}"
-            )));
+    match transition(&txn, payment.order_id, OrderStatus::Paid).await {
+        Ok(order) => {
+            email_customer(
+                &txn,
+                &order,
+                format!("payment-receipt:{}", order.id),
+                EmailMessage::PaymentReceipt { order_id: order.id },
+                request_id,
+            )
+            .await?;
         }
-        compare_and_set(
-            db,
-            payment.id,
-            PaymentStatus::Voided,
-            PaymentStatus::Refunded,
-            None,
-        )
-        .await?;
+        Err(DomainError::IllegalTransition {
+            from: OrderStatus::Cancelled,
+            ..
+        }) => {
+            crate::outbox::enqueue(
+                &txn,
+                &ReleasePayment {
+                    payment_id: payment.id,
+                    order_id: payment.order_id,
+                    request_id,
+                },
+            )
+            .await?;
+        }
+        Err(err) => return Err(err),
     }
+    txn.commit().await?;
     Ok(JobOutcome::Done)
 }
 
@@ -192,25 +177,16 @@ async fn record_declined(
     {
         return Ok(JobOutcome::Done);
     }
-    let order = transition(&txn, payment.order_id, OrderStatus::PaymentFailed).await?;
-    let lines = order_lines::Entity::find()
-        .filter(order_lines::Column::OrderId.eq(order.id))
-        .all(&txn)
-        .await?;
-    for line in &lines {
-        return_stock(&txn, line.product_id, Quantity::parse(line.quantity)?, order.id).await?;
+    match transition(&txn, payment.order_id, OrderStatus::PaymentFailed).await {
+        Ok(order) => leave(&txn, &order, Departure::PaymentFailed, request_id).await?,
+        // Cancelled while the capture ran: the cancellation returned the
+        // stock and told the customer; no money was taken.
+        Err(DomainError::IllegalTransition {
+            from: OrderStatus::Cancelled,
+            ..
+        }) => {}
+        Err(err) => return Err(err),
     }
-    let to = customer_email(&txn, &order).await?;
-    crate::outbox::enqueue(
-        &txn,
-        &SendEmail {
-            dedupe_key: format!("payment-failed:{}", order.id),
-            to,
-            message: EmailMessage::PaymentFailed { order_id: order.id },
-            request_id,
-        },
-    )
-    .await?;
     txn.commit().await?;
     Ok(JobOutcome::Done)
 }

@@ -1,6 +1,8 @@
 use sea_orm::entity::prelude::*;
 
-use crate::notifications::DeliveryStatus;
+use crate::ids::EmailDeliveryId;
+
+use serde::{Deserialize, Serialize};
 
 /// One row per email ever meant to be sent, unique by `dedupe_key`
 /// (e.g. `order-confirmation:<order id>`), so a redelivered job sends nothing.
@@ -8,7 +10,7 @@ use crate::notifications::DeliveryStatus;
 #[sea_orm(table_name = "email_deliveries")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: EmailDeliveryId,
     #[sea_orm(unique)]
     pub dedupe_key: String,
     pub recipient: String,
@@ -26,3 +28,25 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeliveryStatus {
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    #[sea_orm(string_value = "SENT")]
+    Sent,
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "PENDING",
+            DeliveryStatus::Sent => "SENT",
+            DeliveryStatus::Failed => "FAILED",
+        }
+    }
+}

@@ -1,13 +1,15 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{OrderId, OrderLineId, ProductId};
+
 /// A line of an order with its price and name snapshotted at order time.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "order_lines")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub order_id: Uuid,
-    pub product_id: Uuid,
+    pub id: OrderLineId,
+    pub order_id: OrderId,
+    pub product_id: ProductId,
     pub product_name: String,
     pub quantity: i32,
     pub unit_price_minor: i64,

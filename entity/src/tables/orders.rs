@@ -1,13 +1,16 @@
-use sea_orm::entity::prelude::*;
+use std::fmt;
 
-use crate::orders::OrderStatus;
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{OrderId, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "orders")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub user_id: Uuid,
+    pub id: OrderId,
+    pub user_id: UserId,
     pub status: OrderStatus,
     pub total_minor: i64,
     pub currency: String,
@@ -49,3 +52,41 @@ impl Related<super::payments::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Where an order is in its life; the moves between statuses are the
+/// state machine of [`crate::orders`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    #[sea_orm(string_value = "PENDING_PAYMENT")]
+    PendingPayment,
+    #[sea_orm(string_value = "PAID")]
+    Paid,
+    #[sea_orm(string_value = "FULFILLED")]
+    Fulfilled,
+    #[sea_orm(string_value = "PAYMENT_FAILED")]
+    PaymentFailed,
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// The GraphQL / database spelling, e.g. `PENDING_PAYMENT`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "PENDING_PAYMENT",
+            OrderStatus::Paid => "PAID",
+            OrderStatus::Fulfilled => "FULFILLED",
+            OrderStatus::PaymentFailed => "PAYMENT_FAILED",
+            OrderStatus::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

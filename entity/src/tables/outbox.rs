@@ -1,12 +1,14 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::OutboxId;
+
 /// A job written in the same transaction as the data that caused it; pushed to
 /// the queue after commit (`dispatched_at` set), or later by the sweeper.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "outbox")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: OutboxId,
     pub job_name: String,
     pub payload: Json,
     /// Which attempt of the job this row is (1 = first; a retry is a new row).

@@ -1,12 +1,14 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{PasswordResetId, UserId};
+
 /// A password reset token, stored only as a hash; single-use and expiring.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "password_resets")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub user_id: Uuid,
+    pub id: PasswordResetId,
+    pub user_id: UserId,
     pub token_hash: String,
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,

@@ -1,15 +1,18 @@
-use sea_orm::entity::prelude::*;
+use std::fmt;
 
-use crate::payments::PaymentStatus;
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{OrderId, PaymentId};
 
 /// The one payment of an order: authorised at order time, captured by a job.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "payments")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: PaymentId,
     #[sea_orm(unique)]
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub status: PaymentStatus,
     pub amount_minor: i64,
     pub currency: String,
@@ -40,3 +43,31 @@ impl Related<super::orders::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentStatus {
+    #[sea_orm(string_value = "AUTHORIZED")]
+    Authorized,
+    #[sea_orm(string_value = "SETTLED")]
+    Settled,
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+    #[sea_orm(string_value = "VOIDED")]
+    Voided,
+    #[sea_orm(string_value = "REFUNDED")]
+    Refunded,
+}
+
+impl fmt::Display for PaymentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PaymentStatus::Authorized => "AUTHORIZED",
+            PaymentStatus::Settled => "SETTLED",
+            PaymentStatus::Failed => "FAILED",
+            PaymentStatus::Voided => "VOIDED",
+            PaymentStatus::Refunded => "REFUNDED",
+        })
+    }
+}

@@ -1,12 +1,14 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{RefreshTokenId, UserId};
+
 /// A refresh token, stored only as a SHA-256 hash; `used_at` makes rotation single-use.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "refresh_tokens")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub user_id: Uuid,
+    pub id: RefreshTokenId,
+    pub user_id: UserId,
     pub token_hash: String,
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,

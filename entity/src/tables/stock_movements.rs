@@ -1,14 +1,16 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{OrderId, ProductId, StockMovementId};
+
 /// One row per stock change: who changed it (`reason`, `order_id`), by how
 /// much, and what the stock was after.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "stock_movements")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub product_id: Uuid,
-    pub order_id: Option<Uuid>,
+    pub id: StockMovementId,
+    pub product_id: ProductId,
+    pub order_id: Option<OrderId>,
     pub delta: i32,
     pub stock_after: i32,
     pub reason: String,

@@ -14,13 +14,13 @@ use entity::accounts::{
     rotate_refresh_token,
 };
 use entity::db::begin_write;
+use entity::ids::UserId;
 use entity::jobs::{EmailMessage, Job, SendEmail};
 use entity::tables::{outbox, password_resets, refresh_tokens, users};
 use entity::testing::{Backend, TestDb};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::helpers::{insert_user, on_both_backends};
 
@@ -110,7 +110,7 @@ async fn reset_token_from_outbox(db: &TestDb) -> String {
         .expect("a password reset email")
 }
 
-async fn refresh_rows(db: &TestDb, user_id: Uuid) -> Vec<refresh_tokens::Model> {
+async fn refresh_rows(db: &TestDb, user_id: UserId) -> Vec<refresh_tokens::Model> {
     refresh_tokens::Entity::find()
         .filter(refresh_tokens::Column::UserId.eq(user_id))
         .order_by_asc(refresh_tokens::Column::Id)
@@ -236,7 +236,7 @@ async fn registration_writes_a_welcome_email_to_the_outbox(backend: Backend) {
         outbox_emails(&db).await,
         vec![SendEmail {
             dedupe_key: format!("welcome:{}", user.id),
-            to: "ada@example.com".into(),
+            to: Email::parse("ada@example.com").expect("valid"),
             message: EmailMessage::Welcome {
                 name: "Ada Lovelace".into()
             },
@@ -449,7 +449,7 @@ async fn a_reset_request_writes_one_email_and_one_reset_for_known_emails_only(ba
         "{lifetime}"
     );
     assert_eq!(email.dedupe_key, format!("password-reset:{}", reset.id));
-    assert_eq!(email.to, "ada@example.com");
+    assert_eq!(email.to.as_str(), "ada@example.com");
     assert_eq!(name, &user.name);
 }
 on_both_backends!(

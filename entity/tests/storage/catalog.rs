@@ -1,13 +1,12 @@
 use std::sync::Arc;
 
 use entity::DomainError;
-use entity::catalog::{Quantity, adjust_stock, reserve_stock, return_stock};
+use entity::catalog::{AdjustmentReason, Quantity, StockDelta, adjust_stock, reserve_stock, return_stock};
 use entity::db::begin_write;
-use entity::ids::new_id;
+use entity::ids::{ProductId, UserId};
 use entity::tables::{products, stock_movements};
 use entity::testing::{Backend, TestDb};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait};
-use uuid::Uuid;
 
 use entity::orders::OrderStatus;
 
@@ -17,12 +16,20 @@ fn qty(n: i32) -> Quantity {
     Quantity::parse(n).expect("valid quantity")
 }
 
+fn delta(n: i32) -> StockDelta {
+    StockDelta::parse(n).expect("valid delta")
+}
+
+fn reason(text: &str) -> AdjustmentReason {
+    AdjustmentReason::parse(text).expect("valid reason")
+}
+
 /// Each attempt writes its order and reserves in one write transaction, as
 /// `placeOrder` does.
 async fn reserve_in_own_transaction(
     db: &TestDb,
-    user_id: Uuid,
-    product_id: Uuid,
+    user_id: UserId,
+    product_id: ProductId,
     quantity: i32,
 ) -> Result<i32, DomainError> {
     let txn = begin_write(&db.conn).await?;
@@ -32,7 +39,7 @@ async fn reserve_in_own_transaction(
     Ok(product.stock)
 }
 
-async fn stock_and_movements(db: &TestDb, product_id: Uuid) -> (i32, Vec<stock_movements::Model>) {
+async fn stock_and_movements(db: &TestDb, product_id: ProductId) -> (i32, Vec<stock_movements::Model>) {
     let product = products::Entity::find_by_id(product_id)
         .one(&db.conn)
         .await
@@ -50,7 +57,7 @@ async fn stock_and_movements(db: &TestDb, product_id: Uuid) -> (i32, Vec<stock_m
 /// Runs `quantities.len()` reservations at once and returns each outcome.
 async fn race(
     db: &Arc<TestDb>,
-    product_id: Uuid,
+    product_id: ProductId,
     quantities: &[i32],
 ) -> Vec<(i32, Result<i32, DomainError>)> {
     let user = insert_user(&db.conn, "racer@example.com").await;
@@ -152,7 +159,7 @@ async fn reservations_respect_existence_and_activity(backend: Backend) {
     let user = insert_user(&db.conn, "buyer@example.com").await;
     let order = insert_order(&db.conn, user.id, OrderStatus::PendingPayment).await;
 
-    let unknown = reserve_stock(&db.conn, new_id(), qty(1), order.id).await;
+    let unknown = reserve_stock(&db.conn, ProductId::new(), qty(1), order.id).await;
     assert!(matches!(
         unknown,
         Err(DomainError::NotFound { entity: "product" })
@@ -193,13 +200,13 @@ async fn returns_and_adjustments_are_recorded(backend: Backend) {
         2
     );
     assert_eq!(
-        adjust_stock(&db.conn, product.id, 10, "delivery")
+        adjust_stock(&db.conn, product.id, delta(10), reason("delivery"))
             .await
             .expect("restock")
             .stock,
         12
     );
-    let too_much = adjust_stock(&db.conn, product.id, -13, "shrinkage").await;
+    let too_much = adjust_stock(&db.conn, product.id, delta(-13), reason("shrinkage")).await;
     assert!(matches!(
         too_much,
         Err(DomainError::OutOfStock {
@@ -209,11 +216,11 @@ async fn returns_and_adjustments_are_recorded(backend: Backend) {
         })
     ));
     assert!(matches!(
-        adjust_stock(&db.conn, product.id, 0, "nothing").await,
+        StockDelta::parse(0),
         Err(DomainError::InvalidInput { field: "delta", .. })
     ));
     assert!(matches!(
-        adjust_stock(&db.conn, product.id, 1, "   ").await,
+        AdjustmentReason::parse("   "),
         Err(DomainError::InvalidInput { field: "reason", .. })
     ));
 

@@ -1,10 +1,9 @@
 use chrono::Utc;
 use entity::accounts::Role;
-use entity::ids::new_id;
+use entity::ids::{OrderId, ProductId, UserId};
 use entity::orders::OrderStatus;
 use entity::tables::{orders, products, users};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait};
-use uuid::Uuid;
 
 /// Runs the async test body once per backend, SQLite first.
 macro_rules! on_both_backends {
@@ -25,11 +24,11 @@ macro_rules! on_both_backends {
 pub(crate) use on_both_backends;
 
 pub async fn insert_product<C: ConnectionTrait>(conn: &C, stock: i32, active: bool) -> products::Model {
-    let id = new_id();
+    let id = ProductId::new();
     products::ActiveModel {
         id: Set(id),
-        sku: Set(format!("SKU-{}", id.simple())),
-        slug: Set(format!("product-{}", id.simple())),
+        sku: Set(format!("SKU-{}", id.into_uuid().simple())),
+        slug: Set(format!("product-{}", id.into_uuid().simple())),
         name: Set("Test product".into()),
         description: Set("A product made by a test".into()),
         price_minor: Set(1999),
@@ -46,7 +45,7 @@ pub async fn insert_product<C: ConnectionTrait>(conn: &C, stock: i32, active: bo
 
 pub async fn insert_user<C: ConnectionTrait>(conn: &C, email: &str) -> users::Model {
     users::ActiveModel {
-        id: Set(new_id()),
+        id: Set(UserId::new()),
         email: Set(email.into()),
         name: Set("Test user".into()),
         password_hash: Set("not-a-real-hash".into()),
@@ -59,14 +58,18 @@ pub async fn insert_user<C: ConnectionTrait>(conn: &C, email: &str) -> users::Mo
     .expect("insert user")
 }
 
-pub async fn insert_order<C: ConnectionTrait>(conn: &C, user_id: Uuid, status: OrderStatus) -> orders::Model {
+pub async fn insert_order<C: ConnectionTrait>(
+    conn: &C,
+    user_id: UserId,
+    status: OrderStatus,
+) -> orders::Model {
     orders::ActiveModel {
-        id: Set(new_id()),
+        id: Set(OrderId::new()),
         user_id: Set(user_id),
         status: Set(status),
         total_minor: Set(1999),
         currency: Set("EUR".into()),
-        idempotency_key: Set(new_id().to_string()),
+        idempotency_key: Set(uuid::Uuid::now_v7().to_string()),
         created_at: Set(Utc::now()),
         updated_at: Set(Utc::now()),
     }

@@ -5,13 +5,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use entity::accounts::Email;
 use entity::actor::Actor;
 use entity::catalog::Quantity;
-use entity::jobs::{EmailMessage, JobOutcome, SendEmail, SettlePayment};
+use entity::ids::{OrderId, PaymentId};
+use entity::jobs::{EmailMessage, Job, JobOutcome, ReleasePayment, SendEmail, SettlePayment};
 use entity::money::Money;
 use entity::notifications::{Claim, claim_delivery, delivery_failed, delivery_sent};
 use entity::orders::{IdempotencyKey, OrderLineRequest, OrderRequest, OrderStatus, place_order};
-use entity::payments::{GatewayError, PaymentGateway, PaymentStatus, SandboxGateway, settle_payment, tokens};
+use entity::payments::{
+    GatewayError, PaymentGateway, PaymentStatus, PaymentToken, SandboxGateway, release_payment,
+    settle_payment, tokens,
+};
 use entity::tables::{orders, outbox, payments, products};
 use entity::testing::{Backend, TestDb};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -28,7 +33,7 @@ struct CountingGateway {
 
 #[async_trait]
 impl PaymentGateway for CountingGateway {
-    async fn authorize(&self, token: &str, amount: Money) -> Result<String, GatewayError> {
+    async fn authorize(&self, token: &PaymentToken, amount: Money) -> Result<String, GatewayError> {
         self.sandbox.authorize(token, amount).await
     }
     async fn capture(&self, reference: &str, amount: Money, attempt: u32) -> Result<(), GatewayError> {
@@ -63,7 +68,7 @@ async fn placed_order(db: &TestDb, gateway: &dyn PaymentGateway, token: &str) ->
             product_id: product.id,
             quantity: Quantity::parse(2).expect("qty"),
         }],
-        payment_token: token.to_owned(),
+        payment_token: PaymentToken::parse(token).expect("token"),
         idempotency_key: IdempotencyKey::parse("k").expect("key"),
     };
     let placed = place_order(&db.conn, gateway, user.id, request, None)
@@ -206,14 +211,32 @@ async fn each_sandbox_token_settles_as_documented(backend: Backend) {
 }
 on_both_backends!(settlement_tokens, each_sandbox_token_settles_as_documented);
 
+/// Runs the `release_payment.v1` job the cancellation of `placed` wrote to
+/// the outbox, as the worker would.
+async fn release(db: &TestDb, gateway: &dyn PaymentGateway, placed: &Placed) -> JobOutcome {
+    let row = outbox::Entity::find()
+        .filter(outbox::Column::JobName.eq(ReleasePayment::NAME))
+        .all(&db.conn)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .find(|row| row.payload["order_id"] == serde_json::json!(placed.order.id))
+        .expect("the cancellation wrote a release job");
+    let job: ReleasePayment = serde_json::from_value(row.payload).expect("payload");
+    release_payment(&db.conn, gateway, &job, TIMEOUT)
+        .await
+        .expect("release")
+}
+
 async fn a_cancelled_order_is_never_captured_and_a_late_capture_is_refunded(backend: Backend) {
     let db = TestDb::migrated(backend).await;
     let gateway = CountingGateway::default();
 
     let waiting = placed_order(&db, &gateway, tokens::OK).await;
-    entity::orders::cancel_order(&db.conn, &gateway, waiting.user, waiting.order.id, None)
+    entity::orders::cancel_order(&db.conn, waiting.user, waiting.order.id, None)
         .await
         .expect("cancel");
+    assert_eq!(release(&db, &gateway, &waiting).await, JobOutcome::Done);
     assert_eq!(
         settle_payment(&db.conn, &gateway, &job(&waiting), TIMEOUT)
             .await
@@ -231,11 +254,16 @@ async fn a_cancelled_order_is_never_captured_and_a_late_capture_is_refunded(back
     settle_payment(&db.conn, &gateway, &job(&settled), TIMEOUT)
         .await
         .expect("settle");
-    let cancelled =
-        entity::orders::cancel_order(&db.conn, &gateway, settled.user, settled.order.id, None).await;
+    let cancelled = entity::orders::cancel_order(&db.conn, settled.user, settled.order.id, None).await;
     assert_eq!(
         cancelled.expect("cancel after capture").status,
         OrderStatus::Cancelled
+    );
+    assert_eq!(release(&db, &gateway, &settled).await, JobOutcome::Done);
+    assert_eq!(
+        release(&db, &gateway, &settled).await,
+        JobOutcome::Done,
+        "a redelivered release is a no-op"
     );
     assert_eq!(state(&db, &settled).await.1, PaymentStatus::Refunded);
     assert_eq!(gateway.refunds.load(Ordering::SeqCst), 1);
@@ -250,7 +278,7 @@ async fn one_email_per_dedupe_key(backend: Backend) {
     let db = Arc::new(TestDb::migrated(backend).await);
     let email = SendEmail {
         dedupe_key: "welcome:1".into(),
-        to: "ada@example.com".into(),
+        to: Email::parse("ada@example.com").expect("valid"),
         message: EmailMessage::Welcome { name: "Ada".into() },
         request_id: None,
     };
@@ -316,8 +344,8 @@ async fn retries_wait_in_the_outbox_and_dead_jobs_come_back(backend: Backend) {
     let first = entity::outbox::enqueue(
         &db.conn,
         &SettlePayment {
-            payment_id: uuid::Uuid::nil(),
-            order_id: uuid::Uuid::nil(),
+            payment_id: PaymentId(uuid::Uuid::nil()),
+            order_id: OrderId(uuid::Uuid::nil()),
             request_id: None,
         },
     )

@@ -64,7 +64,7 @@ async fn up_down_up_runs_cleanly(backend: Backend) {
 on_both_backends!(up_down_up, up_down_up_runs_cleanly);
 
 async fn constraints_reject_bad_rows(backend: Backend) {
-    use entity::ids::new_id;
+    use entity::ids::{OrderId, OrderLineId, ProductId, UserId};
     use entity::orders::OrderStatus;
     use entity::tables::{order_lines, orders, products, users};
     use sea_orm::sea_query::Expr;
@@ -93,7 +93,7 @@ async fn constraints_reject_bad_rows(backend: Backend) {
     assert!(unknown_role.is_err(), "an unknown role is rejected");
 
     let same_email_other_case = users::ActiveModel {
-        id: Set(new_id()),
+        id: Set(UserId::new()),
         email: Set("ADA@example.COM".into()),
         ..user.clone().into()
     };
@@ -103,14 +103,14 @@ async fn constraints_reject_bad_rows(backend: Backend) {
     );
 
     let same_sku = products::ActiveModel {
-        id: Set(new_id()),
+        id: Set(ProductId::new()),
         slug: Set("another-slug".into()),
         ..product.clone().into()
     };
     assert!(same_sku.insert(&db.conn).await.is_err(), "skus are unique");
 
     let same_key = orders::ActiveModel {
-        id: Set(new_id()),
+        id: Set(OrderId::new()),
         ..order.clone().into()
     };
     assert!(
@@ -119,7 +119,7 @@ async fn constraints_reject_bad_rows(backend: Backend) {
     );
 
     let zero_quantity = order_lines::ActiveModel {
-        id: Set(new_id()),
+        id: Set(OrderLineId::new()),
         order_id: Set(order.id),
         product_id: Set(product.id),
         product_name: Set(product.name.clone()),
@@ -133,8 +133,8 @@ async fn constraints_reject_bad_rows(backend: Backend) {
     );
 
     let orphan_line = order_lines::ActiveModel {
-        id: Set(new_id()),
-        order_id: Set(new_id()),
+        id: Set(OrderLineId::new()),
+        order_id: Set(OrderId::new()),
         product_id: Set(product.id),
         product_name: Set(product.name.clone()),
         quantity: Set(1),

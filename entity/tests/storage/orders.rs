@@ -8,7 +8,7 @@ use sea_orm::{EntityTrait, Iterable};
 
 use crate::helpers::{insert_order, insert_user, on_both_backends};
 
-async fn stored_status(db: &TestDb, id: uuid::Uuid) -> OrderStatus {
+async fn stored_status(db: &TestDb, id: entity::ids::OrderId) -> OrderStatus {
     orders::Entity::find_by_id(id)
         .one(&db.conn)
         .await
@@ -41,7 +41,7 @@ async fn every_transition_is_applied_or_refused_in_the_database(backend: Backend
             }
         }
     }
-    let missing = transition(&db.conn, entity::ids::new_id(), OrderStatus::Paid).await;
+    let missing = transition(&db.conn, entity::ids::OrderId::new(), OrderStatus::Paid).await;
     assert!(matches!(missing, Err(DomainError::NotFound { entity: "order" })));
 }
 on_both_backends!(

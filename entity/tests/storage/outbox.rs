@@ -10,8 +10,8 @@ use crate::helpers::on_both_backends;
 async fn outbox_rows_commit_and_roll_back_with_the_callers_transaction(backend: Backend) {
     let db = TestDb::migrated(backend).await;
     let job = SettlePayment {
-        payment_id: entity::ids::new_id(),
-        order_id: entity::ids::new_id(),
+        payment_id: entity::ids::PaymentId::new(),
+        order_id: entity::ids::OrderId::new(),
         request_id: None,
     };
 

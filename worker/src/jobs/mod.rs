@@ -19,7 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use entity::jobs::{Envelope, Job, JobOutcome, SendEmail, SettlePayment};
+use entity::jobs::{Envelope, Job, JobOutcome, ReleasePayment, SendEmail, SettlePayment};
 use entity::payments::PaymentGateway;
 use sea_orm::DatabaseConnection;
 use serde::de::DeserializeOwned;
@@ -28,6 +28,7 @@ use crate::config::RetryPolicy;
 use crate::metrics::Metrics;
 use crate::notifications::{Links, Mailer};
 
+pub mod release_payment;
 pub mod send_email;
 pub mod settle_payment;
 
@@ -57,6 +58,10 @@ pub async fn run(ctx: &JobContext, envelope: Envelope) {
     let outcome = match envelope.job_name.as_str() {
         SettlePayment::NAME => match decode::<SettlePayment>(&envelope) {
             Ok(job) => settle_payment::run(ctx, &job).await,
+            Err(outcome) => outcome,
+        },
+        ReleasePayment::NAME => match decode::<ReleasePayment>(&envelope) {
+            Ok(job) => release_payment::run(ctx, &job).await,
             Err(outcome) => outcome,
         },
         SendEmail::NAME => match decode::<SendEmail>(&envelope) {

@@ -37,7 +37,7 @@ async fn send(ctx: &JobContext, job: &SendEmail) -> Result<JobOutcome, DomainErr
             "the order of this email no longer exists".into(),
         ));
     };
-    let email = render(&job.to, &content, &ctx.links);
+    let email = render(job.to.as_str(), &content, &ctx.links);
     match ctx.mailer.send(&email).await {
         Ok(()) => {
             delivery_sent(&ctx.db, &job.dedupe_key).await?;
@@ -80,7 +80,10 @@ async fn content(ctx: &JobContext, message: &EmailMessage) -> Result<Option<Emai
     }
 }
 
-async fn summary(ctx: &JobContext, order_id: uuid::Uuid) -> Result<Option<OrderSummary>, DomainError> {
+async fn summary(
+    ctx: &JobContext,
+    order_id: entity::ids::OrderId,
+) -> Result<Option<OrderSummary>, DomainError> {
     let Some(details) = entity::orders::order_details(&ctx.db, order_id).await? else {
         return Ok(None);
     };

@@ -102,7 +102,9 @@ impl SqliteQueue {
 
     pub(super) async fn push(&self, queue: QueueName, job: &Envelope) -> Result<(), QueueError> {
         let task = TaskBuilder::new(serde_json::to_vec(job)?)
-            .task_id(TaskId::from_string(ulid_text(job.outbox_id.as_u128())))
+            .task_id(TaskId::from_string(ulid_text(
+                job.outbox_id.into_uuid().as_u128(),
+            )))
             // A second fence against apalis's storage retries: a `Failed`
             // row is only refetched while `attempts < max_attempts`.
             .max_attempts(1)

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use entity::accounts::Role;
-use entity::ids::new_id;
+use entity::ids::{OrderId, OutboxId, PaymentId, UserId};
 use entity::jobs::{Job, QueueName, SettlePayment};
 use entity::orders::OrderStatus;
 use entity::payments::PaymentStatus;
@@ -83,8 +83,13 @@ async fn fifty_thousand_due_jobs_all_complete_without_the_queue_passing_its_high
 
     // Act: one worker drains the burst
     let drain_started = Instant::now();
-    let worker =
-        worker::Worker::from_parts(config, db.conn.clone(), queue.clone()).expect("build the worker");
+    let worker = worker::Worker::from_parts(
+        config.clone(),
+        db.conn.clone(),
+        queue.clone(),
+        config.payment_gateway(),
+    )
+    .expect("build the worker");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(worker.run_until(async move {
         let _ = stopped.await;
@@ -208,7 +213,7 @@ async fn incomplete(db: &DatabaseConnection) -> u64 {
 async fn settled_payment(db: &DatabaseConnection) -> SettlePayment {
     let now = Utc::now();
     let user = users::ActiveModel {
-        id: Set(new_id()),
+        id: Set(UserId::new()),
         email: Set("burst@example.com".into()),
         name: Set("Burst customer".into()),
         password_hash: Set("not-a-real-hash".into()),
@@ -220,7 +225,7 @@ async fn settled_payment(db: &DatabaseConnection) -> SettlePayment {
     .await
     .expect("insert the customer");
     let order = orders::ActiveModel {
-        id: Set(new_id()),
+        id: Set(OrderId::new()),
         user_id: Set(user.id),
         status: Set(OrderStatus::Paid),
         total_minor: Set(2_500),
@@ -233,7 +238,7 @@ async fn settled_payment(db: &DatabaseConnection) -> SettlePayment {
     .await
     .expect("insert the order");
     let payment = payments::ActiveModel {
-        id: Set(new_id()),
+        id: Set(PaymentId::new()),
         order_id: Set(order.id),
         status: Set(PaymentStatus::Settled),
         amount_minor: Set(2_500),
@@ -262,7 +267,7 @@ async fn insert_outbox_rows(db: &DatabaseConnection, job: &SettlePayment, count:
     while left > 0 {
         let now = Utc::now();
         let rows = (0..left.min(INSERT_CHUNK)).map(|_| outbox::ActiveModel {
-            id: Set(new_id()),
+            id: Set(OutboxId::new()),
             job_name: Set(SettlePayment::NAME.to_owned()),
             payload: Set(payload.clone()),
             attempt: Set(1),

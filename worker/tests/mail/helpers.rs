@@ -1,6 +1,5 @@
 use entity::money::{Currency, Money};
 use entity::orders::OrderStatus;
-use uuid::Uuid;
 use worker::notifications::{LineSummary, OrderSummary};
 pub use worker::testing::{Behaviour, MAIL_FROM, Parsed, TestSmtp, parse};
 
@@ -11,7 +10,7 @@ pub fn eur(amount_minor: i64) -> Money {
 /// Two lines, €32.68 in all.
 pub fn order(customer_name: &str, status: OrderStatus) -> OrderSummary {
     OrderSummary {
-        order_id: Uuid::now_v7(),
+        order_id: entity::ids::OrderId::new(),
         customer_name: customer_name.to_owned(),
         lines: vec![
             LineSummary {

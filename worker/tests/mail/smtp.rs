@@ -37,7 +37,7 @@ fn assert_escaped_name(parsed: &Parsed) {
     assert!(parsed.text().contains(EVIL_NAME), "{}", parsed.text());
 }
 
-fn assert_order_details(parsed: &Parsed, order_id: uuid::Uuid) {
+fn assert_order_details(parsed: &Parsed, order_id: entity::ids::OrderId) {
     let link = format!("https://shop.example.com/orders/{order_id}");
     for part in [parsed.text(), parsed.html()] {
         assert!(part.contains(&link), "no order link in {part}");

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use entity::ids::OutboxId;
 use entity::jobs::{Envelope, QueueName};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
@@ -135,7 +136,7 @@ impl Drop for Cleanup {
 /// A job for the tests; `sleep_ms` makes the recording handler take that long.
 pub fn job(n: u64, sleep_ms: u64) -> Envelope {
     Envelope {
-        outbox_id: Uuid::now_v7(),
+        outbox_id: OutboxId::new(),
         job_name: "send_email.v1".to_owned(),
         attempt: 1,
         payload: serde_json::json!({ "n": n, "sleep_ms": sleep_ms }),
@@ -154,8 +155,8 @@ pub struct Deliveries {
 
 #[derive(Default)]
 struct Log {
-    started: Vec<(Uuid, String)>,
-    finished: Vec<Uuid>,
+    started: Vec<(OutboxId, String)>,
+    finished: Vec<OutboxId>,
 }
 
 impl Deliveries {
@@ -173,12 +174,12 @@ impl Deliveries {
         self.log().finished.len()
     }
 
-    pub fn was_finished(&self, id: Uuid) -> bool {
+    pub fn was_finished(&self, id: OutboxId) -> bool {
         self.log().finished.contains(&id)
     }
 
     /// Deliveries per outbox id.
-    pub fn per_job(&self) -> HashMap<Uuid, usize> {
+    pub fn per_job(&self) -> HashMap<OutboxId, usize> {
         let mut counts = HashMap::new();
         for (id, _) in &self.log().started {
             *counts.entry(*id).or_default() += 1;

@@ -12,9 +12,9 @@
 //!   output ([`RenderedEmail`]), [`Links`] and [`render`];
 //! - `layout`: blocks to HTML and text, escaping, URL encoding;
 //! - one module per email: its subject and copy.
+use entity::ids::OrderId;
 use entity::money::Money;
 use entity::orders::OrderStatus;
-use uuid::Uuid;
 
 mod layout;
 pub(crate) use layout::one_line;
@@ -72,7 +72,7 @@ impl EmailContent {
 /// current catalog (the customer must see what they bought, at that price).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderSummary {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// Used in the greeting; comes from the user, so it is escaped.
     pub customer_name: String,
     pub lines: Vec<LineSummary>,
@@ -132,7 +132,7 @@ impl Links {
 
     /// One order's page: `{base}/orders/{id}`.
     #[must_use]
-    pub fn order(&self, order_id: Uuid) -> String {
+    pub fn order(&self, order_id: OrderId) -> String {
         format!("{}/orders/{order_id}", self.base_url)
     }
 

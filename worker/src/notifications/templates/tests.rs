@@ -1,3 +1,4 @@
+use entity::ids::OrderId;
 use entity::money::{Currency, Money};
 use entity::orders::OrderStatus;
 use uuid::Uuid;
@@ -11,7 +12,7 @@ fn eur(amount_minor: i64) -> Money {
 
 fn order(customer_name: &str) -> OrderSummary {
     OrderSummary {
-        order_id: Uuid::parse_str("0192f0c1-2a3b-7c4d-8e5f-60718293a4b5").expect("uuid"),
+        order_id: "0192f0c1-2a3b-7c4d-8e5f-60718293a4b5".parse().expect("id"),
         customer_name: customer_name.to_owned(),
         lines: vec![
             LineSummary {
@@ -171,7 +172,7 @@ fn the_reset_link_carries_the_token_url_encoded() {
 #[test]
 fn links_are_built_from_the_public_url() {
     let links = Links::new(" https://shop.example.com/ ");
-    let id = Uuid::nil();
+    let id = OrderId(Uuid::nil());
     assert_eq!(links.base_url(), "https://shop.example.com");
     assert_eq!(links.home(), "https://shop.example.com/");
     assert_eq!(

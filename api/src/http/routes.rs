@@ -1,0 +1,121 @@
+//! The api's HTTP surface: `/graphql` (GraphQL over HTTP, or GraphiQL for a
+//! browser), the playground's files, `/healthz` and `/readyz`. Handlers are
+//! thin: they read the request, hand it to the schema, and shape the answer.
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use sea_orm::ConnectionTrait;
+
+use super::{Limits, Playground};
+use crate::auth::RequestId;
+use crate::errors::code;
+use crate::schema::AppSchema;
+use crate::state::AppState;
+
+/// What the handlers need besides the request: the schema (which carries
+/// the [`AppState`] its resolvers use), the same state for the handlers'
+/// own needs (tokens, the readiness check), and the transport's settings.
+pub struct Endpoint {
+    pub schema: AppSchema,
+    pub state: AppState,
+    pub limits: Limits,
+    pub playground: Option<Playground>,
+}
+
+/// Mounts every route on an actix app.
+pub fn configure(endpoint: web::Data<Endpoint>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(endpoint)
+            .service(
+                web::resource("/graphql")
+                    .route(web::get().to(graphql))
+                    .route(web::post().to(graphql)),
+            )
+            .route("/playground/assets/{file}", web::get().to(playground_asset))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz));
+    }
+}
+
+/// A caller's `X-Request-Id` when it is sane, else a new one.
+fn request_id(req: &HttpRequest) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+}
+
+/// Gives every code-less error from async-graphql itself (parse, validation,
+/// input coercion, limits) a stable code.
+fn tag_request_errors(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let code = if error.path.is_empty() {
+            code::GRAPHQL_VALIDATION_FAILED
+        } else {
+            code::BAD_USER_INPUT
+        };
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
+    }
+}
+
+async fn graphql(req: HttpRequest, payload: web::Payload, endpoint: web::Data<Endpoint>) -> HttpResponse {
+    if let Some(playground) = &endpoint.playground
+        && super::wants_playground(&req)
+    {
+        return playground.page();
+    }
+    let id = request_id(&req);
+    let mut response = match super::parse_request(&req, payload, &endpoint.limits).await {
+        Ok((request, format)) => {
+            let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+            let viewer = endpoint.state.tokens.viewer(authorization);
+            let request = request.data(viewer).data(RequestId(id.clone()));
+            let mut executed = endpoint.schema.execute(request).await;
+            tag_request_errors(&mut executed);
+            super::respond(executed, format)
+        }
+        Err(refusal) => refusal,
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    response
+}
+
+async fn playground_asset(path: web::Path<String>, endpoint: web::Data<Endpoint>) -> HttpResponse {
+    match &endpoint.playground {
+        Some(playground) => playground.asset(&path),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+/// Ready when the database answers.
+async fn readyz(endpoint: web::Data<Endpoint>) -> HttpResponse {
+    match endpoint.state.db.execute_unprepared("SELECT 1").await {
+        Ok(_) => HttpResponse::Ok().content_type("text/plain").body("ready"),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed: database");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("database unavailable")
+        }
+    }
+}
