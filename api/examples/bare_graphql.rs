@@ -2,7 +2,7 @@
 //! answers the api's `products(first:)` and `product(slug:)` shapes from
 //! memory — no database, no auth, no limits, no request ids. `bench/api.sh`
 //! loads it next to the real api in one run and reports the api's figures as
-//! ratios to it (see `/work/shared/PERFORMANCE.md`).
+//! ratios to it (see bench/README.md).
 //!
 //! It does the per-request work any GraphQL server must do for these queries:
 //! parse and validate the document, resolve every field, format the money,

@@ -99,6 +99,11 @@ impl<T> GqlResultExt<T> for Result<T, DomainError> {
 
 /// The current request's id ("-" outside a request, e.g. in tests of the schema).
 #[must_use]
+/// A data loader's failure: always unexpected, so INTERNAL with the request id.
+pub fn loader(ctx: &Context<'_>, err: &std::sync::Arc<entity::DomainError>) -> async_graphql::Error {
+    internal(err.as_ref(), request_id(ctx))
+}
+
 pub fn request_id<'a>(ctx: &'a Context<'_>) -> &'a str {
     ctx.data_opt::<RequestId>().map_or("-", |id| id.0.as_str())
 }

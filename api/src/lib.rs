@@ -7,7 +7,7 @@
 //! - [`config`]: environment variables into a typed [`config::Config`].
 //! - [`cli`]: `serve`, `export-schema`, `create-admin`, `seed`.
 //! - [`schema`]: root types merged from the domains, loaders, limits.
-//! - [`accounts`], [`catalog`], [`orders`], [`jobs`]: one GraphQL part per domain (types, queries, mutations, loaders).
+//! - [`accounts`], [`catalog`], [`orders`], [`payments`], [`jobs`]: one GraphQL part per domain (types, queries, mutations, loaders).
 //! - [`auth`]: JWT access tokens and the per-request viewer.
 //! - [`errors`]: the error policy and `extensions.code`.
 //! - [`http`]: GraphQL-over-HTTP, the GraphiQL playground, the actix routes.
@@ -26,6 +26,7 @@ pub mod jobs;
 pub mod money;
 pub mod orders;
 pub mod pagination;
+pub mod payments;
 pub mod schema;
 pub mod seed;
 pub mod startup;

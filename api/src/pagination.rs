@@ -15,7 +15,7 @@ use async_graphql::{Context, Object, OutputType, SimpleObject, TypeName};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use entity::DomainError;
-use entity::paging::Page;
+use entity::pagination::Page;
 use sea_orm::DatabaseConnection;
 use serde::{Serialize, de::DeserializeOwned};
 

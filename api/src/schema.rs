@@ -6,7 +6,8 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 use crate::accounts::{AccountsMutation, AccountsQuery};
 use crate::catalog::{CatalogMutation, CatalogQuery, ProductLoader};
 use crate::jobs::{JobsMutation, JobsQuery};
-use crate::orders::{OrderLinesLoader, OrdersMutation, OrdersQuery, PaymentLoader};
+use crate::orders::{OrderLinesLoader, OrdersMutation, OrdersQuery};
+use crate::payments::PaymentLoader;
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]

@@ -28,7 +28,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
         // Checking each connection on every acquire costs ~15% throughput
-        // (PERFORMANCE.md); a broken connection surfaces as an error instead.
+        // (measured with bench/api.sh); a broken connection surfaces as an error instead.
         .test_before_acquire(false)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {

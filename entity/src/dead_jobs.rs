@@ -9,7 +9,7 @@ use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
 use crate::error::DomainError;
 use crate::ids::DeadJobId;
 use crate::jobs::Envelope;
-use crate::paging::Page;
+use crate::pagination::Page;
 use crate::tables::{dead_jobs, outbox};
 
 /// Keeps `envelope`'s job as dead with the error that ended it.

@@ -11,7 +11,7 @@
 //! - [`orders`]: the status state machine, placing, cancelling, fulfilling, reading.
 //! - [`payments`]: payment statuses and the gateway (trait + sandbox).
 //! - [`notifications`]: email delivery statuses.
-//! - [`paging`]: page sizes and keyset pages.
+//! - [`pagination`]: page sizes and keyset pages.
 //! - [`outbox`]: jobs written inside the caller's transaction; the retry schedule; the sweeper's due rows.
 //! - [`dead_jobs`]: jobs that failed for good, kept for an admin to retry.
 //! - [`jobs`]: the job payloads (`SettlePayment`, `SendEmail`) and their stable names.
@@ -31,7 +31,7 @@ pub mod money;
 pub mod notifications;
 pub mod orders;
 pub mod outbox;
-pub mod paging;
+pub mod pagination;
 pub mod payments;
 pub mod tables;
 #[cfg(feature = "testing")]

@@ -166,7 +166,7 @@ impl CatalogQuery {
         filter: Option<ProductFilter>,
         order_by: Option<ProductOrder>,
     ) -> async_graphql::Result<Connection<Product>> {
-        let size = entity::paging::page_size(first).or_gql(ctx)?;
+        let size = entity::pagination::page_size(first).or_gql(ctx)?;
         let order: DomainOrder = order_by.unwrap_or_default().into();
         let after: Option<ProductCursor> = decode_after::<CursorWire>(after.as_deref())?.map(Into::into);
         let filter = DomainFilter::try_from(filter.unwrap_or_default()).or_gql(ctx)?;

@@ -55,7 +55,7 @@ impl JobsQuery {
     ) -> async_graphql::Result<Connection<DeadJob>> {
         require_admin(ctx)?;
         let state = ctx.data::<AppState>()?;
-        let size = entity::paging::page_size(first).or_gql(ctx)?;
+        let size = entity::pagination::page_size(first).or_gql(ctx)?;
         let after: Option<DeadJobId> = decode_after(after.as_deref())?;
         let page = entity::dead_jobs::list(&state.db, after, size)
             .await

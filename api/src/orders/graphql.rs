@@ -1,21 +1,19 @@
-use std::sync::Arc;
-
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, InputObject, Object};
-use entity::DomainError;
 use entity::catalog::Quantity;
 use entity::ids::OrderId;
 use entity::orders::{IdempotencyKey, OrderLineRequest, OrderRequest};
 use entity::payments::PaymentToken;
-use entity::tables::{order_lines, orders, payments};
+use entity::tables::{order_lines, orders};
 
 use crate::auth::{require_admin, require_user};
 use crate::catalog::{Product, ProductLoader};
 use crate::errors::{self, GqlResultExt, client_error, code};
 use crate::ids;
 use crate::money::{MoneyView, money};
-use crate::orders::loaders::{OrderLinesLoader, PaymentLoader};
+use crate::orders::loaders::OrderLinesLoader;
 use crate::pagination::{Connection, ConnectionNode, decode_after, encode_cursor};
+use crate::payments::{Payment, PaymentLoader};
 use crate::state::AppState;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -26,20 +24,6 @@ pub enum OrderStatus {
     Fulfilled,
     PaymentFailed,
     Cancelled,
-}
-
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(remote = "entity::payments::PaymentStatus")]
-pub enum PaymentStatus {
-    Authorized,
-    Settled,
-    Failed,
-    Voided,
-    Refunded,
-}
-
-fn loader_error(ctx: &Context<'_>, err: &Arc<DomainError>) -> async_graphql::Error {
-    errors::internal(err.as_ref(), errors::request_id(ctx))
 }
 
 /// An order; only its owner and admins can reach it.
@@ -58,7 +42,7 @@ impl Order {
         let lines = loader
             .load_one(self.0.id)
             .await
-            .map_err(|e| loader_error(ctx, &e))?;
+            .map_err(|e| errors::loader(ctx, &e))?;
         Ok(lines.unwrap_or_default().into_iter().map(OrderLine).collect())
     }
     async fn total(&self) -> MoneyView {
@@ -69,7 +53,7 @@ impl Order {
         Ok(loader
             .load_one(self.0.id)
             .await
-            .map_err(|e| loader_error(ctx, &e))?
+            .map_err(|e| errors::loader(ctx, &e))?
             .map(Payment))
     }
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
@@ -87,7 +71,7 @@ impl OrderLine {
         let product = loader
             .load_one(self.0.product_id)
             .await
-            .map_err(|e| loader_error(ctx, &e))?;
+            .map_err(|e| errors::loader(ctx, &e))?;
         product
             .map(Product)
             .ok_or_else(|| client_error(code::NOT_FOUND, "product not found"))
@@ -103,30 +87,6 @@ impl OrderLine {
             self.0.unit_price_minor.saturating_mul(i64::from(self.0.quantity)),
             &self.0.currency,
         )
-    }
-}
-
-/// The payment of an order: authorised at order time, settled by a job.
-pub struct Payment(payments::Model);
-
-#[Object]
-impl Payment {
-    async fn id(&self) -> ID {
-        ids::to_gql(self.0.id)
-    }
-    async fn status(&self) -> PaymentStatus {
-        self.0.status.into()
-    }
-    async fn amount(&self) -> MoneyView {
-        money(self.0.amount_minor, &self.0.currency)
-    }
-    /// Capture attempts so far.
-    async fn attempts(&self) -> i32 {
-        self.0.attempts
-    }
-    /// Why the last capture attempt failed, if it did.
-    async fn last_error(&self) -> Option<&str> {
-        self.0.last_error.as_deref()
     }
 }
 
@@ -181,7 +141,7 @@ impl OrdersQuery {
     ) -> async_graphql::Result<Connection<Order>> {
         let actor = require_user(ctx)?;
         let state = ctx.data::<AppState>()?;
-        let size = entity::paging::page_size(first).or_gql(ctx)?;
+        let size = entity::pagination::page_size(first).or_gql(ctx)?;
         let after: Option<OrderId> = decode_after(after.as_deref())?;
         let status: Option<entity::orders::OrderStatus> = status.map(Into::into);
         let page = entity::orders::list_orders(&state.db, actor, status, after, size)

@@ -1,5 +1,5 @@
-//! Batches the to-many (order → lines) and to-one (order → payment) edges:
-//! one statement per edge for a whole page of orders. Callers reach these
+//! Batches the to-many edge order → lines: one statement for a whole page
+//! of orders. Callers reach these
 //! only through an order the viewer was allowed to read.
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 use entity::DomainError;
 use entity::ids::OrderId;
-use entity::tables::{order_lines, payments};
+use entity::tables::order_lines;
 use sea_orm::DatabaseConnection;
 
 pub struct OrderLinesLoader(pub DatabaseConnection);
@@ -18,19 +18,6 @@ impl Loader<OrderId> for OrderLinesLoader {
 
     async fn load(&self, keys: &[OrderId]) -> Result<HashMap<OrderId, Self::Value>, Self::Error> {
         entity::orders::lines_by_order_ids(&self.0, keys)
-            .await
-            .map_err(Arc::new)
-    }
-}
-
-pub struct PaymentLoader(pub DatabaseConnection);
-
-impl Loader<OrderId> for PaymentLoader {
-    type Value = payments::Model;
-    type Error = Arc<DomainError>;
-
-    async fn load(&self, keys: &[OrderId]) -> Result<HashMap<OrderId, Self::Value>, Self::Error> {
-        entity::orders::payments_by_order_ids(&self.0, keys)
             .await
             .map_err(Arc::new)
     }

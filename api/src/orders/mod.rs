@@ -1,7 +1,7 @@
-//! Orders and payments over GraphQL: placing, cancelling and fulfilling
+//! Orders over GraphQL: placing, cancelling and fulfilling
 //! orders, and reading them with ownership enforced in the query.
 pub mod graphql;
 pub mod loaders;
 
 pub use graphql::{OrdersMutation, OrdersQuery};
-pub use loaders::{OrderLinesLoader, PaymentLoader};
+pub use loaders::OrderLinesLoader;

@@ -119,7 +119,7 @@ async fn page_size_and_cursor_errors(backend: Backend) {
         "a cursor of another order is refused"
     );
 }
-on_both_backends!(paging_errors, page_size_and_cursor_errors);
+on_both_backends!(pagination_errors, page_size_and_cursor_errors);
 
 async fn customers_never_see_inactive_products(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -10,7 +10,7 @@ use sea_orm::{Condition, PaginatorTrait, QueryOrder, QuerySelect, Select};
 use super::{Price, Visibility};
 use crate::error::DomainError;
 use crate::ids::ProductId;
-use crate::paging::Page;
+use crate::pagination::Page;
 use crate::tables::products;
 
 /// Text to find in a product's name or description: trimmed, 1 to 100

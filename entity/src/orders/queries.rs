@@ -10,7 +10,7 @@ use super::OrderStatus;
 use crate::actor::Actor;
 use crate::error::DomainError;
 use crate::ids::OrderId;
-use crate::paging::Page;
+use crate::pagination::Page;
 use crate::tables::{order_lines, orders, payments, users};
 
 fn visible_to(actor: Actor) -> Select<orders::Entity> {

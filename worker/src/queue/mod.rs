@@ -1,6 +1,6 @@
 //! The job queue between the outbox and the job handlers: apalis-redis in
 //! production, apalis-sqlite inside the app's SQLite file in the embedded
-//! default (DESIGN.md §2). The rest of the worker sees only [`JobQueue`]:
+//! default (README "Running in production"). The rest of the worker sees only [`JobQueue`]:
 //! [`push`](JobQueue::push), [`depth`](JobQueue::depth) and
 //! [`consume`](JobQueue::consume).
 //!

@@ -1,0 +1,24 @@
+//! Batches the to-one edge order → payment: one statement for a whole page
+//! of orders. Callers reach it only through an order the viewer was allowed
+//! to read.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+use entity::DomainError;
+use entity::ids::OrderId;
+use entity::tables::payments;
+use sea_orm::DatabaseConnection;
+
+pub struct PaymentLoader(pub DatabaseConnection);
+
+impl Loader<OrderId> for PaymentLoader {
+    type Value = payments::Model;
+    type Error = Arc<DomainError>;
+
+    async fn load(&self, keys: &[OrderId]) -> Result<HashMap<OrderId, Self::Value>, Self::Error> {
+        entity::orders::payments_by_order_ids(&self.0, keys)
+            .await
+            .map_err(Arc::new)
+    }
+}
