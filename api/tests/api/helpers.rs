@@ -54,6 +54,9 @@ impl TestApp {
         let db = TestDb::migrated(backend).await;
         let mut config = Config::local(db.url.clone(), JWT_SECRET);
         adjust(&mut config);
+        api::startup::prepare_database(&config)
+            .await
+            .expect("the database is migrated and seeded as configured");
         let app = Application::build(config).await.expect("the app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let state = app.state().clone();
