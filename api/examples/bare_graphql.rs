@@ -19,22 +19,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
-const KINDS: &[(&str, &str, i64)] = &[
-    ("tee", "Organic cotton T-shirt, relaxed fit.", 2_500),
-    (
-        "hoodie",
-        "Heavyweight fleece hoodie with a kangaroo pocket.",
-        6_900,
-    ),
-    ("cap", "Six-panel cap with an adjustable strap.", 2_200),
-    ("socks", "Merino crew socks, pack of two.", 1_800),
-    ("mug", "Stoneware mug, 350 ml, dishwasher safe.", 1_600),
-    ("tote", "Canvas tote bag with inner pocket.", 1_900),
-    ("notebook", "A5 dotted notebook, 160 pages.", 1_400),
-    ("sticker-pack", "Five vinyl stickers, weatherproof.", 600),
-];
-const COLOURS: &[&str] = &["black", "white", "navy", "forest"];
-
 /// One product, as the api's `Product` type shows it.
 #[derive(Clone)]
 struct Product {
@@ -156,24 +140,22 @@ impl Query {
 type BareSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
 fn catalog() -> Vec<Product> {
-    let mut all = Vec::new();
-    for (k, (kind, description, price)) in KINDS.iter().enumerate() {
-        for (c, colour) in COLOURS.iter().enumerate() {
-            let title_kind = kind.replace('-', " ");
-            all.push(Product {
-                id: uuid::Uuid::now_v7(),
-                sku: format!("DEMO-{}-{}", kind.to_uppercase(), colour.to_uppercase()),
-                slug: format!("{colour}-{kind}"),
-                name: format!("{}{} {}", &colour[..1].to_uppercase(), &colour[1..], title_kind),
-                description: (*description).to_owned(),
-                price_minor: price + i64::try_from(c).unwrap_or(0) * 100,
-                currency: "EUR",
-                stock: i32::try_from((k * 7 + c * 13) % 40 + 5).unwrap_or(10),
-                active: true,
-                created_at: Utc::now(),
-            });
-        }
-    }
+    let mut all: Vec<Product> = api::seed::demo_products()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| Product {
+            id: uuid::Uuid::now_v7(),
+            sku: p.sku.as_str().to_owned(),
+            slug: p.slug.as_str().to_owned(),
+            name: p.name,
+            description: p.description,
+            price_minor: p.price.minor(),
+            currency: "EUR",
+            stock: p.stock,
+            active: p.active,
+            created_at: Utc::now(),
+        })
+        .collect();
     all.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     all
 }

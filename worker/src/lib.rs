@@ -4,6 +4,7 @@
 //!
 //! Layout:
 //! - [`runtime`]: `Worker::build(config).run_until(shutdown)` — the composition root.
+//! - [`cli`]: `worker run`.
 //! - [`config`]: environment variables into [`config::WorkerConfig`]; the retry policy.
 //! - [`env`], [`telemetry`], [`process`]: reading variables, logging, the
 //!   runtime and the shutdown signal — shared with the `api` binary.
@@ -13,6 +14,7 @@
 //! - [`notifications`]: email templates and the SMTP / file mailer.
 //! - [`schedules`]: order expiry on apalis-cron.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`; [`metrics`]: the counters.
+pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod env;

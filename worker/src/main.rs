@@ -1,46 +1,4 @@
-//! `worker`: the Storefront job runner. `worker run [--concurrency N] [--queues emails,settlements]`.
-use clap::{Parser, Subcommand};
-use worker::config::{WorkerConfig, parse_queues};
-use worker::telemetry::{self, LogFormat};
-
-#[derive(Parser)]
-#[command(name = "worker", about = "Storefront job runner", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Consume jobs until SIGTERM or Ctrl-C (the default command).
-    Run {
-        /// Jobs at a time per queue (default: WORKER_CONCURRENCY or 8).
-        #[arg(long)]
-        concurrency: Option<usize>,
-        /// Queues to consume, comma-separated: emails, settlements (default: both).
-        #[arg(long)]
-        queues: Option<String>,
-    },
-}
-
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let Command::Run { concurrency, queues } = cli.command.unwrap_or(Command::Run {
-        concurrency: None,
-        queues: None,
-    });
-    let mut config = WorkerConfig::from_env()?;
-    config.concurrency = concurrency.unwrap_or(config.concurrency);
-    if let Some(queues) = queues {
-        config.queues = parse_queues(&queues)?;
-    }
-    telemetry::init(LogFormat::from_env()?);
-    let worker = worker::Worker::build(config).await?;
-    if let Some(port) = worker.health_port() {
-        tracing::info!(port, "health on /healthz, /readyz, /metrics");
-    }
-    worker.run_until(worker::process::shutdown_signal()).await
-}
-
+//! `worker`: the Storefront job runner. See `worker::cli` for the commands.
 fn main() -> std::process::ExitCode {
-    worker::process::run_main("worker", || run(Cli::parse()))
+    worker::process::run_main("worker", worker::cli::run)
 }

@@ -87,6 +87,11 @@ impl Sku {
 pub struct Slug(String);
 
 impl Slug {
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// # Errors
     /// [`DomainError::InvalidInput`] on `slug`.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
