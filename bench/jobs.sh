@@ -28,11 +28,19 @@ WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-64}
 SQLITE_CONCURRENCY=${SQLITE_CONCURRENCY:-2}
 PASS_THROUGH=(SWEEP_INTERVAL_MS QUEUE_HIGH_WATER JOB_MAX_ATTEMPTS DATABASE_MAX_CONNECTIONS)
 
-die() { echo "bench/jobs.sh: $*" >&2; exit 1; }
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sf-bench-jobs.XXXXXX")
+# The private Redis is started the way scripts/test starts its own.
+SERVICES_DIR=$WORK
+SERVICES_PROG=bench/jobs.sh
+# shellcheck source=../scripts/lib/services.sh
+source "$ROOT/scripts/lib/services.sh"
+lock_services_dir
 for tool in cargo psql; do
     command -v "$tool" >/dev/null || die "$tool is required"
 done
-[[ -n ${BENCH_REDIS_URL:-} ]] || command -v redis-server >/dev/null || die "redis-server is required (or set BENCH_REDIS_URL)"
+if [[ -z ${BENCH_REDIS_URL:-} ]]; then
+    find_redis_server || die "redis-server is required (or set BENCH_REDIS_URL)"
+fi
 
 echo "building release binaries (worker, migration, example enqueue_noop)…" >&2
 (cd "$ROOT" && cargo build --release --quiet -p worker -p migration --bin worker --bin migration --example enqueue_noop)
@@ -40,13 +48,11 @@ WORKER_BIN=$TARGET_DIR/release/worker
 MIGRATION_BIN=$TARGET_DIR/release/migration
 ENQUEUE_BIN=$TARGET_DIR/release/examples/enqueue_noop
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sf-bench-jobs.XXXXXX")
 DATABASES=()
 PIDS=()
-REDIS_PID=""
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    if [[ -n $REDIS_PID ]]; then kill "$REDIS_PID" 2>/dev/null || true; fi
+    stop_private_redis || true
     for db in "${DATABASES[@]}"; do
         psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
     done
@@ -69,21 +75,9 @@ if [[ -n ${BENCH_REDIS_URL:-} ]]; then
     REDIS_URL=$BENCH_REDIS_URL
     REDIS_DESC="Redis at $REDIS_URL"
 else
-    port=""
-    for _ in $(seq 1 50); do
-        candidate=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
-    done
-    [[ -n $port ]] || die "no free port for redis-server"
-    timeout -k 10 $((LIFETIME * 5)) redis-server --port "$port" --bind 127.0.0.1 --save '' \
-        --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
-    REDIS_PID=$!
-    REDIS_URL=redis://127.0.0.1:$port
-    for _ in $(seq 1 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-        sleep 0.1
-    done
-    REDIS_DESC="private redis-server $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-) (no persistence)"
+    start_private_redis
+    REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+    REDIS_DESC="private redis-server $("$REDIS_SERVER_BIN" --version | grep -o 'v=[0-9.]*' | cut -c3-) (no persistence)"
 fi
 
 # Runs the workers of one configuration until every row is completed; sets

@@ -18,7 +18,6 @@
 //! - [`money`]: integer minor units plus currency, checked arithmetic, formatting.
 //! - [`db`]: connecting (SQLite WAL + busy timeout, PostgreSQL) and write transactions.
 //! - [`error`]: the one error type domain functions return.
-//! - `testing` (feature `testing`): a fresh database per test on either backend.
 pub mod accounts;
 pub mod actor;
 pub mod catalog;
@@ -34,7 +33,5 @@ pub mod outbox;
 pub mod pagination;
 pub mod payments;
 pub mod tables;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use error::DomainError;

@@ -7,8 +7,8 @@
 //! (outbox → queue → consumer → outcome), not a payment gateway.
 //!
 //! `DATABASE_URL=postgres://… cargo run --release -p worker --example enqueue_noop -- 20000`
-//! (the schema must exist: `migration up`). Rows are inserted with
-//! multi-row `INSERT`s, 1,000 at a time.
+//! (the schema must exist: `migration up`). The rows come from
+//! `testkit::fixtures`, as in the burst test.
 //!
 //! `enqueue_noop --wait [TIMEOUT_SECS]` instead waits (polling every 100 ms)
 //! until no outbox row is left uncompleted, then prints how many rows and
@@ -17,19 +17,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use chrono::Utc;
-use entity::accounts::Role;
-use entity::ids::{OrderId, OutboxId, PaymentId, UserId};
 use entity::jobs::{Job, SettlePayment};
-use entity::orders::OrderStatus;
-use entity::payments::PaymentStatus;
-use entity::tables::{dead_jobs, orders, outbox, payments, users};
-use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
-
-/// Rows per `INSERT`: 10 columns each, well under PostgreSQL's 65,535 and
-/// SQLite's 32,766 bind parameters.
-const CHUNK: usize = 1_000;
+use entity::tables::{dead_jobs, outbox};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -50,26 +40,8 @@ async fn main() -> anyhow::Result<()> {
         .map_or(Ok(20_000), |raw| raw.parse())
         .context("the count must be a whole number")?;
     let started = Instant::now();
-    let job = settled_payment(&db).await?;
-    let payload = serde_json::to_value(&job)?;
-    let mut left = count;
-    while left > 0 {
-        let now = Utc::now();
-        let rows = (0..left.min(CHUNK)).map(|_| outbox::ActiveModel {
-            id: Set(OutboxId::new()),
-            job_name: Set(SettlePayment::NAME.to_owned()),
-            payload: Set(payload.clone()),
-            attempt: Set(1),
-            available_at: Set(now),
-            created_at: Set(now),
-            dispatched_at: Set(None),
-            completed_at: Set(None),
-            dispatch_attempts: Set(0),
-            last_error: Set(None),
-        });
-        outbox::Entity::insert_many(rows).exec(&db).await?;
-        left = left.saturating_sub(CHUNK);
-    }
+    let job = testkit::fixtures::settled_payment(&db).await?;
+    testkit::fixtures::insert_outbox_rows(&db, &job, count).await?;
     println!(
         "enqueued {count} {} jobs (payment {}) in {:.2?}",
         SettlePayment::NAME,
@@ -100,52 +72,4 @@ async fn wait_until_completed(db: &DatabaseConnection, timeout: Duration) -> any
     let dead = dead_jobs::Entity::find().count(db).await?;
     println!("completed: {rows} outbox rows, {dead} dead jobs");
     Ok(())
-}
-
-/// A customer, a PAID order and its SETTLED payment: settling it again is a no-op.
-async fn settled_payment(db: &DatabaseConnection) -> anyhow::Result<SettlePayment> {
-    let now = Utc::now();
-    let user = users::ActiveModel {
-        id: Set(UserId::new()),
-        email: Set(format!("bench-{}@example.com", uuid::Uuid::now_v7().simple())),
-        name: Set("Bench customer".into()),
-        password_hash: Set("not-a-real-hash".into()),
-        role: Set(Role::Customer),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await?;
-    let order = orders::ActiveModel {
-        id: Set(OrderId::new()),
-        user_id: Set(user.id),
-        status: Set(OrderStatus::Paid),
-        total_minor: Set(2_500),
-        currency: Set("EUR".into()),
-        idempotency_key: Set(uuid::Uuid::now_v7().to_string()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await?;
-    let payment = payments::ActiveModel {
-        id: Set(PaymentId::new()),
-        order_id: Set(order.id),
-        status: Set(PaymentStatus::Settled),
-        amount_minor: Set(2_500),
-        currency: Set("EUR".into()),
-        token: Set("sandbox_ok".into()),
-        authorization_ref: Set(Some("bench".into())),
-        attempts: Set(1),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await?;
-    Ok(SettlePayment {
-        payment_id: payment.id,
-        order_id: order.id,
-        request_id: None,
-    })
 }

@@ -27,7 +27,5 @@ pub mod queue;
 pub mod runtime;
 pub mod schedules;
 pub mod telemetry;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use runtime::Worker;

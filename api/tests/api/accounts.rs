@@ -1,8 +1,8 @@
 use entity::jobs::{EmailMessage, SendEmail};
 use entity::tables::outbox;
-use entity::testing::Backend;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
+use testkit::Backend;
 
 use crate::helpers::{TestApp, error_code, on_both_backends};
 

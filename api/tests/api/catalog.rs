@@ -1,5 +1,5 @@
-use entity::testing::Backend;
 use serde_json::{Value, json};
+use testkit::Backend;
 
 use crate::helpers::{TestApp, error_code, on_both_backends};
 

@@ -1,7 +1,7 @@
 //! Bad requests against the real app: each gets a clear GraphQL error and
 //! the right status — never a panic or a 500 with internals.
-use entity::testing::Backend;
 use serde_json::{Value, json};
+use testkit::Backend;
 
 use crate::helpers::{TestApp, on_both_backends};
 

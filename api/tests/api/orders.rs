@@ -2,9 +2,9 @@ use std::sync::Arc;
 
 use entity::orders::OrderStatus;
 use entity::tables::{outbox, products};
-use entity::testing::Backend;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
+use testkit::Backend;
 
 use crate::helpers::{Session, TestApp, error_code, on_both_backends};
 

@@ -11,7 +11,7 @@ use fantoccini::{Client, Locator};
 use reqwest::{StatusCode, header};
 use serde_json::{Value as Json, json};
 
-use entity::testing::Backend;
+use testkit::Backend;
 
 use crate::{
     browser::Browser,

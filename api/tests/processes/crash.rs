@@ -45,7 +45,7 @@ async fn a_worker_killed_mid_job_leaves_its_jobs_to_another_worker_which_runs_ea
         Duration::from_secs(10),
         "worker A started both slow captures",
         || async {
-            let attempts = payment_attempts(&cluster, &customer.token, &slow).await;
+            let attempts = payment_attempts(&cluster, &customer.access_token, &slow).await;
             if attempts == [1, 1] {
                 Ok(())
             } else {
@@ -89,7 +89,7 @@ async fn a_worker_killed_mid_job_leaves_its_jobs_to_another_worker_which_runs_ea
         started_slow.elapsed()
     );
     for id in &slow {
-        let order = cluster.order(&customer.token, id).await;
+        let order = cluster.order(&customer.access_token, id).await;
         assert_eq!(
             order["payment"],
             json!({ "status": "AUTHORIZED", "attempts": 1, "lastError": null }),
@@ -137,7 +137,7 @@ async fn a_worker_killed_mid_job_leaves_its_jobs_to_another_worker_which_runs_ea
         );
     }
     for id in &slow {
-        let order = cluster.order(&customer.token, id).await;
+        let order = cluster.order(&customer.access_token, id).await;
         assert_eq!(order["status"], "PENDING_PAYMENT");
         assert_eq!(
             order["payment"],
@@ -146,7 +146,7 @@ async fn a_worker_killed_mid_job_leaves_its_jobs_to_another_worker_which_runs_ea
         );
     }
     for id in &ok {
-        let order = cluster.order(&customer.token, id).await;
+        let order = cluster.order(&customer.access_token, id).await;
         assert_eq!(
             order,
             json!({ "status": "PAID", "payment": { "status": "SETTLED", "attempts": 1, "lastError": null } }),

@@ -41,7 +41,7 @@ fn eml_subjects(dir: &Path) -> Vec<String> {
         .map(|entry| entry.path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
         .filter_map(|path| std::fs::read(path).ok())
-        .map(|raw| worker::testing::parse(&raw).subject)
+        .map(|raw| testkit::parse(&raw).subject)
         .collect()
 }
 

@@ -8,23 +8,20 @@
 //! every log is printed with the failure. Every process is SIGKILLed when
 //! its [`Process`] is dropped, so a failing test leaves nothing running.
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::net::TcpListener as StdTcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use entity::accounts::{DisplayName, Email, Password};
-use entity::testing::{Backend, TestDb};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
+use testkit::{Backend, Behaviour, GraphqlClient, Namespace, PrivateRedis, Session, TestDb, TestSmtp, parse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use worker::testing::{Behaviour, TestSmtp, parse};
 
 pub const JWT_SECRET: &str = "process-test-secret-process-test-secret";
-pub const PASSWORD: &str = "correct horse battery";
+pub use testkit::eventually;
 
 /// How long a process may take to answer its health check after starting.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,88 +31,17 @@ pub fn api_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_api"))
 }
 
-/// The workspace root.
-fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the api crate sits in the workspace")
-}
-
 /// The `worker` binary, next to `api`. Cargo builds it for `cargo test
-/// --workspace` (as `scripts/test` runs, since the worker crate has
-/// integration tests); `cargo test -p api` does not, so when it is missing,
-/// or older than the sources it is built from, it is built once, here, with
-/// the cargo that runs the tests.
+/// --workspace` (as `scripts/test` runs), since the worker crate has
+/// integration tests; with `cargo test -p api` alone, build it first.
 pub fn worker_bin() -> PathBuf {
-    static WORKER: OnceLock<PathBuf> = OnceLock::new();
-    WORKER
-        .get_or_init(|| {
-            let path = api_bin().with_file_name(format!("worker{}", std::env::consts::EXE_SUFFIX));
-            let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-            if built.is_none_or(|built| built < newest_source()) {
-                build_worker(&path);
-            }
-            path
-        })
-        .clone()
-}
-
-/// When the worker's sources (its crate, `entity`, `migration`, the
-/// manifests) last changed.
-fn newest_source() -> std::time::SystemTime {
-    fn walk(path: &Path, newest: &mut std::time::SystemTime) {
-        let Ok(meta) = std::fs::metadata(path) else {
-            return;
-        };
-        if meta.is_dir() {
-            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-                walk(&entry.path(), newest);
-            }
-        } else if let Ok(modified) = meta.modified() {
-            *newest = (*newest).max(modified);
-        }
-    }
-    let mut newest = std::time::SystemTime::UNIX_EPOCH;
-    let root = workspace();
-    for part in [
-        "worker/src",
-        "worker/Cargo.toml",
-        "entity/src",
-        "entity/Cargo.toml",
-        "migration/src",
-        "Cargo.lock",
-    ] {
-        walk(&root.join(part), &mut newest);
-    }
-    newest
-}
-
-fn build_worker(path: &Path) {
-    let workspace = workspace();
-    let release = api_bin()
-        .parent()
-        .and_then(Path::file_name)
-        .is_some_and(|profile| profile == "release");
-    let mut cargo = std::process::Command::new(env!("CARGO"));
-    cargo
-        .args(["build", "-p", "worker", "--bin", "worker"])
-        .current_dir(workspace);
-    if release {
-        cargo.arg("--release");
-    }
-    eprintln!(
-        "{} is missing or out of date: building it ({cargo:?})",
+    let path = api_bin().with_file_name(format!("worker{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "the worker binary {} is missing: run scripts/test, or `cargo build -p worker` before `cargo test -p api`",
         path.display()
     );
-    let status = tokio::task::block_in_place(|| cargo.status());
-    match status {
-        Ok(status) if status.success() && path.exists() => {}
-        other => panic!(
-            "the worker binary {} is missing or out of date and `cargo build -p worker --bin worker` \
-             failed ({other:?}); build it first: cargo build -p api -p worker --bins",
-            path.display()
-        ),
-    }
+    path
 }
 
 /// The directory for one test's logs and files, emptied first.
@@ -143,7 +69,7 @@ pub fn free_port() -> u16 {
 pub struct Logs(Arc<Mutex<Vec<PathBuf>>>);
 
 impl Logs {
-    fn add(&self, path: PathBuf) {
+    pub fn add(&self, path: PathBuf) {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).push(path);
     }
 
@@ -291,32 +217,6 @@ impl Process {
     }
 }
 
-/// Polls `check` until it returns `Ok`, for at most `within`; panics with
-/// `what` and the last `Err` otherwise.
-pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let started = Instant::now();
-    loop {
-        match check().await {
-            Ok(value) => return value,
-            Err(last) if started.elapsed() >= within => {
-                panic!("{what}: not reached within {within:?}; last seen: {last}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
-
-/// A signed-in customer.
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub token: String,
-    pub email: String,
-}
-
 /// One test's world (see the module docs). Fields drop in order: processes
 /// before the database.
 pub struct Cluster {
@@ -325,9 +225,10 @@ pub struct Cluster {
     /// What every process of this cluster starts with.
     pub env: Env,
     pub dir: PathBuf,
-    pub http: reqwest::Client,
+    pub graphql: GraphqlClient,
     pub logs: Logs,
-    namespace_cleanup: Option<String>,
+    /// Its keys go when the cluster drops.
+    _namespace: Namespace,
     workers_started: usize,
     /// Declared after the processes so it is dropped after them.
     pub db: TestDb,
@@ -338,40 +239,35 @@ impl Cluster {
     /// A fresh database and namespace on the `REDIS_URL` Redis, and the api
     /// running against them with `overrides` applied to the environment.
     pub async fn start(test: &str, overrides: &[(&str, &str)]) -> Self {
-        let redis_url = std::env::var("REDIS_URL").expect("REDIS_URL must point at Redis: run scripts/test");
+        let namespace = Namespace::new("sf-proc");
         let dir = test_dir(test);
-        Self::build(dir, Logs::default(), &redis_url, true, overrides).await
+        Self::build(dir, Logs::default(), namespace, overrides).await
     }
 
     /// The same on a private `redis-server` of this test, started first.
     pub async fn start_with_private_redis(test: &str, overrides: &[(&str, &str)]) -> (Self, PrivateRedis) {
         let dir = test_dir(test);
         let logs = Logs::default();
-        let redis = PrivateRedis::start(&dir, &logs).await;
-        let cluster = Self::build(dir, logs, &redis.url(), false, overrides).await;
+        let redis = PrivateRedis::start_with_logs_in(&dir).await;
+        logs.add(redis.log_path().to_path_buf());
+        let namespace = Namespace::on(&redis.url(), "sf-proc");
+        let cluster = Self::build(dir, logs, namespace, overrides).await;
         (cluster, redis)
     }
 
-    async fn build(
-        dir: PathBuf,
-        logs: Logs,
-        redis_url: &str,
-        shared_redis: bool,
-        overrides: &[(&str, &str)],
-    ) -> Self {
+    async fn build(dir: PathBuf, logs: Logs, namespace: Namespace, overrides: &[(&str, &str)]) -> Self {
         let _ = worker_bin();
         let print_logs = PrintLogsOnFailure(logs.clone());
         let db = TestDb::empty(Backend::Postgres).await;
         let smtp = TestSmtp::start(Behaviour::Accept);
-        let namespace = format!("sf-proc-{}", uuid::Uuid::now_v7().simple());
         let mut env: Env = [
             ("APP_ENV", "development"),
             ("DATABASE_URL", db.url.as_str()),
-            ("REDIS_URL", redis_url),
-            ("QUEUE_NAMESPACE", namespace.as_str()),
+            ("REDIS_URL", namespace.url.as_str()),
+            ("QUEUE_NAMESPACE", namespace.name.as_str()),
             ("JWT_SECRET", JWT_SECRET),
             ("SMTP_URL", smtp.url().as_str()),
-            ("MAIL_FROM", worker::testing::MAIL_FROM),
+            ("MAIL_FROM", testkit::MAIL_FROM),
             ("DATA_DIR", &dir.to_string_lossy()),
             ("EMBEDDED_WORKER", "false"),
             ("SEED_DEMO_DATA", "false"),
@@ -391,12 +287,6 @@ impl Cluster {
             // that plus 1 s.
             ("ORPHAN_AFTER_SECS", "11"),
             ("SHUTDOWN_DEADLINE_SECS", "8"),
-            // TestSmtp serves 4 SMTP sessions at a time, and each worker's
-            // mailer keeps a pool of open connections (one per email sent at
-            // once): the workers running together must not send more than 4
-            // emails at once, or the others wait for a free session until
-            // the mailer's 30 s timeout.
-            ("WORKER_CONCURRENCY", "4"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -409,18 +299,14 @@ impl Cluster {
         api_env.insert("API_BIND".into(), format!("127.0.0.1:{port}"));
         let mut api = Process::spawn("api", &api_bin(), &[], &api_env, port, &dir, &logs);
         api.wait_until_serving("/healthz").await;
-        let cleanup = shared_redis.then_some(namespace);
         Self {
             api,
             smtp,
             env,
             dir,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("HTTP client"),
+            graphql: GraphqlClient::new(format!("http://127.0.0.1:{port}")),
             logs,
-            namespace_cleanup: cleanup,
+            _namespace: namespace,
             workers_started: 0,
             db,
             _print_logs: print_logs,
@@ -456,60 +342,18 @@ impl Cluster {
 
     /// POSTs a GraphQL request over `application/json`; returns the body.
     pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = self
-            .http
-            .post(self.api.url("/graphql"))
-            .header("accept", "application/json")
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("GraphQL request sent");
-        assert_eq!(
-            response.status(),
-            200,
-            "GraphQL over application/json answers 200"
-        );
-        response.json().await.expect("a JSON body")
+        self.graphql.post(token, query, variables).await
     }
 
     /// Creates an admin directly in the database (as `api create-admin`
-    /// does) and signs in over GraphQL; returns the access token.
-    pub async fn admin(&self) -> String {
-        let email = format!("admin-{}@example.com", uuid::Uuid::now_v7().simple());
-        let txn = entity::db::begin_write(&self.db.conn).await.expect("begin");
-        entity::accounts::ensure_admin(
-            &txn,
-            &Email::parse(&email).expect("email"),
-            &Password::parse(PASSWORD).expect("password"),
-            &DisplayName::parse("Admin").expect("name"),
-        )
-        .await
-        .expect("admin created");
-        txn.commit().await.expect("commit");
-        let body = self
-            .graphql(
-                None,
-                "mutation($input: LoginInput!) { login(input: $input) { accessToken } }",
-                json!({ "input": { "email": email, "password": PASSWORD } }),
-            )
-            .await;
-        token_of(&body["data"]["login"], &body)
+    /// does) and signs in over GraphQL.
+    pub async fn admin(&self) -> Session {
+        self.graphql.admin(&self.db.conn).await
     }
 
     /// Registers a customer over GraphQL (which also sends a welcome email).
     pub async fn register(&self, email: &str) -> Session {
-        let body = self
-            .graphql(
-                None,
-                "mutation($input: RegisterInput!) { register(input: $input) { accessToken } }",
-                json!({ "input": { "email": email, "password": PASSWORD, "name": "Test Customer" } }),
-            )
-            .await;
-        Session {
-            token: token_of(&body["data"]["register"], &body),
-            email: email.to_owned(),
-        }
+        self.graphql.register(email).await
     }
 
     /// Registers `count` customers `<prefix>-<i>@example.com`, two at a time.
@@ -530,29 +374,16 @@ impl Cluster {
         self.register(&email).await
     }
 
-    /// Creates an active EUR product as `admin`; returns its id.
-    pub async fn create_product(&self, admin: &str, sku: &str, stock: i32) -> String {
-        let body = self
-            .graphql(
-                Some(admin),
-                "mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }",
-                json!({ "input": {
-                    "sku": sku, "slug": sku.to_lowercase(), "name": format!("Product {sku}"),
-                    "description": "Made by a process test", "priceMinor": 1500, "currency": "EUR", "stock": stock
-                }}),
-            )
-            .await;
-        body["data"]["createProduct"]["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("product created: {body}"))
-            .to_owned()
+    /// Creates an active EUR product at €15.00 as `admin`; returns its id.
+    pub async fn create_product(&self, admin: &Session, sku: &str, stock: i32) -> String {
+        self.graphql.create_product(admin, sku, 1500, stock).await
     }
 
     /// Places an order of one `product` paid with `payment_token`; returns its id.
     pub async fn place_order(&self, customer: &Session, product: &str, payment_token: &str) -> String {
         let body = self
             .graphql(
-                Some(&customer.token),
+                Some(&customer.access_token),
                 "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id status } }",
                 json!({ "input": {
                     "lines": [{ "productId": product, "quantity": 1 }],
@@ -584,10 +415,10 @@ impl Cluster {
     }
 
     /// How many orders have `status` (as seen by an admin).
-    pub async fn count_orders(&self, admin: &str, status: &str) -> i64 {
+    pub async fn count_orders(&self, admin: &Session, status: &str) -> i64 {
         let body = self
             .graphql(
-                Some(admin),
+                Some(&admin.access_token),
                 "query($status: OrderStatus) { orders(first: 1, status: $status) { totalCount } }",
                 json!({ "status": status }),
             )
@@ -598,10 +429,10 @@ impl Cluster {
     }
 
     /// The dead jobs, as an admin sees them: `[{ name attempts lastError }]`.
-    pub async fn dead_jobs(&self, admin: &str) -> Vec<Value> {
+    pub async fn dead_jobs(&self, admin: &Session) -> Vec<Value> {
         let body = self
             .graphql(
-                Some(admin),
+                Some(&admin.access_token),
                 "{ deadJobs(first: 100) { edges { node { name attempts lastError } } } }",
                 json!({}),
             )
@@ -700,6 +531,7 @@ impl Cluster {
     /// The sum of `storefront_jobs_finished_total` on a worker's `/metrics`.
     pub async fn jobs_finished(&self, worker: &Process) -> u64 {
         let page = self
+            .graphql
             .http
             .get(worker.url("/metrics"))
             .send()
@@ -712,143 +544,6 @@ impl Cluster {
             .filter(|line| line.starts_with("storefront_jobs_finished_total{"))
             .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if let Some(namespace) = self.namespace_cleanup.take()
-            && let Ok(url) = std::env::var("REDIS_URL")
-        {
-            delete_namespace(&url, &namespace);
-        }
-    }
-}
-
-fn token_of(payload: &Value, body: &Value) -> String {
-    payload["accessToken"]
-        .as_str()
-        .unwrap_or_else(|| panic!("signed in: {body}"))
-        .to_owned()
-}
-
-/// `host:port` of a plain `redis://host:port[/db]` URL (no credentials).
-fn redis_address(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("redis://")?;
-    let address = rest.split('/').next()?;
-    (!address.is_empty() && !address.contains('@')).then(|| address.to_owned())
-}
-
-/// Deletes the keys of a test's namespace on the shared Redis (best effort:
-/// a leftover namespace harms no other test).
-fn delete_namespace(url: &str, namespace: &str) {
-    use std::io::{Read, Write};
-    let Some(address) = redis_address(url) else {
-        return;
-    };
-    let script = "for _, k in ipairs(redis.call('keys', ARGV[1])) do redis.call('del', k) end return 1";
-    let args = ["EVAL", script, "0", &format!("{namespace}:*")];
-    let mut command = format!("*{}\r\n", args.len());
-    for arg in args {
-        command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-    }
-    if let Ok(mut stream) = std::net::TcpStream::connect(address) {
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let _ = stream.write_all(command.as_bytes());
-        let mut reply = [0_u8; 64];
-        let _ = stream.read(&mut reply);
-    }
-}
-
-// ---------------------------------------------------------------- Redis
-
-/// A private `redis-server` ($REDIS_SERVER_BIN) on a fixed free port,
-/// without persistence, which the test stops and starts again.
-pub struct PrivateRedis {
-    pub port: u16,
-    bin: String,
-    dir: PathBuf,
-    logs: Logs,
-    starts: usize,
-    process: Option<Process>,
-}
-
-impl PrivateRedis {
-    pub async fn start(dir: &Path, logs: &Logs) -> Self {
-        let bin = std::env::var("REDIS_SERVER_BIN")
-            .expect("REDIS_SERVER_BIN must name a redis-server binary: run scripts/test");
-        let mut redis = Self {
-            port: free_port(),
-            bin,
-            dir: dir.to_path_buf(),
-            logs: logs.clone(),
-            starts: 0,
-            process: None,
-        };
-        redis.start_again().await;
-        redis
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts it (again, empty) on the same port; waits for PING.
-    pub async fn start_again(&mut self) {
-        assert!(self.process.is_none(), "redis is already running");
-        self.starts += 1;
-        let port = self.port.to_string();
-        let dir = self.dir.to_string_lossy().into_owned();
-        let args = [
-            "--port",
-            &port,
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            &dir,
-        ];
-        let name = format!("redis-{}", self.starts);
-        let process = Process::spawn(
-            &name,
-            Path::new(&self.bin),
-            &args,
-            &Env::new(),
-            self.port,
-            &self.dir,
-            &self.logs,
-        );
-        self.process = Some(process);
-        eventually(
-            Duration::from_secs(10),
-            "the private redis-server answers PING",
-            || async { ping(self.port).await },
-        )
-        .await;
-    }
-
-    /// Kills it (SIGKILL: nothing saved, like a crash).
-    pub async fn stop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.kill().await;
-        }
-    }
-}
-
-async fn ping(port: u16) -> Result<(), String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| e.to_string())?;
-    stream.write_all(b"PING\r\n").await.map_err(|e| e.to_string())?;
-    let mut reply = [0_u8; 7];
-    stream.read_exact(&mut reply).await.map_err(|e| e.to_string())?;
-    if &reply == b"+PONG\r\n" {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&reply).into_owned())
     }
 }
 

@@ -6,9 +6,9 @@
 //! twice where it shows (payments, emails).
 //!
 //! Layout:
-//! - `harness`: finding (or building) the binaries, starting them with their
-//!   output in `target/process-tests/<test>/`, the GraphQL client, a private
-//!   `redis-server`, a slow SMTP link, polling with deadlines;
+//! - `harness`: finding the binaries, starting them with their output in
+//!   `target/process-tests/<test>/`, a slow SMTP link; the GraphQL client,
+//!   the private `redis-server` and polling come from `testkit`;
 //! - `crash`: SIGKILL a worker with jobs in flight;
 //! - `outage`: Redis down while orders are placed;
 //! - `scale_out`: 200 orders from concurrent clients over two workers;

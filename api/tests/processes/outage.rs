@@ -43,7 +43,7 @@ async fn orders_placed_while_redis_is_down_all_settle_once_it_is_back() {
     );
     assert_eq!(cluster.count_orders(&admin, "PAID").await, 0);
 
-    redis.start_again().await;
+    redis.restart().await;
 
     // Assert: everything settles and is mailed once, by the same processes
     eventually(Duration::from_secs(60), "all 20 orders PAID", || async {

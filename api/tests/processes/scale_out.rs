@@ -10,8 +10,7 @@ const ORDERS_EACH: usize = 20;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_settle_200_concurrent_orders_each_exactly_once() {
     // Arrange
-    // (Two jobs at a time per queue and worker: see WORKER_CONCURRENCY in the harness.)
-    let mut cluster = Cluster::start("scale_out", &[("WORKER_CONCURRENCY", "2")]).await;
+    let mut cluster = Cluster::start("scale_out", &[]).await;
     let worker_1 = cluster.start_worker(&[]).await;
     let worker_2 = cluster.start_worker(&[]).await;
     let admin = cluster.admin().await;

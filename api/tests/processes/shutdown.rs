@@ -77,7 +77,7 @@ async fn sigterm_lets_the_running_job_finish_then_the_worker_exits_zero() {
     // What it had not taken (the receipt, perhaps) another worker does.
     let _next = cluster.start_worker(&[]).await;
     eventually(Duration::from_secs(20), "the order PAID", || async {
-        let found = cluster.order(&customer.token, &order).await;
+        let found = cluster.order(&customer.access_token, &order).await;
         if found["status"] == "PAID" {
             Ok(())
         } else {
@@ -109,7 +109,7 @@ async fn a_job_still_running_at_the_shutdown_deadline_is_finished_by_another_wor
     let customer = cluster.register("late@example.com").await;
     let order = cluster.place_order(&customer, &product, "sandbox_timeout").await;
     eventually(Duration::from_secs(10), "A started the capture", || async {
-        let found = cluster.order(&customer.token, &order).await;
+        let found = cluster.order(&customer.access_token, &order).await;
         if found["payment"]["attempts"] == 1 {
             Ok(())
         } else {
@@ -130,7 +130,7 @@ async fn a_job_still_running_at_the_shutdown_deadline_is_finished_by_another_wor
         took >= Duration::from_millis(1_500) && took < Duration::from_secs(5),
         "exited {took:?} after SIGTERM, at the 2 s deadline"
     );
-    let found = cluster.order(&customer.token, &order).await;
+    let found = cluster.order(&customer.access_token, &order).await;
     assert_eq!(
         found["payment"],
         json!({ "status": "AUTHORIZED", "attempts": 1, "lastError": null }),
@@ -154,7 +154,7 @@ async fn a_job_still_running_at_the_shutdown_deadline_is_finished_by_another_wor
         dead,
         [json!({ "name": "settle_payment.v1", "attempts": 1, "lastError": "gateway timed out" })]
     );
-    let found = cluster.order(&customer.token, &order).await;
+    let found = cluster.order(&customer.access_token, &order).await;
     assert_eq!(
         found["payment"],
         json!({ "status": "AUTHORIZED", "attempts": 2, "lastError": "gateway timed out" }),

@@ -17,12 +17,13 @@ use entity::db::begin_write;
 use entity::ids::UserId;
 use entity::jobs::{EmailMessage, Job, SendEmail};
 use entity::tables::{outbox, password_resets, refresh_tokens, users};
-use entity::testing::{Backend, TestDb};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use sha2::{Digest, Sha256};
+use testkit::{Backend, TestDb};
 
-use crate::helpers::{insert_user, on_both_backends};
+use crate::helpers::insert_user;
+use testkit::on_both_backends;
 
 const PASSWORD: &str = "correct horse battery";
 

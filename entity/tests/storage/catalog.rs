@@ -5,12 +5,13 @@ use entity::catalog::{AdjustmentReason, Quantity, StockDelta, adjust_stock, rese
 use entity::db::begin_write;
 use entity::ids::{ProductId, UserId};
 use entity::tables::{products, stock_movements};
-use entity::testing::{Backend, TestDb};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait};
+use testkit::{Backend, TestDb};
 
 use entity::orders::OrderStatus;
 
-use crate::helpers::{insert_order, insert_product, insert_user, on_both_backends};
+use crate::helpers::{insert_order, insert_product, insert_user};
+use testkit::on_both_backends;
 
 fn qty(n: i32) -> Quantity {
     Quantity::parse(n).expect("valid quantity")

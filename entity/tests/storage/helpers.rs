@@ -5,24 +5,6 @@ use entity::orders::OrderStatus;
 use entity::tables::{orders, products, users};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait};
 
-/// Runs the async test body once per backend, SQLite first.
-macro_rules! on_both_backends {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::$body(entity::testing::Backend::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                super::$body(entity::testing::Backend::Postgres).await;
-            }
-        }
-    };
-}
-pub(crate) use on_both_backends;
-
 pub async fn insert_product<C: ConnectionTrait>(conn: &C, stock: i32, active: bool) -> products::Model {
     let id = ProductId::new();
     products::ActiveModel {

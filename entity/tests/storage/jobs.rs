@@ -18,10 +18,11 @@ use entity::payments::{
     settle_payment, tokens,
 };
 use entity::tables::{orders, outbox, payments, products};
-use entity::testing::{Backend, TestDb};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use testkit::{Backend, TestDb};
 
-use crate::helpers::{insert_product, insert_user, on_both_backends};
+use crate::helpers::{insert_product, insert_user};
+use testkit::on_both_backends;
 
 /// The sandbox, counting captures.
 #[derive(Default)]

@@ -1,5 +1,5 @@
 //! Storage tests: every test runs on SQLite and on PostgreSQL, each with a
-//! database of its own (`entity::testing::TestDb`).
+//! database of its own (`testkit::TestDb`).
 mod accounts;
 mod catalog;
 mod helpers;

@@ -1,8 +1,9 @@
-use entity::testing::{Backend, TestDb};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::ConnectionTrait;
+use testkit::{Backend, TestDb};
 
-use crate::helpers::{insert_order, insert_product, insert_user, on_both_backends};
+use crate::helpers::{insert_order, insert_product, insert_user};
+use testkit::on_both_backends;
 
 const TABLES: &[&str] = &[
     "users",

@@ -3,10 +3,11 @@ use std::sync::Arc;
 use entity::DomainError;
 use entity::orders::{OrderStatus, transition};
 use entity::tables::orders;
-use entity::testing::{Backend, TestDb};
 use sea_orm::{EntityTrait, Iterable};
+use testkit::{Backend, TestDb};
 
-use crate::helpers::{insert_order, insert_user, on_both_backends};
+use crate::helpers::{insert_order, insert_user};
+use testkit::on_both_backends;
 
 async fn stored_status(db: &TestDb, id: entity::ids::OrderId) -> OrderStatus {
     orders::Entity::find_by_id(id)

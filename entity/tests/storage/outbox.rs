@@ -2,10 +2,10 @@ use entity::db::begin_write;
 use entity::jobs::{Job, SettlePayment};
 use entity::outbox::enqueue;
 use entity::tables::outbox;
-use entity::testing::{Backend, TestDb};
 use sea_orm::{EntityTrait, PaginatorTrait};
+use testkit::{Backend, TestDb};
 
-use crate::helpers::on_both_backends;
+use testkit::on_both_backends;
 
 async fn outbox_rows_commit_and_roll_back_with_the_callers_transaction(backend: Backend) {
     let db = TestDb::migrated(backend).await;

@@ -23,25 +23,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use entity::accounts::Role;
-use entity::ids::{OrderId, OutboxId, PaymentId, UserId};
-use entity::jobs::{Job, QueueName, SettlePayment};
-use entity::orders::OrderStatus;
-use entity::payments::PaymentStatus;
-use entity::tables::{dead_jobs, orders, outbox, payments, users};
-use entity::testing::{Backend, TestDb};
-use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use entity::jobs::QueueName;
+use entity::tables::{dead_jobs, outbox};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use testkit::fixtures::{insert_outbox_rows, settled_payment};
+use testkit::{Backend, Namespace, TestDb, redis_url};
 use worker::config::WorkerConfig;
 use worker::dispatch::Dispatcher;
 use worker::metrics::Metrics;
 use worker::queue::{JobQueue, QueueOptions};
 
 const JOBS: usize = 50_000;
-/// Rows per multi-row `INSERT` (10 columns each: far below PostgreSQL's
-/// 65,535 bind parameters).
-const INSERT_CHUNK: usize = 1_000;
 const HIGH_WATER: u64 = 2_000;
 const CONCURRENCY: usize = 64;
 const FETCH_BATCH: usize = 100;
@@ -55,11 +47,15 @@ async fn fifty_thousand_due_jobs_all_complete_without_the_queue_passing_its_high
     // Arrange: 50,000 due first attempts in the outbox, nothing in Redis
     let db = TestDb::migrated(Backend::Postgres).await;
     let started = Instant::now();
-    let job = settled_payment(&db.conn).await;
-    insert_outbox_rows(&db.conn, &job, JOBS).await;
+    let job = settled_payment(&db.conn)
+        .await
+        .expect("insert the settled payment");
+    insert_outbox_rows(&db.conn, &job, JOBS)
+        .await
+        .expect("insert outbox rows");
     println!("burst: inserted {JOBS} outbox rows in {:.2?}", started.elapsed());
 
-    let namespace = RedisNamespace::new();
+    let namespace = Namespace::new("sf-burst");
     let mail_dir = tempfile::tempdir().expect("a temporary directory");
     let mut config = WorkerConfig::local(db.url.clone(), Some(redis_url()));
     config.queue_namespace = namespace.name.clone();
@@ -161,8 +157,12 @@ async fn rows_whose_job_finished_before_they_were_marked_dispatched_are_not_push
     // Arrange: a full dispatcher batch (200) of rows whose job already
     // finished although they were never marked dispatched, then one due row
     let db = TestDb::migrated(Backend::Sqlite).await;
-    let job = settled_payment(&db.conn).await;
-    insert_outbox_rows(&db.conn, &job, 200).await;
+    let job = settled_payment(&db.conn)
+        .await
+        .expect("insert the settled payment");
+    insert_outbox_rows(&db.conn, &job, 200)
+        .await
+        .expect("insert outbox rows");
     for row in outbox::Entity::find()
         .all(&db.conn)
         .await
@@ -172,7 +172,9 @@ async fn rows_whose_job_finished_before_they_were_marked_dispatched_are_not_push
             .await
             .expect("complete the row");
     }
-    insert_outbox_rows(&db.conn, &job, 1).await;
+    insert_outbox_rows(&db.conn, &job, 1)
+        .await
+        .expect("insert outbox rows");
     let queue = JobQueue::sqlite(&db.url, "burst", QueueOptions::default())
         .await
         .expect("open the SQLite queue");
@@ -196,10 +198,6 @@ async fn rows_whose_job_finished_before_they_were_marked_dispatched_are_not_push
     assert_eq!(entity::outbox::backlog(&db.conn).await.expect("backlog"), 0);
 }
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").expect("REDIS_URL must point at a Redis server (scripts/test provides one)")
-}
-
 /// Outbox rows of this test not yet completed.
 async fn incomplete(db: &DatabaseConnection) -> u64 {
     outbox::Entity::find()
@@ -207,83 +205,6 @@ async fn incomplete(db: &DatabaseConnection) -> u64 {
         .count(db)
         .await
         .expect("count incomplete outbox rows")
-}
-
-/// A customer, a PAID order and its SETTLED payment: settling it is a no-op.
-async fn settled_payment(db: &DatabaseConnection) -> SettlePayment {
-    let now = Utc::now();
-    let user = users::ActiveModel {
-        id: Set(UserId::new()),
-        email: Set("burst@example.com".into()),
-        name: Set("Burst customer".into()),
-        password_hash: Set("not-a-real-hash".into()),
-        role: Set(Role::Customer),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await
-    .expect("insert the customer");
-    let order = orders::ActiveModel {
-        id: Set(OrderId::new()),
-        user_id: Set(user.id),
-        status: Set(OrderStatus::Paid),
-        total_minor: Set(2_500),
-        currency: Set("EUR".into()),
-        idempotency_key: Set("burst".into()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await
-    .expect("insert the order");
-    let payment = payments::ActiveModel {
-        id: Set(PaymentId::new()),
-        order_id: Set(order.id),
-        status: Set(PaymentStatus::Settled),
-        amount_minor: Set(2_500),
-        currency: Set("EUR".into()),
-        token: Set("sandbox_ok".into()),
-        authorization_ref: Set(Some("burst".into())),
-        attempts: Set(1),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await
-    .expect("insert the payment");
-    SettlePayment {
-        payment_id: payment.id,
-        order_id: order.id,
-        request_id: None,
-    }
-}
-
-/// `count` first attempts of `job`, due now, in multi-row `INSERT`s.
-async fn insert_outbox_rows(db: &DatabaseConnection, job: &SettlePayment, count: usize) {
-    let payload = serde_json::to_value(job).expect("encode the payload");
-    let mut left = count;
-    while left > 0 {
-        let now = Utc::now();
-        let rows = (0..left.min(INSERT_CHUNK)).map(|_| outbox::ActiveModel {
-            id: Set(OutboxId::new()),
-            job_name: Set(SettlePayment::NAME.to_owned()),
-            payload: Set(payload.clone()),
-            attempt: Set(1),
-            available_at: Set(now),
-            created_at: Set(now),
-            dispatched_at: Set(None),
-            completed_at: Set(None),
-            dispatch_attempts: Set(0),
-            last_error: Set(None),
-        });
-        outbox::Entity::insert_many(rows)
-            .exec(db)
-            .await
-            .expect("insert outbox rows");
-        left = left.saturating_sub(INSERT_CHUNK);
-    }
 }
 
 /// Reads the depth of the settlements queue every [`SAMPLE_EVERY`].
@@ -339,38 +260,5 @@ impl DepthSampler {
     fn stop(self) {
         assert!(!self.task.is_finished(), "the depth sampler stopped early");
         self.task.abort();
-    }
-}
-
-/// This test's own key prefix in the shared Redis, deleted when dropped.
-struct RedisNamespace {
-    name: String,
-}
-
-impl RedisNamespace {
-    fn new() -> Self {
-        Self {
-            name: format!("sf-burst-{}", uuid::Uuid::now_v7().simple()),
-        }
-    }
-}
-
-impl Drop for RedisNamespace {
-    fn drop(&mut self) {
-        let Ok(mut conn) = redis::Client::open(redis_url()).and_then(|c| c.get_connection()) else {
-            return;
-        };
-        let keys: Vec<String> = match redis::Commands::scan_match(&mut conn, format!("{}:*", self.name)) {
-            Ok(keys) => keys.filter_map(Result::ok).collect(),
-            Err(_) => return,
-        };
-        for chunk in keys.chunks(1_000) {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
-        }
-        let _: redis::RedisResult<()> = redis::cmd("ZREM")
-            .arg("core:apalis:queues:list")
-            .arg(format!("{}:emails:workers", self.name))
-            .arg(format!("{}:settlements:workers", self.name))
-            .query(&mut conn);
     }
 }

@@ -1,7 +1,7 @@
 use entity::money::{Currency, Money};
 use entity::orders::OrderStatus;
+pub use testkit::{Behaviour, MAIL_FROM, Parsed, TestSmtp, parse};
 use worker::notifications::{LineSummary, OrderSummary};
-pub use worker::testing::{Behaviour, MAIL_FROM, Parsed, TestSmtp, parse};
 
 pub fn eur(amount_minor: i64) -> Money {
     Money::new(amount_minor, Currency::parse("EUR").expect("EUR"))

@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use worker::queue::unique_worker_id;
 
 use crate::helpers::{
-    self, Backend, Behaviour, Deliveries, TestQueue, consume, eventually, eventually_async, fast_options,
+    self, Backend, Behaviour, Deliveries, TestQueue, consume, fast_options, until, until_async,
 };
 use crate::on_both_backends;
 
@@ -118,7 +118,7 @@ async fn a_job_whose_consumer_process_is_killed_comes_back_to_another_consumer(b
 
     // Assert
     let options = fast_options();
-    eventually(
+    until(
         options.orphan_after + options.heartbeat + Duration::from_secs(5),
         "the job delivered again",
         || deliveries.finished() == 1,
@@ -130,7 +130,7 @@ async fn a_job_whose_consumer_process_is_killed_comes_back_to_another_consumer(b
         "came back after {back_after:?}"
     );
     deliveries.assert_each_once(&[job]);
-    eventually_async(Duration::from_secs(5), "depth back to 0", || async {
+    until_async(Duration::from_secs(5), "depth back to 0", || async {
         queue.depth(QueueName::Emails).await == 0
     })
     .await;

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use entity::jobs::QueueName;
 
-use crate::helpers::{Backend, Behaviour, Deliveries, TestQueue, consume, eventually, jobs};
+use crate::helpers::{Backend, Behaviour, Deliveries, TestQueue, consume, jobs, until};
 use crate::on_both_backends;
 
 async fn each_job_is_delivered_exactly_once_to_a_concurrent_consumer(backend: Backend) {
@@ -25,7 +25,7 @@ async fn each_job_is_delivered_exactly_once_to_a_concurrent_consumer(backend: Ba
             ..Behaviour::default()
         },
     );
-    eventually(Duration::from_secs(30), "all 100 jobs finished", || {
+    until(Duration::from_secs(30), "all 100 jobs finished", || {
         deliveries.finished() == 100
     })
     .await;
@@ -72,7 +72,7 @@ async fn two_consumers_share_the_load_and_never_run_the_same_job(backend: Backen
     // Act
     let jobs = jobs(60, 20);
     queue.push_jobs(QueueName::Emails, &jobs).await;
-    eventually(Duration::from_secs(30), "all 60 jobs finished", || {
+    until(Duration::from_secs(30), "all 60 jobs finished", || {
         deliveries.finished() == 60
     })
     .await;
@@ -114,7 +114,7 @@ async fn pushing_the_same_outbox_row_twice_delivers_it_once(backend: Backend) {
         &deliveries,
         Behaviour::default(),
     );
-    eventually(Duration::from_secs(10), "the job finished", || {
+    until(Duration::from_secs(10), "the job finished", || {
         deliveries.finished() == 1
     })
     .await;
@@ -148,7 +148,7 @@ async fn queues_are_separate(backend: Backend) {
         &deliveries,
         Behaviour::default(),
     );
-    eventually(Duration::from_secs(10), "the settlement finished", || {
+    until(Duration::from_secs(10), "the settlement finished", || {
         deliveries.finished() == 1
     })
     .await;
@@ -180,7 +180,7 @@ async fn a_panicking_handler_is_acked_and_the_consumer_goes_on(backend: Backend)
             ..Behaviour::default()
         },
     );
-    eventually(Duration::from_secs(10), "the two other jobs finished", || {
+    until(Duration::from_secs(10), "the two other jobs finished", || {
         deliveries.finished() == 2
     })
     .await;

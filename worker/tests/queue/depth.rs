@@ -5,9 +5,7 @@ use std::time::Duration;
 use entity::jobs::QueueName;
 use tokio::sync::Semaphore;
 
-use crate::helpers::{
-    Backend, Behaviour, Deliveries, TestQueue, consume, eventually, eventually_async, jobs,
-};
+use crate::helpers::{Backend, Behaviour, Deliveries, TestQueue, consume, jobs, until, until_async};
 use crate::on_both_backends;
 
 async fn depth_counts_waiting_and_running_jobs_and_drops_to_zero_when_done(backend: Backend) {
@@ -34,7 +32,7 @@ async fn depth_counts_waiting_and_running_jobs_and_drops_to_zero_when_done(backe
             ..Behaviour::default()
         },
     );
-    eventually(Duration::from_secs(10), "two jobs running", || {
+    until(Duration::from_secs(10), "two jobs running", || {
         deliveries.started() == 2
     })
     .await;
@@ -43,11 +41,11 @@ async fn depth_counts_waiting_and_running_jobs_and_drops_to_zero_when_done(backe
 
     // all done
     gate.add_permits(100);
-    eventually(Duration::from_secs(10), "all jobs finished", || {
+    until(Duration::from_secs(10), "all jobs finished", || {
         deliveries.finished() == 5
     })
     .await;
-    eventually_async(Duration::from_secs(5), "depth back to 0", || async {
+    until_async(Duration::from_secs(5), "depth back to 0", || async {
         queue.depth(QueueName::Emails).await == 0
     })
     .await;

@@ -1,8 +1,7 @@
 //! Shared test fixtures: a queue per test on its own Redis namespace or
-//! SQLite file, a recording handler, consumers that can be stopped, a
-//! private `redis-server`, and polling helpers with deadlines.
+//! SQLite file, a recording handler, and consumers that can be stopped.
+//! Polling and the private `redis-server` come from `testkit`.
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,6 +12,8 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 use worker::queue::{JobQueue, QueueError, QueueOptions};
+
+pub use testkit::{Namespace, PrivateRedis, redis_url, until, until_async};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -31,10 +32,6 @@ pub fn fast_options() -> QueueOptions {
     }
 }
 
-pub fn redis_url() -> String {
-    std::env::var("REDIS_URL").expect("REDIS_URL must point at a Redis server (scripts/test provides one)")
-}
-
 /// A queue of its own: a fresh Redis namespace or a fresh SQLite file,
 /// removed when dropped.
 pub struct TestQueue {
@@ -51,19 +48,26 @@ impl TestQueue {
     }
 
     pub async fn with_options(backend: Backend, options: QueueOptions) -> Self {
-        let namespace = format!("sf-test-{}", Uuid::now_v7().simple());
-        let (url, cleanup) = match backend {
-            Backend::Redis => (
-                redis_url(),
-                Cleanup::Redis {
-                    url: redis_url(),
-                    namespace: namespace.clone(),
-                },
-            ),
+        let (namespace, url, cleanup) = match backend {
+            Backend::Redis => {
+                let namespace = Namespace::new("sf-test");
+                (
+                    namespace.name.clone(),
+                    namespace.url.clone(),
+                    Cleanup::Redis {
+                        _namespace: namespace,
+                    },
+                )
+            }
             Backend::Sqlite => {
+                let namespace = format!("sf-test-{}", Uuid::now_v7().simple());
                 let dir = std::env::temp_dir().join(format!("storefront-{namespace}"));
                 std::fs::create_dir_all(&dir).expect("create the test directory");
-                (entity::db::sqlite_url(&dir.join("app.db")), Cleanup::Dir(dir))
+                (
+                    namespace,
+                    entity::db::sqlite_url(&dir.join("app.db")),
+                    Cleanup::Dir(dir),
+                )
             }
         };
         let queue = open(backend, &url, &namespace, options)
@@ -101,34 +105,14 @@ pub async fn open(
 }
 
 enum Cleanup {
-    Redis { url: String, namespace: String },
+    Redis { _namespace: Namespace },
     Dir(PathBuf),
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        match self {
-            Cleanup::Dir(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Cleanup::Redis { url, namespace } => {
-                let Ok(mut conn) = redis::Client::open(url.as_str()).and_then(|c| c.get_connection()) else {
-                    return;
-                };
-                let keys: Vec<String> =
-                    match redis::cmd("KEYS").arg(format!("{namespace}:*")).query(&mut conn) {
-                        Ok(keys) => keys,
-                        Err(_) => return,
-                    };
-                for chunk in keys.chunks(500) {
-                    let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
-                }
-                let _: redis::RedisResult<()> = redis::cmd("ZREM")
-                    .arg("core:apalis:queues:list")
-                    .arg(format!("{namespace}:emails:workers"))
-                    .arg(format!("{namespace}:settlements:workers"))
-                    .query(&mut conn);
-            }
+        if let Cleanup::Dir(dir) = self {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -301,165 +285,16 @@ pub fn consume(
     }
 }
 
-/// Polls `condition` every 20 ms until it holds; panics after `timeout`.
-pub async fn eventually(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// [`eventually`] for an async condition.
-pub async fn eventually_async<F, Fut>(timeout: Duration, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !condition().await {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A throw-away `redis-server` on a free port (never the shared one), for
-/// tests that stop Redis or count its commands.
-pub struct PrivateRedis {
-    port: u16,
-    dir: PathBuf,
-    child: Option<tokio::process::Child>,
-}
-
-impl PrivateRedis {
-    pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let dir = std::env::temp_dir().join(format!("storefront-redis-{}", Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&dir).expect("create the redis directory");
-        let mut redis = Self {
-            port,
-            dir,
-            child: None,
-        };
-        redis.spawn().await;
-        redis
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    async fn spawn(&mut self) {
-        let bin = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".to_owned());
-        let child = tokio::process::Command::new(&bin)
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|error| panic!("start {bin} (set REDIS_SERVER_BIN): {error}"));
-        self.child = Some(child);
-        let url = self.url();
-        eventually_async(
-            Duration::from_secs(10),
-            "the private redis-server answers PING",
-            || {
-                let url = url.clone();
-                async move {
-                    let Ok(client) = redis::Client::open(url) else {
-                        return false;
-                    };
-                    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-                        return false;
-                    };
-                    redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
-                }
-            },
-        )
-        .await;
-    }
-
-    /// Kills Redis (no shutdown save, like a crash) and waits for it to exit.
-    pub async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
-    }
-
-    /// Starts Redis again on the same port, empty.
-    pub async fn restart(&mut self) {
-        self.stop().await;
-        self.spawn().await;
-    }
-
-    /// How many times Redis ran a script (EVAL/EVALSHA) so far.
-    pub async fn script_calls(&self) -> u64 {
-        let client = redis::Client::open(self.url()).expect("redis url");
-        let mut conn = client.get_multiplexed_async_connection().await.expect("connect");
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query_async(&mut conn)
-            .await
-            .expect("INFO");
-        info.lines()
-            .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
-            .filter_map(|line| {
-                line.split("calls=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum()
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.start_kill();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Defines `mod $name { redis, sqlite }` next to `async fn $name(Backend)`:
-/// one `#[tokio::test]` per backend.
+/// One test per queue backend: `mod $name { redis, sqlite }` next to
+/// `async fn $name(Backend)`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn redis() {
-                super::$name($crate::helpers::Backend::Redis).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::helpers::Backend::Sqlite).await;
-            }
-        }
+        testkit::on_backends!(
+            $name,
+            $name,
+            redis => $crate::helpers::Backend::Redis,
+            sqlite => $crate::helpers::Backend::Sqlite,
+        );
     };
 }

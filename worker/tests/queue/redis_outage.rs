@@ -6,9 +6,7 @@ use std::time::Duration;
 use entity::jobs::QueueName;
 use worker::queue::{JobQueue, QueueOptions};
 
-use crate::helpers::{
-    Behaviour, Deliveries, PrivateRedis, consume, eventually, eventually_async, fast_options, job,
-};
+use crate::helpers::{Behaviour, Deliveries, PrivateRedis, consume, fast_options, job, until, until_async};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_picks_up_jobs_pushed_after_redis_restarts_without_being_restarted() {
@@ -28,7 +26,7 @@ async fn a_consumer_picks_up_jobs_pushed_after_redis_restarts_without_being_rest
     );
     let before = job(1, 0);
     queue.push(QueueName::Emails, &before).await.expect("push");
-    eventually(Duration::from_secs(10), "the first job finished", || {
+    until(Duration::from_secs(10), "the first job finished", || {
         deliveries.finished() == 1
     })
     .await;
@@ -43,7 +41,7 @@ async fn a_consumer_picks_up_jobs_pushed_after_redis_restarts_without_being_rest
     tokio::time::sleep(Duration::from_secs(2)).await;
     redis.restart().await;
     let after = job(3, 0);
-    eventually_async(Duration::from_secs(10), "a push succeeds again", || {
+    until_async(Duration::from_secs(10), "a push succeeds again", || {
         let queue = queue.clone();
         let after = after.clone();
         async move { queue.push(QueueName::Emails, &after).await.is_ok() }
@@ -51,7 +49,7 @@ async fn a_consumer_picks_up_jobs_pushed_after_redis_restarts_without_being_rest
     .await;
 
     // Assert: the same consume call delivers it
-    eventually(
+    until(
         Duration::from_secs(20),
         "the job pushed after the restart finished",
         || deliveries.was_finished(after.outbox_id),

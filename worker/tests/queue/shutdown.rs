@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use entity::jobs::QueueName;
 
-use crate::helpers::{Backend, Behaviour, Deliveries, TestQueue, consume, eventually, fast_options, job};
+use crate::helpers::{Backend, Behaviour, Deliveries, TestQueue, consume, fast_options, job, until};
 use crate::on_both_backends;
 
 async fn shutdown_lets_a_running_job_finish_and_acks_it(backend: Backend) {
@@ -26,7 +26,7 @@ async fn shutdown_lets_a_running_job_finish_and_acks_it(backend: Backend) {
             ..Behaviour::default()
         },
     );
-    eventually(Duration::from_secs(10), "the job started", || {
+    until(Duration::from_secs(10), "the job started", || {
         deliveries.started() == 1
     })
     .await;
@@ -76,7 +76,7 @@ async fn a_job_slower_than_the_shutdown_deadline_is_not_acked_and_comes_back(bac
             ..Behaviour::default()
         },
     );
-    eventually(Duration::from_secs(10), "the job started", || {
+    until(Duration::from_secs(10), "the job started", || {
         deliveries.started() == 1
     })
     .await;
@@ -109,7 +109,7 @@ async fn a_job_slower_than_the_shutdown_deadline_is_not_acked_and_comes_back(bac
         Behaviour::default(),
     );
     let orphan_after = fast_options().orphan_after;
-    eventually(
+    until(
         orphan_after + Duration::from_secs(5),
         "the job delivered again",
         || deliveries.finished() == 1,

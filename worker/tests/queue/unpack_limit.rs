@@ -9,7 +9,7 @@ use entity::jobs::QueueName;
 use futures::StreamExt;
 use worker::queue::QueueOptions;
 
-use crate::helpers::{Backend, Behaviour, Deliveries, TestQueue, consume, eventually, fast_options, jobs};
+use crate::helpers::{Backend, Behaviour, Deliveries, TestQueue, consume, fast_options, jobs, until};
 
 const DUE: u64 = 9_000;
 
@@ -91,7 +91,7 @@ async fn nine_thousand_due_jobs_pushed_by_us_are_all_consumed() {
         &deliveries,
         Behaviour::default(),
     );
-    eventually(Duration::from_secs(60), "all 9,000 jobs finished", || {
+    until(Duration::from_secs(60), "all 9,000 jobs finished", || {
         deliveries.finished() == jobs.len()
     })
     .await;

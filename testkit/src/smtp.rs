@@ -1,15 +1,18 @@
-//! Test support (feature `testing`): a real SMTP server that runs inside a
-//! test process and records what it receives, and MIME parsing of what it got.
-//! Used by the worker's mail tests and by the api's end-to-end job tests.
+//! A real SMTP server that runs inside a test process and records what it
+//! receives, and MIME parsing of what it got. Used by the worker's mail
+//! tests and by the api's end-to-end job tests.
 use std::net::{IpAddr, TcpListener};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
-use crate::notifications::Mailer;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use mailin_embedded::{Action, Handler, Response, Server, response};
+use worker::notifications::Mailer;
 
 pub const MAIL_FROM: &str = "Storefront <shop@storefront.test>";
+
+/// SMTP sessions served at once.
+const SESSIONS: usize = 24;
 
 /// How the embedded server answers.
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +54,11 @@ impl TestSmtp {
         let mut server = Server::new(handler);
         server
             .with_name("smtp.storefront.test")
-            .with_num_threads(4)
+            // One thread per open session. Each mailer keeps up to 10
+            // connections open in its pool (lettre's default), and a
+            // session waiting for a free thread would hang its sender
+            // until the SMTP timeout: room for two workers' pools.
+            .with_num_threads(SESSIONS)
             .with_tcp_listener(listener);
         thread::spawn(move || {
             if let Err(err) = server.serve() {
