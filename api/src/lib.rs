@@ -10,6 +10,7 @@
 //! - [`accounts`], [`catalog`], [`orders`], [`payments`], [`jobs`]: one GraphQL part per domain (types, queries, mutations, loaders).
 //! - [`auth`]: JWT access tokens and the per-request viewer.
 //! - [`errors`]: the error policy and `extensions.code`.
+//! - [`limits`]: what one document may cost (depth, with introspection measured apart).
 //! - [`http`]: GraphQL-over-HTTP, the GraphiQL playground, the actix routes.
 //! - [`ids`]: GraphQL `ID`s parsed into typed ids, in one place.
 //! - [`pagination`], [`money`]: shared GraphQL types.
@@ -23,6 +24,7 @@ pub mod errors;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod limits;
 pub mod money;
 pub mod orders;
 pub mod pagination;

@@ -6,6 +6,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 use crate::accounts::{AccountsMutation, AccountsQuery};
 use crate::catalog::{CatalogMutation, CatalogQuery, ProductLoader};
 use crate::jobs::{JobsMutation, JobsQuery};
+use crate::limits::DepthLimit;
 use crate::orders::{OrderLinesLoader, OrdersMutation, OrdersQuery};
 use crate::payments::PaymentLoader;
 use crate::state::AppState;
@@ -37,7 +38,9 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 #[must_use]
 pub fn build(state: AppState, limits: SchemaLimits) -> AppSchema {
     let mut schema = builder()
-        .limit_depth(limits.max_depth)
+        .extension(DepthLimit {
+            max_depth: limits.max_depth,
+        })
         .limit_complexity(limits.max_complexity)
         .data(DataLoader::new(ProductLoader(state.db.clone()), tokio::spawn))
         .data(DataLoader::new(OrderLinesLoader(state.db.clone()), tokio::spawn))

@@ -12,7 +12,7 @@ use worker::notifications::Mailer;
 pub const MAIL_FROM: &str = "Storefront <shop@storefront.test>";
 
 /// SMTP sessions served at once.
-const SESSIONS: usize = 24;
+const SESSIONS: u32 = 24;
 
 /// How the embedded server answers.
 #[derive(Debug, Clone, Copy)]

@@ -144,8 +144,83 @@ async fn a_query_typed_into_graphiql_in_chromium_shows_its_answer() {
     browser.stop().await;
 }
 
-/// Opens GraphiQL at `address`, types `query`, runs it and waits for `expected` in the result pane.
-async fn run_in_graphiql(client: &Client, address: &str, query: &str, expected: &Json) -> Result<(), String> {
+#[tokio::test]
+async fn graphiqls_docs_explorer_lists_the_query_fields_and_autocompletion_offers_products() {
+    // Arrange: the real api, introspection on as in development.
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let browser = Browser::start().await;
+
+    // Act and Assert, with a screenshot when something fails
+    let outcome = explore_in_graphiql(&browser.client, &app.address).await;
+    let shot = screenshot(&browser.client).await;
+    browser.stop().await;
+    if let Err(failure) = outcome {
+        panic!("{failure} (screenshot: {shot})");
+    }
+}
+
+/// What a person sees only when GraphiQL's introspection succeeded: the
+/// docs explorer's Query page with its fields, and `products` offered while
+/// typing `{ pro`.
+async fn explore_in_graphiql(client: &Client, address: &str) -> Result<(), String> {
+    open_graphiql(client, address).await?;
+
+    execute(
+        client,
+        "document.querySelector('button[aria-label*=\"Documentation\"]').click(); return true;",
+    )
+    .await?;
+    wait_for(
+        client,
+        "the docs explorer's Query page listing its fields",
+        || async {
+            let shown = execute(
+                client,
+                "const pane = document.querySelector('.graphiql-doc-explorer'); \
+             if (!pane) return ''; \
+             const query = Array.from(pane.querySelectorAll('a')).find(a => a.textContent === 'Query'); \
+             if (query) query.click(); \
+             return Array.from(pane.querySelectorAll('.graphiql-doc-explorer-field-name')) \
+               .map(a => a.textContent).join(' ');",
+            )
+            .await?;
+            let fields: Vec<&str> = shown.as_str().unwrap_or_default().split(' ').collect();
+            Ok(["me", "product", "products", "order", "orders"]
+                .iter()
+                .all(|field| fields.contains(field)))
+        },
+    )
+    .await?;
+
+    execute(
+        client,
+        "const cm = document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror; \
+         cm.setValue(''); cm.focus(); return true;",
+    )
+    .await?;
+    client
+        .find(Locator::Css(".graphiql-query-editor .CodeMirror textarea"))
+        .await
+        .map_err(|error| format!("no query editor input: {error}"))?
+        .send_keys("{ pro")
+        .await
+        .map_err(|error| format!("cannot type into the query editor: {error}"))?;
+    wait_for(client, "autocompletion offering products", || async {
+        let hints = execute(
+            client,
+            "return Array.from(document.querySelectorAll('.CodeMirror-hints .CodeMirror-hint')) \
+               .map(li => li.textContent);",
+        )
+        .await?;
+        Ok(hints
+            .as_array()
+            .is_some_and(|hints| hints.iter().any(|hint| hint == "products")))
+    })
+    .await
+}
+
+/// Opens GraphiQL at `address` and waits for its query editor.
+async fn open_graphiql(client: &Client, address: &str) -> Result<(), String> {
     client
         .goto(&format!("{address}/graphql"))
         .await
@@ -178,7 +253,12 @@ async fn run_in_graphiql(client: &Client, address: &str, query: &str, expected: 
         .await?;
         Ok(editor == json!(true))
     })
-    .await?;
+    .await
+}
+
+/// Opens GraphiQL at `address`, types `query`, runs it and waits for `expected` in the result pane.
+async fn run_in_graphiql(client: &Client, address: &str, query: &str, expected: &Json) -> Result<(), String> {
+    open_graphiql(client, address).await?;
     let set_query = format!(
         "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue({}); return true;",
         Json::String(query.to_owned())
