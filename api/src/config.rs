@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use worker::env::{EnvError, flag, parsed, var};
+
+use crate::http::AllowedOrigins;
 use worker::telemetry::LogFormat;
 
 /// Where the service runs; production refuses unsafe defaults.
@@ -65,6 +67,9 @@ pub struct Config {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_body_bytes: usize,
+    /// `CORS_ALLOWED_ORIGINS`: browser origins that may call the api
+    /// (development: this machine on any port; production: none).
+    pub cors_allowed_origins: AllowedOrigins,
     /// `SEED_DEMO_DATA`: seed the demo catalog on start when the catalog is empty.
     pub seed_demo_data: bool,
     /// `EMBEDDED_WORKER` (default: true without `REDIS_URL`): run the job
@@ -131,6 +136,14 @@ impl Config {
             None => (random_secret(), true),
         };
         let log_format = LogFormat::from_env()?;
+        let cors_allowed_origins = match var("CORS_ALLOWED_ORIGINS") {
+            Some(list) => AllowedOrigins::parse(&list).map_err(|reason| ConfigError::Invalid {
+                name: "CORS_ALLOWED_ORIGINS",
+                reason,
+            })?,
+            None if production => AllowedOrigins::none(),
+            None => AllowedOrigins::development(),
+        };
         Ok(Self {
             environment,
             bind: parsed("API_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
@@ -146,6 +159,7 @@ impl Config {
             max_depth: parsed("GRAPHQL_MAX_DEPTH", 10)?,
             max_complexity: parsed("GRAPHQL_MAX_COMPLEXITY", 1000)?,
             max_body_bytes: parsed("MAX_BODY_BYTES", 1024 * 1024)?,
+            cors_allowed_origins,
             seed_demo_data: flag("SEED_DEMO_DATA", !production)?,
             embedded_worker: flag("EMBEDDED_WORKER", var("REDIS_URL").is_none())?,
             worker: worker::config::WorkerConfig::from_env()?,
@@ -172,6 +186,7 @@ impl Config {
             max_depth: 10,
             max_complexity: 1000,
             max_body_bytes: 1024 * 1024,
+            cors_allowed_origins: AllowedOrigins::development(),
             seed_demo_data: false,
             embedded_worker: false,
             worker: worker::config::WorkerConfig::local(database_url_for_worker, None),

@@ -200,12 +200,17 @@ impl Application {
         } else {
             2
         };
-        let server = HttpServer::new(move || App::new().configure(routes::configure(endpoint.clone())))
-            .workers(http_workers)
-            .shutdown_timeout(10)
-            .disable_signals()
-            .listen(listener)?
-            .run();
+        let cors = config.cors_allowed_origins.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(cors.middleware())
+                .configure(routes::configure(endpoint.clone()))
+        })
+        .workers(http_workers)
+        .shutdown_timeout(10)
+        .disable_signals()
+        .listen(listener)?
+        .run();
         let host = config.bind.ip();
         if config.graphiql {
             tracing::info!("Storefront api listening; GraphiQL at http://{host}:{port}/graphql");

@@ -10,6 +10,7 @@
 //! - `negotiate`: the `Accept` header, q-values and all.
 //! - [`playground`]: GraphiQL, served from files that `playground/build.sh`
 //!   builds, with a CDN page as the fallback when they are not built.
+//! - [`cors`]: which browser origins may call the api (`CORS_ALLOWED_ORIGINS`).
 //! - [`routes`]: the actix handlers of `/graphql`, `/healthz`, `/readyz` and
 //!   the playground's files, over one [`routes::Endpoint`].
 //!
@@ -32,10 +33,12 @@
 //! the client accepts (without a charset), and reject bad requests with a
 //! plain-text body. Each of those is a "MUST" or "SHOULD" of the draft.
 
+pub mod cors;
 pub mod graphql;
 mod negotiate;
 pub mod playground;
 pub mod routes;
 
+pub use cors::AllowedOrigins;
 pub use graphql::{Limits, ResponseFormat, parse_request, respond};
 pub use playground::{Playground, wants_playground};

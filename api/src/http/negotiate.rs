@@ -10,21 +10,29 @@ use super::ResponseFormat;
 /// it accepts neither `application/graphql-response+json` nor
 /// `application/json` (the caller answers 406).
 ///
-/// - No `Accept` header (or one with no entry that parses):
-///   `application/graphql-response+json`, as the draft says for requests
-///   after its 2025-01-01 watershed.
-/// - Equal quality (`*/*`, `application/*`, or both listed without `q`):
-///   `application/graphql-response+json`, the type the draft prefers.
+/// - No `Accept` header (or one with no entry that parses), or one that
+///   names neither type and matches them only through `*/*` or
+///   `application/*`: `application/json`. Such a client (curl, a plain
+///   `fetch`, an older GraphQL client) predates
+///   `application/graphql-response+json`; the draft's legacy-client rules
+///   and graphql-http's audit (47DE, 80D8) expect JSON for it.
+/// - Both named at equal quality: `application/graphql-response+json`,
+///   the type the draft prefers.
 /// - A `charset` parameter other than UTF-8 makes a range not match.
 pub(crate) fn response_format(req: &HttpRequest) -> Option<ResponseFormat> {
     let ranges = media_ranges(req);
     if ranges.is_empty() {
-        return Some(ResponseFormat::GraphqlResponseJson);
+        return Some(ResponseFormat::Json);
     }
     let preferred = quality(&ranges, "application", "graphql-response+json");
     let legacy = quality(&ranges, "application", "json");
+    let names_either = ranges
+        .iter()
+        .any(|r| r.type_ == "application" && matches!(r.subtype.as_str(), "graphql-response+json" | "json"));
     if preferred == 0 && legacy == 0 {
         None
+    } else if !names_either {
+        Some(ResponseFormat::Json)
     } else if preferred >= legacy {
         Some(ResponseFormat::GraphqlResponseJson)
     } else {
@@ -139,9 +147,9 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_accept_header_gets_graphql_response_json() {
+    fn a_missing_accept_header_gets_application_json() {
         let req = TestRequest::default().to_http_request();
-        assert_eq!(response_format(&req), Some(ResponseFormat::GraphqlResponseJson));
+        assert_eq!(response_format(&req), Some(ResponseFormat::Json));
     }
 
     #[test]
@@ -165,10 +173,11 @@ mod tests {
     }
 
     #[test]
-    fn wildcards_get_graphql_response_json_unless_a_specific_range_says_otherwise() {
-        assert_eq!(format_for("*/*"), Some(ResponseFormat::GraphqlResponseJson));
+    fn wildcards_alone_get_application_json_and_a_named_type_decides_otherwise() {
+        assert_eq!(format_for("*/*"), Some(ResponseFormat::Json));
+        assert_eq!(format_for("application/*"), Some(ResponseFormat::Json));
         assert_eq!(
-            format_for("application/*"),
+            format_for("application/graphql-response+json, */*;q=0.5"),
             Some(ResponseFormat::GraphqlResponseJson)
         );
         assert_eq!(
@@ -177,7 +186,7 @@ mod tests {
         );
         assert_eq!(
             format_for("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
-            Some(ResponseFormat::GraphqlResponseJson)
+            Some(ResponseFormat::Json)
         );
     }
 
@@ -195,7 +204,7 @@ mod tests {
             format_for("garbage, application/json"),
             Some(ResponseFormat::Json)
         );
-        assert_eq!(format_for("garbage"), Some(ResponseFormat::GraphqlResponseJson));
+        assert_eq!(format_for("garbage"), Some(ResponseFormat::Json));
     }
 
     #[test]

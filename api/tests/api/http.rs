@@ -21,6 +21,8 @@ use tokio::{
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
 const APPLICATION_JSON: &str = "application/json; charset=utf-8";
+/// What a current GraphQL client accepts (a missing `Accept` is a legacy client's).
+const MODERN: &str = "application/graphql-response+json";
 /// What the draft recommends clients send.
 const RECOMMENDED_ACCEPT: &str =
     "application/graphql-response+json; charset=utf-8, application/json; charset=utf-8";
@@ -230,13 +232,21 @@ async fn a_post_accepting_only_application_json_gets_application_json() {
 }
 
 #[tokio::test]
-async fn a_missing_or_wildcard_accept_gets_graphql_response_json() {
+async fn a_legacy_client_with_no_or_only_a_wildcard_accept_gets_application_json() {
     let app = spawn_app().await;
 
     for accept in [None, Some("*/*"), Some("application/*")] {
         let (status, content_type, _) = read(app.post(&query("{ hello }"), accept).await).await;
         assert_eq!(status, StatusCode::OK, "Accept: {accept:?}");
-        assert_eq!(content_type, GRAPHQL_RESPONSE_JSON, "Accept: {accept:?}");
+        assert_eq!(content_type, APPLICATION_JSON, "Accept: {accept:?}");
+        // A document that fails validation is still 200 for such a client.
+        let (status, content_type, body) = read(app.post(&query("{ nope }"), accept).await).await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (StatusCode::OK, APPLICATION_JSON),
+            "Accept: {accept:?}"
+        );
+        assert!(body["errors"][0]["message"].is_string(), "{body}");
     }
 }
 
@@ -291,7 +301,7 @@ async fn a_post_that_is_not_application_json_is_415() {
         "application/json; charset=iso-8859-1",
         "multipart/form-data; boundary=x",
     ] {
-        let response = app.post_as(content_type, &query("{ hello }"), None).await;
+        let response = app.post_as(content_type, &query("{ hello }"), Some(MODERN)).await;
         let (status, response_type, body) = read(response).await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
         assert_eq!(response_type, GRAPHQL_RESPONSE_JSON);
@@ -322,7 +332,7 @@ async fn a_charset_parameter_on_application_json_is_accepted() {
         "application/json; charset=utf-8",
         "application/json;charset=UTF-8",
     ] {
-        let response = app.post_as(content_type, &query("{ hello }"), None).await;
+        let response = app.post_as(content_type, &query("{ hello }"), Some(MODERN)).await;
         assert_eq!(response.status(), StatusCode::OK, "{content_type}");
     }
 }
@@ -333,7 +343,7 @@ async fn a_body_over_the_limit_is_413() {
     let padding = "x".repeat(2 * 1024 * 1024);
     let body = json!({ "query": "{ hello }", "extensions": { "padding": padding } }).to_string();
 
-    let (status, content_type, body) = read(app.post(&body, None).await).await;
+    let (status, content_type, body) = read(app.post(&body, Some(MODERN)).await).await;
 
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(content_type, GRAPHQL_RESPONSE_JSON);
@@ -405,7 +415,7 @@ async fn json_that_is_not_a_graphql_request_is_400() {
         r#""{ hello }""#,
         r#"[{"query":"{ hello }"}]"#,
     ] {
-        let (status, content_type, response) = read(app.post(body, None).await).await;
+        let (status, content_type, response) = read(app.post(body, Some(MODERN)).await).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(content_type, GRAPHQL_RESPONSE_JSON);
         assert_eq!(error_code(&response), "BAD_REQUEST");
@@ -418,7 +428,7 @@ async fn null_optional_parameters_are_the_same_as_none() {
     let app = spawn_app().await;
     let body = r#"{"query":"{ hello }","operationName":null,"variables":null,"extensions":null}"#;
 
-    let (status, _, response) = read(app.post(body, None).await).await;
+    let (status, _, response) = read(app.post(body, Some(MODERN)).await).await;
 
     assert_eq!(status, StatusCode::OK);
     assert_eq!(response["data"]["hello"], "world");
@@ -480,7 +490,7 @@ async fn a_variable_that_does_not_coerce_is_a_request_error() {
     })
     .to_string();
 
-    let (status, _, body) = read(app.post(&body, None).await).await;
+    let (status, _, body) = read(app.post(&body, Some(MODERN)).await).await;
 
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.get("data").is_none());
@@ -505,7 +515,7 @@ async fn partial_data_with_a_field_error_is_200_in_both_formats() {
 async fn a_mutation_over_post_is_executed() {
     let app = spawn_app().await;
 
-    let (status, _, body) = read(app.post(&query("mutation { touch }"), None).await).await;
+    let (status, _, body) = read(app.post(&query("mutation { touch }"), Some(MODERN)).await).await;
 
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"]["touch"], true);
@@ -518,7 +528,7 @@ async fn a_mutation_over_post_is_executed() {
 async fn a_get_query_is_executed() {
     let app = spawn_app().await;
 
-    let (status, content_type, body) = read(app.get(&[("query", "{ hello }")], None).await).await;
+    let (status, content_type, body) = read(app.get(&[("query", "{ hello }")], Some(MODERN)).await).await;
 
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, GRAPHQL_RESPONSE_JSON);
@@ -572,7 +582,7 @@ async fn a_mutation_over_get_is_405_with_allow_post_and_is_not_executed() {
             ("operationName", "M"),
         ],
     ] {
-        let response = app.get(&params, None).await;
+        let response = app.get(&params, Some(MODERN)).await;
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{params:?}");
         assert_eq!(response.headers()[header::ALLOW], "POST");
         let (_, _, body) = read(response).await;

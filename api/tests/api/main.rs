@@ -3,6 +3,7 @@
 mod accounts;
 mod browser;
 mod catalog;
+mod cors;
 mod helpers;
 mod http;
 mod jobs;
