@@ -23,6 +23,7 @@ pub mod code {
     pub const OUT_OF_STOCK: &str = "OUT_OF_STOCK";
     pub const PAYMENT_DECLINED: &str = "PAYMENT_DECLINED";
     pub const CONFLICT: &str = "CONFLICT";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const INTERNAL: &str = "INTERNAL";
     pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
     pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";

@@ -35,4 +35,4 @@ pub mod startup;
 pub mod state;
 mod transaction;
 
-pub use transaction::{jobs_written, write_txn};
+pub use transaction::{jobs_written, order_changed, write_txn};

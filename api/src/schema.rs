@@ -1,13 +1,13 @@
 //! The GraphQL schema: root types merged from one part per domain, the
 //! data loaders, and the limits. Knows nothing about HTTP.
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::accounts::{AccountsMutation, AccountsQuery};
 use crate::catalog::{CatalogMutation, CatalogQuery, ProductLoader};
 use crate::jobs::{JobsMutation, JobsQuery};
 use crate::limits::DepthLimit;
-use crate::orders::{OrderLinesLoader, OrdersMutation, OrdersQuery};
+use crate::orders::{OrderLinesLoader, OrdersMutation, OrdersQuery, OrdersSubscription};
 use crate::payments::PaymentLoader;
 use crate::state::AppState;
 
@@ -17,7 +17,10 @@ pub struct Query(AccountsQuery, CatalogQuery, OrdersQuery, JobsQuery);
 #[derive(MergedObject, Default)]
 pub struct Mutation(AccountsMutation, CatalogMutation, OrdersMutation, JobsMutation);
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(OrdersSubscription);
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// Limits that keep one request from costing the server too much.
 #[derive(Debug, Clone, Copy)]
@@ -27,8 +30,8 @@ pub struct SchemaLimits {
     pub introspection: bool,
 }
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
 }
 
 /// The schema serving requests against `state`.

@@ -80,12 +80,18 @@ impl Jobs {
         config: &Config,
         db: &DatabaseConnection,
         gateway: &Arc<dyn entity::payments::PaymentGateway>,
+        events: &worker::events::OrderEvents,
     ) -> anyhow::Result<Self> {
         let worker_config = &config.worker;
         if config.embedded_worker {
             let queue = worker::runtime::open_queue(worker_config).await?;
-            let embedded =
-                worker::Worker::from_parts(worker_config.clone(), db.clone(), queue, Arc::clone(gateway))?;
+            let embedded = worker::Worker::from_parts(
+                worker_config.clone(),
+                db.clone(),
+                queue,
+                Arc::clone(gateway),
+                events.clone(),
+            )?;
             let backend = if worker_config.redis_url.is_some() {
                 "redis"
             } else {
@@ -167,12 +173,14 @@ impl Application {
             );
         }
         let gateway = config.worker.payment_gateway();
-        let jobs = Jobs::start(&config, &db, &gateway).await?;
+        let events = worker::runtime::open_events(&config.worker).await?;
+        let jobs = Jobs::start(&config, &db, &gateway, &events).await?;
         let state = AppState {
             db,
             gateway,
             tokens: TokenKeys::new(config.jwt_secret.expose()),
             kicker: jobs.kicker(),
+            events,
             statements,
         };
         let endpoint = web::Data::new(Endpoint {
@@ -191,6 +199,8 @@ impl Application {
             playground: config
                 .graphiql
                 .then(|| Playground::load(config.playground_dir.clone(), "/graphql")),
+            ws: crate::http::ws::WsLimits::default(),
+            sockets: Arc::default(),
         });
 
         let listener = TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
@@ -247,9 +257,13 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (stop_listening, listening_stopped) = tokio::sync::oneshot::channel::<()>();
         let jobs = self.jobs.spawn(async move {
             let _ = stopped.await;
         });
+        tokio::spawn(self.state.events.clone().listen(async move {
+            let _ = listening_stopped.await;
+        }));
         let handle: ServerHandle = self.server.handle();
         tokio::spawn(async move {
             shutdown.await;
@@ -257,6 +271,7 @@ impl Application {
         });
         let served = self.server.await;
         let _ = stop.send(());
+        let _ = stop_listening.send(());
         if let Some(jobs) = jobs {
             let _ = jobs.await;
         }

@@ -15,6 +15,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     /// Wakes the dispatcher after a commit that wrote outbox rows.
     pub kicker: worker::dispatch::Kicker,
+    /// Order changes, published after commits and heard by `orderUpdated`.
+    pub events: worker::events::OrderEvents,
     /// SQL statements run so far, counted by the connection's metric hook
     /// (exported as a metric; tests assert N+1 stays designed out).
     pub statements: Arc<StatementCounter>,

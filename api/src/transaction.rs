@@ -34,3 +34,11 @@ pub fn jobs_written(ctx: &Context<'_>) {
         state.kicker.kick();
     }
 }
+
+/// Tells `orderUpdated` subscribers (on every api instance) that an order
+/// just committed a change.
+pub async fn order_changed(ctx: &Context<'_>, order_id: entity::ids::OrderId) {
+    if let Ok(state) = ctx.data::<AppState>() {
+        state.events.publish(order_id).await;
+    }
+}

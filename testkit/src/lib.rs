@@ -16,6 +16,7 @@
 //! - [`graphql`]: [`GraphqlClient`], the HTTP client every black-box test
 //!   speaks GraphQL with, and signed-in [`Session`]s.
 //! - [`wait`]: [`eventually`], polling with a deadline.
+//! - [`ws`]: a `graphql-transport-ws` client that shows frames and close codes.
 //! - the macros [`on_both_backends!`] and [`on_backends!`]: one test per backend.
 pub mod db;
 pub mod fixtures;
@@ -23,12 +24,14 @@ pub mod graphql;
 pub mod redis;
 pub mod smtp;
 pub mod wait;
+pub mod ws;
 
 pub use db::{Backend, TestDb};
 pub use graphql::{GraphqlClient, PASSWORD, Session, error_code};
 pub use redis::{Namespace, PrivateRedis, redis_url};
 pub use smtp::{Behaviour, MAIL_FROM, Parsed, Received, TestSmtp, parse};
 pub use wait::{eventually, until, until_async};
+pub use ws::{Frame, WsClient};
 
 /// Defines `mod $name { $test… }` next to `async fn $body(backend)`: one
 /// `#[tokio::test]` per `$test => $backend` pair.

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod env;
+pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod metrics;

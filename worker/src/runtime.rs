@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::config::WorkerConfig;
 use crate::dispatch::{Dispatcher, Kicker};
+use crate::events::OrderEvents;
 use crate::health::{self, Probes};
 use crate::jobs::{self, JobContext};
 use crate::metrics::Metrics;
@@ -30,6 +31,19 @@ const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 ///
 /// # Errors
 /// When the queue backend cannot be reached or opened.
+/// The order events of this process: on Redis with `REDIS_URL`, else in-process.
+///
+/// # Errors
+/// When Redis cannot be reached.
+pub async fn open_events(config: &WorkerConfig) -> anyhow::Result<OrderEvents> {
+    match &config.redis_url {
+        Some(url) => OrderEvents::redis(url, &config.queue_namespace)
+            .await
+            .context("connecting to Redis for order events"),
+        None => Ok(OrderEvents::in_process()),
+    }
+}
+
 pub async fn open_queue(config: &WorkerConfig) -> anyhow::Result<JobQueue> {
     let queue = match &config.redis_url {
         Some(url) => JobQueue::redis(url, &config.queue_namespace, config.queue.clone()).await,
@@ -68,7 +82,8 @@ impl Worker {
         let health =
             TcpListener::bind(config.bind).with_context(|| format!("binding WORKER_BIND {}", config.bind))?;
         let gateway = config.payment_gateway();
-        let mut worker = Self::from_parts(config, db, queue, gateway)?;
+        let events = open_events(&config).await?;
+        let mut worker = Self::from_parts(config, db, queue, gateway, events)?;
         worker.health = Some(health);
         Ok(worker)
     }
@@ -83,6 +98,7 @@ impl Worker {
         db: DatabaseConnection,
         queue: JobQueue,
         gateway: Arc<dyn PaymentGateway>,
+        events: OrderEvents,
     ) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
         let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir(), &config.mail_from)
@@ -103,6 +119,7 @@ impl Worker {
             capture_timeout: config.capture_timeout,
             metrics,
             kicker: dispatcher.kicker(),
+            events,
         };
         Ok(Self {
             config,
@@ -186,9 +203,10 @@ impl Worker {
         let sweeper = self.dispatcher.clone();
         let (interval, grace, stop) = (self.config.sweep_interval, self.config.dispatch_grace, stopped());
         tasks.spawn(async move { sweeper.run(interval, grace, stop).await });
-        let (db, timeout, stop) = (self.db.clone(), self.config.order_payment_timeout, stopped());
+        let (db, events) = (self.db.clone(), self.ctx.events.clone());
+        let (timeout, stop) = (self.config.order_payment_timeout, stopped());
         tasks.spawn(async move {
-            if let Err(err) = crate::schedules::run_expiry(db, timeout, EXPIRY_INTERVAL, stop).await {
+            if let Err(err) = crate::schedules::run_expiry(db, events, timeout, EXPIRY_INTERVAL, stop).await {
                 tracing::error!(error = %err, "order expiry schedule stopped");
             }
         });

@@ -8,6 +8,8 @@ use apalis_cron::{CronScheduler, Schedule, Tick};
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
+use crate::events::OrderEvents;
+
 /// Orders expired per tick at most; the next tick takes the rest.
 const EXPIRE_BATCH: u64 = 100;
 
@@ -27,12 +29,19 @@ impl Schedule<Utc> for Every {
 struct Expiry {
     db: DatabaseConnection,
     older_than: Duration,
+    events: OrderEvents,
 }
 
 async fn expire(_tick: Tick<Utc>, expiry: Data<Expiry>) -> Result<(), BoxDynError> {
     let expired = entity::orders::expire_unpaid_orders(&expiry.db, expiry.older_than, EXPIRE_BATCH).await?;
-    if expired > 0 {
-        tracing::info!(expired, "cancelled orders left unpaid past the payment timeout");
+    if !expired.is_empty() {
+        tracing::info!(
+            expired = expired.len(),
+            "cancelled orders left unpaid past the payment timeout"
+        );
+    }
+    for order_id in expired {
+        expiry.events.publish(order_id).await;
     }
     Ok(())
 }
@@ -43,13 +52,18 @@ async fn expire(_tick: Tick<Utc>, expiry: Data<Expiry>) -> Result<(), BoxDynErro
 /// When the apalis worker fails to run.
 pub async fn run_expiry(
     db: DatabaseConnection,
+    events: OrderEvents,
     older_than: Duration,
     interval: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let worker = WorkerBuilder::new("storefront-order-expiry")
         .backend(CronScheduler::new(Every(interval)))
-        .data(Expiry { db, older_than })
+        .data(Expiry {
+            db,
+            older_than,
+            events,
+        })
         .build(expire);
     worker
         .run_until(async move {

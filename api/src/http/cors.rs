@@ -105,7 +105,6 @@ impl AllowedOrigins {
     }
 
     /// The actix middleware enforcing this list.
-    #[must_use]
     pub fn middleware(&self) -> Cors {
         let allowed = self.clone();
         Cors::default()

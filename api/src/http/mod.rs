@@ -10,6 +10,7 @@
 //! - `negotiate`: the `Accept` header, q-values and all.
 //! - [`playground`]: GraphiQL, served from files that `playground/build.sh`
 //!   builds, with a CDN page as the fallback when they are not built.
+//! - [`ws`]: GraphQL over WebSocket (`graphql-transport-ws`) at `/graphql/ws`.
 //! - [`cors`]: which browser origins may call the api (`CORS_ALLOWED_ORIGINS`).
 //! - [`routes`]: the actix handlers of `/graphql`, `/healthz`, `/readyz` and
 //!   the playground's files, over one [`routes::Endpoint`].
@@ -38,6 +39,7 @@ pub mod graphql;
 mod negotiate;
 pub mod playground;
 pub mod routes;
+pub mod ws;
 
 pub use cors::AllowedOrigins;
 pub use graphql::{Limits, ResponseFormat, parse_request, respond};

@@ -19,6 +19,9 @@ pub struct Endpoint {
     pub state: AppState,
     pub limits: Limits,
     pub playground: Option<Playground>,
+    /// What one GraphQL WebSocket may do, and the sockets each user holds.
+    pub ws: super::ws::WsLimits,
+    pub sockets: std::sync::Arc<super::ws::SocketCounts>,
 }
 
 /// Mounts every route on an actix app.
@@ -30,6 +33,7 @@ pub fn configure(endpoint: web::Data<Endpoint>) -> impl FnOnce(&mut web::Service
                     .route(web::get().to(graphql))
                     .route(web::post().to(graphql)),
             )
+            .route("/graphql/ws", web::get().to(super::ws::upgrade))
             .route("/playground/assets/{file}", web::get().to(playground_asset))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz));
@@ -52,7 +56,7 @@ fn request_id(req: &HttpRequest) -> String {
 
 /// Gives every code-less error from async-graphql itself (parse, validation,
 /// input coercion, limits) a stable code.
-fn tag_request_errors(response: &mut async_graphql::Response) {
+pub(super) fn tag_request_errors(response: &mut async_graphql::Response) {
     for error in &mut response.errors {
         let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
         if has_code {

@@ -207,6 +207,7 @@ impl OrdersMutation {
             .await
             .or_gql(ctx)?;
         crate::jobs_written(ctx);
+        crate::order_changed(ctx, order.id).await;
         Ok(Order(order))
     }
 
@@ -215,10 +216,10 @@ impl OrdersMutation {
         let actor = require_admin(ctx)?;
         let id = ids::parse(&id, "id")?;
         let state = ctx.data::<AppState>()?;
-        Ok(Order(
-            entity::orders::fulfill_order(&state.db, actor, id)
-                .await
-                .or_gql(ctx)?,
-        ))
+        let order = entity::orders::fulfill_order(&state.db, actor, id)
+            .await
+            .or_gql(ctx)?;
+        crate::order_changed(ctx, order.id).await;
+        Ok(Order(order))
     }
 }

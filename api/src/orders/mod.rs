@@ -2,6 +2,8 @@
 //! orders, and reading them with ownership enforced in the query.
 pub mod graphql;
 pub mod loaders;
+pub mod subscription;
 
 pub use graphql::{OrdersMutation, OrdersQuery};
 pub use loaders::OrderLinesLoader;
+pub use subscription::OrdersSubscription;

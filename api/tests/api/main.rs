@@ -10,3 +10,4 @@ mod jobs;
 mod limits;
 mod orders;
 mod playground;
+mod subscriptions;

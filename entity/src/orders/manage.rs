@@ -149,7 +149,7 @@ pub async fn expire_unpaid_orders(
     db: &DatabaseConnection,
     older_than: std::time::Duration,
     limit: u64,
-) -> Result<usize, DomainError> {
+) -> Result<Vec<OrderId>, DomainError> {
     use sea_orm::{QueryOrder, QuerySelect};
     let cutoff = Utc::now() - chrono::Duration::from_std(older_than).unwrap_or_default();
     let stale: Vec<OrderId> = orders::Entity::find()
@@ -162,10 +162,10 @@ pub async fn expire_unpaid_orders(
         .into_tuple()
         .all(db)
         .await?;
-    let mut expired = 0;
+    let mut expired = Vec::new();
     for order_id in stale {
         match cancel_order(db, Actor::system(), order_id, None).await {
-            Ok(_) => expired += 1,
+            Ok(_) => expired.push(order_id),
             Err(DomainError::IllegalTransition { .. }) => {}
             Err(err) => return Err(err),
         }

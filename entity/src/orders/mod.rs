@@ -24,8 +24,8 @@ pub mod queries;
 pub use manage::{cancel_order, expire_unpaid_orders, fulfill_order};
 pub use place::{IdempotencyKey, OrderLineRequest, OrderRequest, PlacedOrder, place_order};
 pub use queries::{
-    OrderDetails, count_orders, find_order, lines_by_order_ids, list_orders, order_details,
-    payments_by_order_ids,
+    OrderDetails, OrderState, count_orders, find_order, find_order_state, lines_by_order_ids, list_orders,
+    order_details, payments_by_order_ids,
 };
 
 impl OrderStatus {

@@ -11,6 +11,7 @@ use crate::actor::Actor;
 use crate::error::DomainError;
 use crate::ids::OrderId;
 use crate::pagination::Page;
+use crate::payments::PaymentStatus;
 use crate::tables::{order_lines, orders, payments, users};
 
 fn visible_to(actor: Actor) -> Select<orders::Entity> {
@@ -42,6 +43,54 @@ pub async fn find_order<C: ConnectionTrait>(
         .filter(orders::Column::Id.eq(order_id))
         .one(conn)
         .await?)
+}
+
+/// What a watcher of an order sees change: its status and its payment's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderState {
+    pub status: OrderStatus,
+    pub payment: Option<PaymentStatus>,
+}
+
+impl OrderState {
+    /// Whether nothing more will happen to the order or its payment: it was
+    /// fulfilled, its payment failed, or it was cancelled and its payment
+    /// released (voided, refunded, or never taken).
+    #[must_use]
+    pub fn is_final(self) -> bool {
+        match self.status {
+            OrderStatus::Fulfilled | OrderStatus::PaymentFailed => true,
+            OrderStatus::Cancelled => !matches!(
+                self.payment,
+                Some(PaymentStatus::Authorized | PaymentStatus::Settled)
+            ),
+            OrderStatus::PendingPayment | OrderStatus::Paid => false,
+        }
+    }
+}
+
+/// One order and its [`OrderState`], if the actor may see it.
+///
+/// # Errors
+/// [`DomainError::Database`] only.
+pub async fn find_order_state<C: ConnectionTrait>(
+    conn: &C,
+    actor: Actor,
+    order_id: OrderId,
+) -> Result<Option<(orders::Model, OrderState)>, DomainError> {
+    let Some(order) = find_order(conn, actor, order_id).await? else {
+        return Ok(None);
+    };
+    let payment = payments::Entity::find()
+        .filter(payments::Column::OrderId.eq(order.id))
+        .one(conn)
+        .await?
+        .map(|payment| payment.status);
+    let state = OrderState {
+        status: order.status,
+        payment,
+    };
+    Ok(Some((order, state)))
 }
 
 /// The actor's orders (all orders for an admin), newest first, after the

@@ -45,6 +45,9 @@ pub struct JobContext {
     /// Wakes the dispatcher when a job wrote new outbox rows (a receipt email
     /// after a settlement), so they do not wait for the sweeper's grace.
     pub kicker: crate::dispatch::Kicker,
+    /// Tells the api's `orderUpdated` subscribers about settled, failed and
+    /// released payments.
+    pub events: crate::events::OrderEvents,
 }
 
 fn decode<J: Job + DeserializeOwned>(envelope: &Envelope) -> Result<J, JobOutcome> {
@@ -55,13 +58,21 @@ fn decode<J: Job + DeserializeOwned>(envelope: &Envelope) -> Result<J, JobOutcom
 /// Runs one attempt and records its outcome; never fails (see module docs).
 pub async fn run(ctx: &JobContext, envelope: Envelope) {
     let started = std::time::Instant::now();
+    // The order whose payment this job may have changed.
+    let mut changed_order = None;
     let outcome = match envelope.job_name.as_str() {
         SettlePayment::NAME => match decode::<SettlePayment>(&envelope) {
-            Ok(job) => settle_payment::run(ctx, &job).await,
+            Ok(job) => {
+                changed_order = Some(job.order_id);
+                settle_payment::run(ctx, &job).await
+            }
             Err(outcome) => outcome,
         },
         ReleasePayment::NAME => match decode::<ReleasePayment>(&envelope) {
-            Ok(job) => release_payment::run(ctx, &job).await,
+            Ok(job) => {
+                changed_order = Some(job.order_id);
+                release_payment::run(ctx, &job).await
+            }
             Err(outcome) => outcome,
         },
         SendEmail::NAME => match decode::<SendEmail>(&envelope) {
@@ -73,6 +84,9 @@ pub async fn run(ctx: &JobContext, envelope: Envelope) {
     ctx.metrics
         .job_finished(&envelope.job_name, &outcome, started.elapsed());
     record(ctx, &envelope, outcome).await;
+    if let Some(order_id) = changed_order {
+        ctx.events.publish(order_id).await;
+    }
 }
 
 /// Writes the consequence of `outcome` and marks the attempt completed, in

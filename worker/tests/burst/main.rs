@@ -84,6 +84,7 @@ async fn fifty_thousand_due_jobs_all_complete_without_the_queue_passing_its_high
         db.conn.clone(),
         queue.clone(),
         config.payment_gateway(),
+        worker::events::OrderEvents::in_process(),
     )
     .expect("build the worker");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,0 +1,424 @@
+//! GraphQL over WebSocket at `/graphql/ws`: the `graphql-transport-ws`
+//! protocol (github.com/enisdenjo/graphql-ws, PROTOCOL.md), which
+//! graphql-ws, Apollo Client and urql speak. Written here rather than taken
+//! from async-graphql 7.2, whose implementation closes with 1002/1011 where
+//! the protocol says 4400/4401/4403, has no initialisation timeout and lets
+//! a second `subscribe` silently replace one with the same id.
+//!
+//! A socket's life:
+//! 1. The client must offer the `graphql-transport-ws` subprotocol (else
+//!    4406) and send `connection_init` within [`WsLimits::init_timeout`]
+//!    (else 4408), once (a second one: 4429). Its payload may carry
+//!    `{"Authorization": "Bearer <access token>"}`: a valid token makes the
+//!    socket that user's, an invalid one is refused (4403), none leaves it
+//!    anonymous. A user may hold [`WsLimits::sockets_per_user`] sockets on
+//!    one api instance (the next: 4403).
+//! 2. After `connection_ack`, each `subscribe` runs one operation (a
+//!    subscription, or a query or mutation answered once) under the
+//!    socket's viewer: `next` per result, then `complete`; or one `error`
+//!    when the operation is refused before it runs (validation, or the
+//!    resolver's refusal, e.g. another customer's order). `subscribe`
+//!    before the ack: 4401; an id still running: 4409; more than
+//!    [`WsLimits::operations_per_socket`] at once: an `error` with
+//!    RATE_LIMITED for that operation. The client's `complete` stops one.
+//! 3. Anything that is not a protocol message: 4400. `ping` gets `pong`;
+//!    the server itself sends `ping` every [`WsLimits::keepalive`], which
+//!    keeps idle sockets open behind proxies that drop silent ones.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{CloseCode, CloseReason, Message, Session};
+use async_graphql::{Request, Variables};
+use entity::ids::UserId;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use super::routes::{Endpoint, tag_request_errors};
+use crate::auth::{RequestId, Viewer};
+use crate::errors::code;
+
+pub const SUBPROTOCOL: &str = "graphql-transport-ws";
+
+/// What one socket may do.
+#[derive(Debug, Clone, Copy)]
+pub struct WsLimits {
+    /// Time from the upgrade to `connection_init`.
+    pub init_timeout: Duration,
+    /// Operations running at once on one socket.
+    pub operations_per_socket: usize,
+    /// Sockets one user may hold on one api instance.
+    pub sockets_per_user: usize,
+    /// How often the server pings.
+    pub keepalive: Duration,
+}
+
+impl Default for WsLimits {
+    fn default() -> Self {
+        Self {
+            init_timeout: Duration::from_secs(3),
+            operations_per_socket: 20,
+            sockets_per_user: 10,
+            keepalive: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Sockets open per user on this instance.
+#[derive(Debug, Default)]
+pub struct SocketCounts(Mutex<HashMap<UserId, usize>>);
+
+impl SocketCounts {
+    fn take(self: &Arc<Self>, user: UserId, limit: usize) -> Option<SocketSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(user).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(SocketSlot {
+            counts: Arc::clone(self),
+            user,
+        })
+    }
+}
+
+/// One counted socket; gives its place back when dropped.
+struct SocketSlot {
+    counts: Arc<SocketCounts>,
+    user: UserId,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// `GET /graphql/ws`: upgrades and runs the protocol on its own task.
+///
+/// # Errors
+/// A handshake error (not a WebSocket upgrade) as actix's 400.
+pub async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    endpoint: web::Data<Endpoint>,
+) -> actix_web::Result<HttpResponse> {
+    let offered = req
+        .headers()
+        .get_all(actix_web::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|protocol| protocol.trim() == SUBPROTOCOL);
+    let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL])?;
+    let stream = stream.max_frame_size(endpoint.limits.max_body_bytes);
+    actix_web::rt::spawn(async move {
+        if offered {
+            Socket::new(endpoint.into_inner(), session).run(stream).await;
+        } else {
+            close(session, 4406, "Subprotocol not acceptable").await;
+        }
+    });
+    Ok(response)
+}
+
+async fn close(session: Session, code: u16, reason: &str) {
+    let _ = session
+        .close(Some(CloseReason {
+            code: CloseCode::Other(code),
+            description: Some(reason.to_owned()),
+        }))
+        .await;
+}
+
+/// A message from the client.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    ConnectionInit {
+        #[serde(default)]
+        payload: Option<Value>,
+    },
+    Ping {
+        #[serde(default)]
+        payload: Option<Value>,
+    },
+    Pong {
+        #[serde(default)]
+        #[expect(dead_code, reason = "the protocol allows a payload; nothing reads it")]
+        payload: Option<Value>,
+    },
+    Subscribe {
+        id: String,
+        payload: SubscribePayload,
+    },
+    Complete {
+        id: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscribePayload {
+    query: String,
+    #[serde(default)]
+    variables: Option<Value>,
+    #[serde(default)]
+    operation_name: Option<String>,
+}
+
+/// What an operation's task tells the socket.
+enum Outgoing {
+    Next { id: String, payload: Value },
+    Error { id: String, errors: Value },
+    Complete { id: String },
+}
+
+/// Why the socket closes.
+struct Closing(u16, String);
+
+struct Socket {
+    endpoint: Arc<Endpoint>,
+    session: Session,
+    /// `None` until `connection_init` was accepted.
+    viewer: Option<Viewer>,
+    _slot: Option<SocketSlot>,
+    running: HashMap<String, AbortHandle>,
+    outgoing: (mpsc::Sender<Outgoing>, mpsc::Receiver<Outgoing>),
+}
+
+impl Socket {
+    fn new(endpoint: Arc<Endpoint>, session: Session) -> Self {
+        Self {
+            endpoint,
+            session,
+            viewer: None,
+            _slot: None,
+            running: HashMap::new(),
+            outgoing: mpsc::channel(64),
+        }
+    }
+
+    async fn run(mut self, mut stream: actix_ws::MessageStream) {
+        let limits = self.endpoint.ws;
+        let init_deadline = tokio::time::sleep(limits.init_timeout);
+        tokio::pin!(init_deadline);
+        let mut keepalive =
+            tokio::time::interval_at(tokio::time::Instant::now() + limits.keepalive, limits.keepalive);
+        let closing = loop {
+            tokio::select! {
+                () = &mut init_deadline, if self.viewer.is_none() => {
+                    break Some(Closing(4408, "Connection initialisation timeout".into()));
+                }
+                _ = keepalive.tick() => {
+                    if self.send(json!({ "type": "ping" })).await.is_err() {
+                        break None;
+                    }
+                }
+                Some(out) = self.outgoing.1.recv() => {
+                    if self.forward(out).await.is_err() {
+                        break None;
+                    }
+                }
+                message = stream.recv() => {
+                    let text = match message {
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Ping(bytes))) => {
+                            if self.session.pong(&bytes).await.is_err() {
+                                break None;
+                            }
+                            continue;
+                        }
+                        Some(Ok(Message::Pong(_) | Message::Nop)) => continue,
+                        Some(Ok(Message::Binary(_) | Message::Continuation(_))) => {
+                            break Some(Closing(4400, "Binary messages are not part of the protocol".into()));
+                        }
+                        Some(Ok(Message::Close(_))) | None => break None,
+                        Some(Err(error)) => break Some(Closing(4400, format!("Invalid frame: {error}"))),
+                    };
+                    match self.handle(&text).await {
+                        Ok(()) => {}
+                        Err(Some(closing)) => break Some(closing),
+                        Err(None) => break None,
+                    }
+                }
+            }
+        };
+        for (_, task) in self.running.drain() {
+            task.abort();
+        }
+        match closing {
+            Some(Closing(code, reason)) => close(self.session, code, &reason).await,
+            None => {
+                let _ = self.session.close(None).await;
+            }
+        }
+    }
+
+    async fn send(&mut self, message: Value) -> Result<(), actix_ws::Closed> {
+        self.session.text(message.to_string()).await
+    }
+
+    /// Handles one text message; `Err(Some(_))` closes with that code,
+    /// `Err(None)` when the socket is gone.
+    async fn handle(&mut self, text: &str) -> Result<(), Option<Closing>> {
+        let message: ClientMessage = serde_json::from_str(text)
+            .map_err(|error| Some(Closing(4400, format!("Invalid message received: {error}"))))?;
+        match message {
+            ClientMessage::ConnectionInit { payload } => {
+                if self.viewer.is_some() {
+                    return Err(Some(Closing(4429, "Too many initialisation requests".into())));
+                }
+                let viewer = self.endpoint.state.tokens.viewer(authorization(payload.as_ref()));
+                match viewer {
+                    Viewer::Invalid => {
+                        return Err(Some(Closing(
+                            4403,
+                            "Forbidden: invalid or expired access token".into(),
+                        )));
+                    }
+                    Viewer::User(actor) => {
+                        let limit = self.endpoint.ws.sockets_per_user;
+                        let Some(slot) = self.endpoint.sockets.take(actor.user_id, limit) else {
+                            return Err(Some(Closing(
+                                4403,
+                                format!("Forbidden: more than {limit} open sockets for this user"),
+                            )));
+                        };
+                        self._slot = Some(slot);
+                    }
+                    Viewer::Anonymous => {}
+                }
+                self.viewer = Some(viewer);
+                self.send(json!({ "type": "connection_ack" }))
+                    .await
+                    .map_err(|_| None)
+            }
+            ClientMessage::Ping { payload } => {
+                let mut pong = json!({ "type": "pong" });
+                if let Some(payload) = payload {
+                    pong["payload"] = payload;
+                }
+                self.send(pong).await.map_err(|_| None)
+            }
+            ClientMessage::Pong { .. } => Ok(()),
+            ClientMessage::Subscribe { id, payload } => {
+                let Some(viewer) = self.viewer else {
+                    return Err(Some(Closing(4401, "Unauthorized".into())));
+                };
+                if self.running.contains_key(&id) {
+                    return Err(Some(Closing(4409, format!("Subscriber for {id} already exists"))));
+                }
+                if self.running.len() >= self.endpoint.ws.operations_per_socket {
+                    let errors = json!([{
+                        "message": format!("at most {} operations may run on one socket", self.endpoint.ws.operations_per_socket),
+                        "extensions": { "code": code::RATE_LIMITED },
+                    }]);
+                    return self
+                        .send(json!({ "type": "error", "id": id, "payload": errors }))
+                        .await
+                        .map_err(|_| None);
+                }
+                let task = self.start(id.clone(), payload, viewer);
+                self.running.insert(id, task);
+                Ok(())
+            }
+            ClientMessage::Complete { id } => {
+                if let Some(task) = self.running.remove(&id) {
+                    task.abort();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs one operation on its own task, its results sent to the socket.
+    fn start(&self, id: String, payload: SubscribePayload, viewer: Viewer) -> AbortHandle {
+        let mut request = Request::new(payload.query)
+            .variables(Variables::from_json(payload.variables.unwrap_or_default()))
+            .data(viewer)
+            .data(RequestId(uuid::Uuid::now_v7().to_string()));
+        if let Some(name) = payload.operation_name {
+            request = request.operation_name(name);
+        }
+        let results = self.endpoint.schema.execute_stream(request);
+        let outgoing = self.outgoing.0.clone();
+        tokio::spawn(async move {
+            tokio::pin!(results);
+            let mut first = true;
+            while let Some(mut response) = results.next().await {
+                tag_request_errors(&mut response);
+                let refused =
+                    first && response.data == async_graphql::Value::Null && !response.errors.is_empty();
+                first = false;
+                let sent = if refused {
+                    let errors = serde_json::to_value(&response.errors).unwrap_or_default();
+                    let _ = outgoing
+                        .send(Outgoing::Error {
+                            id: id.clone(),
+                            errors,
+                        })
+                        .await;
+                    return;
+                } else {
+                    let payload = serde_json::to_value(&response).unwrap_or_default();
+                    outgoing
+                        .send(Outgoing::Next {
+                            id: id.clone(),
+                            payload,
+                        })
+                        .await
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+            let _ = outgoing.send(Outgoing::Complete { id }).await;
+        })
+        .abort_handle()
+    }
+
+    /// Sends an operation's message, unless the client completed it already.
+    async fn forward(&mut self, out: Outgoing) -> Result<(), actix_ws::Closed> {
+        let (id, message, finished) = match out {
+            Outgoing::Next { id, payload } => {
+                let message = json!({ "type": "next", "id": id, "payload": payload });
+                (id, message, false)
+            }
+            Outgoing::Error { id, errors } => {
+                let message = json!({ "type": "error", "id": id, "payload": errors });
+                (id, message, true)
+            }
+            Outgoing::Complete { id } => {
+                let message = json!({ "type": "complete", "id": id });
+                (id, message, true)
+            }
+        };
+        if !self.running.contains_key(&id) {
+            return Ok(());
+        }
+        if finished {
+            self.running.remove(&id);
+        }
+        self.send(message).await
+    }
+}
+
+/// The `Authorization` value of a `connection_init` payload (either case).
+fn authorization(payload: Option<&Value>) -> Option<&str> {
+    let payload = payload?.as_object()?;
+    payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))
+        .and_then(Value::as_str)
+}
