@@ -24,6 +24,8 @@ pub enum Frame {
 
 pub struct WsClient {
     socket: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
+    /// How many `ping`s the server sent (each answered with `pong`).
+    pub pings_answered: usize,
 }
 
 impl WsClient {
@@ -41,7 +43,10 @@ impl WsClient {
         let (socket, _) = tokio_tungstenite::connect_async(request)
             .await
             .expect("the WebSocket upgrade succeeds");
-        Self { socket }
+        Self {
+            socket,
+            pings_answered: 0,
+        }
     }
 
     /// Opens a `graphql-transport-ws` socket and completes the handshake,
@@ -98,6 +103,7 @@ impl WsClient {
                 Some(Ok(Message::Text(text))) => {
                     let message: Value = serde_json::from_str(&text).expect("a JSON message");
                     if message["type"] == "ping" {
+                        self.pings_answered += 1;
                         self.send(&json!({ "type": "pong" })).await;
                         continue;
                     }

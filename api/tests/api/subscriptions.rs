@@ -143,6 +143,21 @@ async fn pings_get_pongs_queries_run_once_and_the_limits_hold() {
     let _again = WsClient::open(&app.address, Some(&customer.access_token)).await;
 }
 
+#[tokio::test]
+async fn the_server_pings_an_idle_socket_so_proxies_keep_it_open() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut socket = WsClient::open(&app.address, None).await;
+
+    // Idle for longer than the 15 s keepalive, then still usable.
+    tokio::time::sleep(std::time::Duration::from_secs(16)).await;
+    socket.send(&json!({ "type": "ping" })).await;
+    assert_eq!(message(socket.recv().await), json!({ "type": "pong" }));
+    assert!(
+        socket.pings_answered >= 1,
+        "the server pinged while the socket was idle"
+    );
+}
+
 async fn place_order(app: &TestApp, customer: &Session) -> String {
     place_order_paid_with(app, customer, "sandbox_ok").await
 }

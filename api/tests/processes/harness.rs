@@ -329,6 +329,17 @@ impl Cluster {
         worker
     }
 
+    /// Starts another api process with the cluster's environment (a second
+    /// instance behind the same database and Redis) and waits for `/healthz`.
+    pub async fn start_api(&mut self, name: &str) -> Process {
+        let port = free_port();
+        let mut env = self.env.clone();
+        env.insert("API_BIND".into(), format!("127.0.0.1:{port}"));
+        let mut api = Process::spawn(name, &api_bin(), &[], &env, port, &self.dir, &self.logs);
+        api.wait_until_serving("/healthz").await;
+        api
+    }
+
     /// The port of the test's SMTP server.
     pub fn smtp_port(&self) -> u16 {
         let url = self.smtp.url();

@@ -13,6 +13,8 @@
 //! - `outage`: Redis down while orders are placed;
 //! - `scale_out`: 200 orders from concurrent clients over two workers;
 //! - `shutdown`: SIGTERM with a job in flight, within and past the deadline;
+//! - `subscriptions`: `orderUpdated` heard on another api instance, and
+//!   across a Redis restart;
 //! - `embedded`: the api alone with no configuration (SQLite, in-process worker).
 //!
 //! Needs `DATABASE_URL`, `REDIS_URL` and `REDIS_SERVER_BIN`: run through
@@ -24,3 +26,4 @@ mod harness;
 mod outage;
 mod scale_out;
 mod shutdown;
+mod subscriptions;
