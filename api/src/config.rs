@@ -70,6 +70,9 @@ pub struct Config {
     /// `CORS_ALLOWED_ORIGINS`: browser origins that may call the api
     /// (development: this machine on any port; production: none).
     pub cors_allowed_origins: AllowedOrigins,
+    /// `TRUSTED_DOCUMENTS`: a manifest of the only documents this api runs
+    /// (production); without it, automatic persisted queries.
+    pub trusted_documents: Option<PathBuf>,
     /// `SEED_DEMO_DATA`: seed the demo catalog on start when the catalog is empty.
     pub seed_demo_data: bool,
     /// `EMBEDDED_WORKER` (default: true without `REDIS_URL`): run the job
@@ -160,6 +163,7 @@ impl Config {
             max_complexity: parsed("GRAPHQL_MAX_COMPLEXITY", 1000)?,
             max_body_bytes: parsed("MAX_BODY_BYTES", 1024 * 1024)?,
             cors_allowed_origins,
+            trusted_documents: var("TRUSTED_DOCUMENTS").map(PathBuf::from),
             seed_demo_data: flag("SEED_DEMO_DATA", !production)?,
             embedded_worker: flag("EMBEDDED_WORKER", var("REDIS_URL").is_none())?,
             worker: worker::config::WorkerConfig::from_env()?,
@@ -187,6 +191,7 @@ impl Config {
             max_complexity: 1000,
             max_body_bytes: 1024 * 1024,
             cors_allowed_origins: AllowedOrigins::development(),
+            trusted_documents: None,
             seed_demo_data: false,
             embedded_worker: false,
             worker: worker::config::WorkerConfig::local(database_url_for_worker, None),

@@ -155,6 +155,24 @@ impl Jobs {
     }
 }
 
+/// Trusted documents when `TRUSTED_DOCUMENTS` names a manifest; else
+/// automatic persisted queries, in Redis when there is one.
+async fn persisted_queries(config: &Config) -> anyhow::Result<crate::http::persisted::PersistedQueries> {
+    use crate::http::persisted::PersistedQueries;
+    if let Some(path) = &config.trusted_documents {
+        let trusted = PersistedQueries::trusted(path)
+            .map_err(|reason| anyhow::anyhow!("TRUSTED_DOCUMENTS: {reason}"))?;
+        tracing::info!(manifest = %path.display(), "running only the trusted documents");
+        return Ok(trusted);
+    }
+    match &config.worker.redis_url {
+        Some(url) => PersistedQueries::in_redis(url, &config.worker.queue_namespace)
+            .await
+            .context("connecting to Redis for persisted queries"),
+        None => Ok(PersistedQueries::in_memory()),
+    }
+}
+
 impl Application {
     /// Opens the pool, starts the job machinery and binds the listener.
     /// Expects a migrated database ([`prepare_database`]).
@@ -200,6 +218,7 @@ impl Application {
                 .graphiql
                 .then(|| Playground::load(config.playground_dir.clone(), "/graphql")),
             ws: crate::http::ws::WsLimits::default(),
+            persisted: persisted_queries(&config).await?,
             sockets: Arc::default(),
         });
 

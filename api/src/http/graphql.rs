@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use super::negotiate;
+use super::persisted::{PersistedQueries, Refusal};
 
 /// The media type of a GraphQL response body, chosen from `Accept`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +95,7 @@ pub async fn parse_request(
     req: &HttpRequest,
     payload: web::Payload,
     limits: &Limits,
+    persisted: &PersistedQueries,
 ) -> Result<(async_graphql::Request, ResponseFormat), HttpResponse> {
     let format = negotiate::response_format(req);
     // A refusal is written in the client's format when it has one.
@@ -105,9 +107,43 @@ pub async fn parse_request(
     };
     let format = format.ok_or_else(|| RequestError::NotAcceptable.into_response(error_format))?;
     let request = if is_get {
-        from_query_string(req.query_string())
+        match get_parameters(req.query_string()) {
+            Ok(mut params) => match resolve(persisted, params.query.take(), params.extensions.as_ref()).await
+            {
+                Ok(query) => {
+                    params.query = query;
+                    from_parameters(params)
+                }
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        }
     } else {
-        from_body(req, payload, limits).await
+        match read_body(req, payload, limits).await {
+            Ok(mut object) => {
+                let query = match object.remove("query") {
+                    Some(Json::String(query)) => Some(query),
+                    None | Some(Json::Null) => None,
+                    Some(other) => {
+                        object.insert("query".into(), other);
+                        None
+                    }
+                };
+                let extensions = match object.get("extensions") {
+                    Some(Json::Object(extensions)) => Some(extensions),
+                    _ => None,
+                };
+                match resolve(persisted, query, extensions).await {
+                    Ok(Some(query)) => {
+                        object.insert("query".into(), Json::String(query));
+                        from_object(object)
+                    }
+                    Ok(None) => from_object(object),
+                    Err(error) => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
     };
     match request {
         Ok(request) => Ok((request, format)),
@@ -206,6 +242,8 @@ enum RequestError {
     PayloadTooLarge(usize),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{}", .0.message)]
+    Persisted(Refusal),
 }
 
 impl RequestError {
@@ -222,6 +260,12 @@ impl RequestError {
             Self::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            // Like a document that fails validation: 4xx only for a client
+            // that understands application/graphql-response+json.
+            Self::Persisted(ref refusal) => match format {
+                ResponseFormat::GraphqlResponseJson => (StatusCode::BAD_REQUEST, refusal.code),
+                ResponseFormat::Json => (StatusCode::OK, refusal.code),
+            },
         };
         let mut response = error_response(status, format, &self.to_string(), code);
         let allow = match self {
@@ -257,10 +301,50 @@ struct QueryString {
     extensions: Option<String>,
 }
 
-fn from_query_string(query_string: &str) -> Result<async_graphql::Request, RequestError> {
+/// The persisted query of a request, if it names one (see `persisted`).
+async fn resolve(
+    persisted: &PersistedQueries,
+    query: Option<String>,
+    extensions: Option<&Map<String, Json>>,
+) -> Result<Option<String>, RequestError> {
+    persisted
+        .resolve(query, extensions)
+        .await
+        .map_err(RequestError::Persisted)
+}
+
+/// The GET parameters, with `extensions` parsed (a persisted query's hash
+/// travels there).
+struct GetParameters {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<Map<String, Json>>,
+}
+
+fn get_parameters(query_string: &str) -> Result<GetParameters, RequestError> {
     let params = web::Query::<QueryString>::from_query(query_string)
         .map_err(|error| RequestError::bad_request(format!("invalid query string: {error}")))?
         .into_inner();
+    let extensions = params
+        .extensions
+        .map(|json| json_parameter(&json, "extensions"))
+        .transpose()?
+        .flatten();
+    Ok(GetParameters {
+        query: params.query,
+        operation_name: params.operation_name,
+        variables: params.variables,
+        extensions,
+    })
+}
+
+#[cfg(test)]
+fn from_query_string(query_string: &str) -> Result<async_graphql::Request, RequestError> {
+    from_parameters(get_parameters(query_string)?)
+}
+
+fn from_parameters(params: GetParameters) -> Result<async_graphql::Request, RequestError> {
     let query = params
         .query
         .ok_or_else(|| RequestError::bad_request("the `query` parameter is missing"))?;
@@ -269,11 +353,7 @@ fn from_query_string(query_string: &str) -> Result<async_graphql::Request, Reque
         .map(|json| json_parameter(&json, "variables"))
         .transpose()?
         .flatten();
-    let extensions = params
-        .extensions
-        .map(|json| json_parameter(&json, "extensions"))
-        .transpose()?
-        .flatten();
+    let extensions = params.extensions;
 
     // Only a query is safe: find the operation the request names. A document
     // that does not parse, or names no operation we can find, is left for
@@ -318,11 +398,12 @@ fn operation_type(document: &ExecutableDocument, operation_name: Option<&str>) -
     Some(operation.node.ty)
 }
 
-async fn from_body(
+/// The body of a POST, read within the size limit, as a JSON object.
+async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     limits: &Limits,
-) -> Result<async_graphql::Request, RequestError> {
+) -> Result<Map<String, Json>, RequestError> {
     check_content_type(req)?;
     let limit = limits.max_body_bytes;
     let declared = req
@@ -342,7 +423,7 @@ async fn from_body(
         }
         Err(_) => return Err(RequestError::PayloadTooLarge(limit)),
     };
-    from_json_body(&body)
+    json_body(&body)
 }
 
 fn check_content_type(req: &HttpRequest) -> Result<(), RequestError> {
@@ -365,22 +446,26 @@ fn check_content_type(req: &HttpRequest) -> Result<(), RequestError> {
     }
 }
 
+#[cfg(test)]
 fn from_json_body(body: &[u8]) -> Result<async_graphql::Request, RequestError> {
+    from_object(json_body(body)?)
+}
+
+fn json_body(body: &[u8]) -> Result<Map<String, Json>, RequestError> {
     let json: Json = serde_json::from_slice(body)
         .map_err(|error| RequestError::bad_request(format!("the body is not JSON: {error}")))?;
-    let mut object = match json {
-        Json::Object(object) => object,
-        Json::Array(_) => {
-            return Err(RequestError::bad_request(
-                "batched requests (a JSON array) are not supported: send one request object",
-            ));
-        }
-        _ => {
-            return Err(RequestError::bad_request(
-                "the body must be a JSON object with a `query`",
-            ));
-        }
-    };
+    match json {
+        Json::Object(object) => Ok(object),
+        Json::Array(_) => Err(RequestError::bad_request(
+            "batched requests (a JSON array) are not supported: send one request object",
+        )),
+        _ => Err(RequestError::bad_request(
+            "the body must be a JSON object with a `query`",
+        )),
+    }
+}
+
+fn from_object(mut object: Map<String, Json>) -> Result<async_graphql::Request, RequestError> {
     // The draft: `null` for an optional parameter is the same as leaving it out.
     let query = match object.remove("query") {
         Some(Json::String(query)) => query,

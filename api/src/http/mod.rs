@@ -10,6 +10,7 @@
 //! - `negotiate`: the `Accept` header, q-values and all.
 //! - [`playground`]: GraphiQL, served from files that `playground/build.sh`
 //!   builds, with a CDN page as the fallback when they are not built.
+//! - [`persisted`]: automatic persisted queries, or trusted documents only.
 //! - [`ws`]: GraphQL over WebSocket (`graphql-transport-ws`) at `/graphql/ws`.
 //! - [`cors`]: which browser origins may call the api (`CORS_ALLOWED_ORIGINS`).
 //! - [`routes`]: the actix handlers of `/graphql`, `/healthz`, `/readyz` and
@@ -37,6 +38,7 @@
 pub mod cors;
 pub mod graphql;
 mod negotiate;
+pub mod persisted;
 pub mod playground;
 pub mod routes;
 pub mod ws;

@@ -21,6 +21,8 @@ pub struct Endpoint {
     pub playground: Option<Playground>,
     /// What one GraphQL WebSocket may do, and the sockets each user holds.
     pub ws: super::ws::WsLimits,
+    /// Automatic persisted queries, or only the trusted documents.
+    pub persisted: super::persisted::PersistedQueries,
     pub sockets: std::sync::Arc<super::ws::SocketCounts>,
 }
 
@@ -81,7 +83,8 @@ async fn graphql(req: HttpRequest, payload: web::Payload, endpoint: web::Data<En
         return playground.page();
     }
     let id = request_id(&req);
-    let mut response = match super::parse_request(&req, payload, &endpoint.limits).await {
+    let mut response = match super::parse_request(&req, payload, &endpoint.limits, &endpoint.persisted).await
+    {
         Ok((request, format)) => {
             let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok());
             let viewer = endpoint.state.tokens.viewer(authorization);

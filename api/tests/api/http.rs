@@ -10,6 +10,7 @@ use std::{
 };
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use api::http::persisted::PersistedQueries;
 use api::http::{self as transport, Limits, Playground, playground::ASSETS_ROUTE};
 use async_graphql::{Context, EmptySubscription, Object, Schema, SimpleObject};
 use reqwest::{Method, Response, StatusCode, header};
@@ -79,6 +80,7 @@ struct State {
     schema: TestSchema,
     playground: Playground,
     limits: Limits,
+    persisted: PersistedQueries,
 }
 
 /// A server on 127.0.0.1 with the transport and the playground mounted the
@@ -103,6 +105,7 @@ pub async fn spawn_app_with(playground: Playground) -> TransportApp {
         schema,
         playground,
         limits: Limits::default(),
+        persisted: PersistedQueries::in_memory(),
     });
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("cannot bind 127.0.0.1:0");
     let port = listener.local_addr().expect("the bound address").port();
@@ -132,10 +135,11 @@ async fn graphql(req: HttpRequest, payload: web::Payload, state: web::Data<State
     if transport::wants_playground(&req) {
         return state.playground.page();
     }
-    let (request, format) = match transport::parse_request(&req, payload, &state.limits).await {
-        Ok(parsed) => parsed,
-        Err(response) => return response,
-    };
+    let (request, format) =
+        match transport::parse_request(&req, payload, &state.limits, &state.persisted).await {
+            Ok(parsed) => parsed,
+            Err(response) => return response,
+        };
     transport::respond(state.schema.execute(request).await, format)
 }
 

@@ -9,5 +9,6 @@ mod http;
 mod jobs;
 mod limits;
 mod orders;
+mod persisted;
 mod playground;
 mod subscriptions;
