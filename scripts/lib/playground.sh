@@ -32,6 +32,31 @@ ensure_playground_assets() {
 	fi
 }
 
+# Installs a Node package directory's dependencies (npm ci) unless its
+# node_modules was installed from the current package-lock.json. Used for
+# examples/web-client (the example client's test runs it) and
+# api/tests/audit (graphql-http's audit of the transport).
+#   $1 directory, relative to the repository root
+ensure_npm_packages() {
+	local dir="$ROOT/$1" log="$SERVICES_DIR/npm-${1//\//-}.log" want have=""
+	want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+	if [[ -r $dir/node_modules/.package-lock.sha256 ]]; then
+		have=$(<"$dir/node_modules/.package-lock.sha256")
+	fi
+	[[ $have != "$want" ]] || return 0
+	if ! command -v npm >/dev/null 2>&1; then
+		apt_install nodejs npm ||
+			die "npm not found: install Node.js and npm (apt-get install nodejs npm) for $1"
+	fi
+	say "npm: npm ci in $1 (log: $log)"
+	mkdir -p "$SERVICES_DIR"
+	if ! (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) </dev/null >"$log" 2>&1; then
+		show_log_tail "$log"
+		die "npm ci in $1 failed (see $log)"
+	fi
+	echo "$want" >"$dir/node_modules/.package-lock.sha256"
+}
+
 # Sets and exports CHROMEDRIVER, installing the Debian packages chromium and
 # chromium-driver when chromedriver or chromium is missing.
 ensure_chromium() {

@@ -1,6 +1,7 @@
 //! The api crate's integration tests: one binary, one module per area.
 
 mod accounts;
+mod audit;
 mod browser;
 mod catalog;
 mod cors;
@@ -12,3 +13,4 @@ mod orders;
 mod persisted;
 mod playground;
 mod subscriptions;
+mod web_client;

@@ -1,0 +1,80 @@
+//! The example client in `examples/web-client` (urql + graphql-ws in Node)
+//! run against the real api: register, browse, order, and watch the order
+//! over the WebSocket until it is PAID.
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use testkit::Backend;
+
+use crate::helpers::TestApp;
+
+fn web_client_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/web-client");
+    assert!(
+        dir.join("node_modules/@urql/core").is_dir() && dir.join("node_modules/graphql-ws").is_dir(),
+        "examples/web-client has no node_modules: run scripts/test (it runs npm ci there), or `npm ci` in {}",
+        dir.display()
+    );
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_web_client_orders_and_sees_its_order_paid_over_the_websocket() {
+    // Arrange: the api as `cargo run -p api` runs it: demo catalog, jobs in process.
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.seed_demo_data = true;
+        config.embedded_worker = true;
+    })
+    .await;
+
+    // Act: `sandbox_flaky` fails twice before settling, so the client sees
+    // the order pending first.
+    let run = tokio::process::Command::new("node")
+        .arg("main.mjs")
+        .current_dir(web_client_dir())
+        .env("STOREFRONT_URL", &app.address)
+        .env("PAYMENT_TOKEN", "sandbox_flaky")
+        .env("TIMEOUT_SECS", "60")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .expect("the client finished within 90 s")
+        .expect("node runs (install nodejs: scripts/test does)");
+
+    // Assert: what the client printed
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}\n{stdout}\n{stderr}",
+        output.status
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| l.starts_with("registered web-client-")),
+        "{stdout}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("product ")), "{stdout}");
+    assert!(lines.iter().any(|l| l.starts_with("ordered ")), "{stdout}");
+    let states: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("status "))
+        .collect();
+    assert_eq!(
+        states.first().copied(),
+        Some("status PENDING_PAYMENT payment AUTHORIZED attempts 0"),
+        "{stdout}"
+    );
+    assert_eq!(
+        states.last().copied(),
+        Some("status PAID payment SETTLED attempts 3"),
+        "{stdout}"
+    );
+}
