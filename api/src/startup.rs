@@ -124,6 +124,15 @@ impl Jobs {
         Ok(Jobs::None)
     }
 
+    /// The queue this process pushes to, if any (for `/readyz`).
+    fn queue(&self) -> Option<worker::queue::JobQueue> {
+        match self {
+            Jobs::Embedded(worker) => Some(worker.queue().clone()),
+            Jobs::Dispatcher { dispatcher, .. } => Some(dispatcher.queue().clone()),
+            Jobs::None => None,
+        }
+    }
+
     fn kicker(&self) -> worker::dispatch::Kicker {
         match self {
             Jobs::Embedded(worker) => worker.kicker(),
@@ -167,8 +176,7 @@ async fn persisted_queries(config: &Config) -> anyhow::Result<crate::http::persi
     }
     match &config.worker.redis_url {
         Some(url) => PersistedQueries::in_redis(url, &config.worker.queue_namespace)
-            .await
-            .context("connecting to Redis for persisted queries"),
+            .context("REDIS_URL for persisted queries"),
         None => Ok(PersistedQueries::in_memory()),
     }
 }
@@ -219,6 +227,7 @@ impl Application {
                 .then(|| Playground::load(config.playground_dir.clone(), "/graphql")),
             ws: crate::http::ws::WsLimits::default(),
             persisted: persisted_queries(&config).await?,
+            queue: jobs.queue(),
             sockets: Arc::default(),
         });
 

@@ -87,22 +87,33 @@ impl PrivateRedis {
         Self::start_in(dir, false).await
     }
 
+    /// Picks its port and `dir` without starting it: Redis is "down" until
+    /// [`PrivateRedis::restart`].
+    #[must_use]
+    pub fn reserve_in(dir: &Path) -> Self {
+        Self::reserve(dir, false)
+    }
+
     async fn start_in(dir: &Path, owns_dir: bool) -> Self {
+        let mut redis = Self::reserve(dir, owns_dir);
+        redis.spawn().await;
+        redis
+    }
+
+    fn reserve(dir: &Path, owns_dir: bool) -> Self {
         std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let mut redis = Self {
+        Self {
             port,
             bin: std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".to_owned()),
             dir: dir.to_path_buf(),
             log: dir.join("redis.log"),
             child: None,
             owns_dir,
-        };
-        redis.spawn().await;
-        redis
+        }
     }
 
     #[must_use]

@@ -74,6 +74,12 @@ impl Dispatcher {
         }
     }
 
+    /// The queue it pushes to.
+    #[must_use]
+    pub fn queue(&self) -> &JobQueue {
+        &self.queue
+    }
+
     #[must_use]
     pub fn kicker(&self) -> Kicker {
         self.kicker.clone()

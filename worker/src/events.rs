@@ -79,12 +79,15 @@ impl OrderEvents {
     }
 
     /// Events on the Redis at `url`, channel `<namespace>:order-events`.
+    /// Connects on first use (and again after a failure), so Redis may be
+    /// down when the process starts.
     ///
     /// # Errors
-    /// When `url` is not a Redis URL or Redis cannot be reached.
-    pub async fn redis(url: &str, namespace: &str) -> redis::RedisResult<Self> {
+    /// When `url` is not a Redis URL.
+    pub fn redis(url: &str, namespace: &str) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url)?;
-        let publisher = ConnectionManager::new(client.clone()).await?;
+        let publisher =
+            ConnectionManager::new_lazy_with_config(client.clone(), crate::queue::redis_config())?;
         Ok(Self {
             local: broadcast::channel(CAPACITY).0,
             redis: Some(RedisChannel {

@@ -18,16 +18,64 @@ pub struct Probes {
     pub metrics: Arc<Metrics>,
 }
 
+/// What a readiness check found, per dependency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    pub database: bool,
+    /// `None` when the process has no queue of its own.
+    pub queue: Option<bool>,
+}
+
+impl Readiness {
+    /// Checks the database and, when given, the queue (each failure logged).
+    pub async fn check(db: &DatabaseConnection, queue: Option<&JobQueue>) -> Self {
+        let database = match db.execute_unprepared("SELECT 1").await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(%error, "readiness: the database is down");
+                false
+            }
+        };
+        let queue = match queue {
+            None => None,
+            Some(queue) => Some(match queue.depth(QueueName::Emails).await {
+                Ok(_) => true,
+                Err(error) => {
+                    tracing::warn!(%error, "readiness: the queue is down");
+                    false
+                }
+            }),
+        };
+        Self { database, queue }
+    }
+
+    #[must_use]
+    pub fn is_ready(self) -> bool {
+        self.database && self.queue != Some(false)
+    }
+
+    /// `/readyz`: 200 when ready, else 503; the body names each
+    /// dependency, `{"database":"ok","queue":"down"}`.
+    #[must_use]
+    pub fn response(self) -> HttpResponse {
+        let word = |up: bool| if up { "ok" } else { "down" };
+        let mut body = serde_json::json!({ "database": word(self.database) });
+        if let Some(queue) = self.queue {
+            body["queue"] = word(queue).into();
+        }
+        let mut response = if self.is_ready() {
+            HttpResponse::Ok()
+        } else {
+            HttpResponse::ServiceUnavailable()
+        };
+        response.content_type("application/json").body(body.to_string())
+    }
+}
+
 impl Probes {
-    /// Why the worker is not ready, if it is not.
-    pub async fn not_ready(&self) -> Option<String> {
-        if let Err(err) = self.db.execute_unprepared("SELECT 1").await {
-            return Some(format!("database unavailable: {err}"));
-        }
-        if let Err(err) = self.queue.depth(QueueName::Emails).await {
-            return Some(format!("queue unavailable: {err}"));
-        }
-        None
+    /// Whether the worker can do its work.
+    pub async fn readiness(&self) -> Readiness {
+        Readiness::check(&self.db, Some(&self.queue)).await
     }
 
     /// The metrics page, with the outbox backlog and queue depths.
@@ -62,12 +110,7 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(probes: web::Data<Probes>) -> HttpResponse {
-    match probes.not_ready().await {
-        None => HttpResponse::Ok().content_type("text/plain").body("ready"),
-        Some(reason) => HttpResponse::ServiceUnavailable()
-            .content_type("text/plain")
-            .body(reason),
-    }
+    probes.readiness().await.response()
 }
 
 async fn metrics(probes: web::Data<Probes>) -> HttpResponse {

@@ -37,9 +37,7 @@ const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 /// When Redis cannot be reached.
 pub async fn open_events(config: &WorkerConfig) -> anyhow::Result<OrderEvents> {
     match &config.redis_url {
-        Some(url) => OrderEvents::redis(url, &config.queue_namespace)
-            .await
-            .context("connecting to Redis for order events"),
+        Some(url) => OrderEvents::redis(url, &config.queue_namespace).context("REDIS_URL for order events"),
         None => Ok(OrderEvents::in_process()),
     }
 }
@@ -139,6 +137,12 @@ impl Worker {
             .as_ref()
             .and_then(|l| l.local_addr().ok())
             .map(|a| a.port())
+    }
+
+    /// The queue it consumes (and pushes to).
+    #[must_use]
+    pub fn queue(&self) -> &JobQueue {
+        &self.queue
     }
 
     /// Wakes this worker's dispatcher (the embedding api calls it after commits).

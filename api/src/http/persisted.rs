@@ -79,12 +79,17 @@ impl PersistedQueries {
         Self::Automatic(Store::Memory(Arc::default()))
     }
 
-    /// Automatic persisted queries kept in Redis under `<namespace>:apq:`.
+    /// Automatic persisted queries kept in Redis under `<namespace>:apq:`;
+    /// connects on first use, so Redis may be down at start (a lookup that
+    /// fails is a miss: the client sends the document).
     ///
     /// # Errors
-    /// When Redis cannot be reached.
-    pub async fn in_redis(url: &str, namespace: &str) -> redis::RedisResult<Self> {
-        let conn = ConnectionManager::new(redis::Client::open(url)?).await?;
+    /// When `url` is not a Redis URL.
+    pub fn in_redis(url: &str, namespace: &str) -> redis::RedisResult<Self> {
+        let conn = ConnectionManager::new_lazy_with_config(
+            redis::Client::open(url)?,
+            worker::queue::redis_config(),
+        )?;
         Ok(Self::Automatic(Store::Redis {
             conn,
             prefix: format!("{namespace}:apq:").into(),

@@ -3,7 +3,6 @@
 //! thin: they read the request, hand it to the schema, and shape the answer.
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use sea_orm::ConnectionTrait;
 
 use super::{Limits, Playground};
 use crate::auth::RequestId;
@@ -23,6 +22,8 @@ pub struct Endpoint {
     pub ws: super::ws::WsLimits,
     /// Automatic persisted queries, or only the trusted documents.
     pub persisted: super::persisted::PersistedQueries,
+    /// The job queue this process pushes to, checked by `/readyz`.
+    pub queue: Option<worker::queue::JobQueue>,
     pub sockets: std::sync::Arc<super::ws::SocketCounts>,
 }
 
@@ -114,15 +115,10 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// Ready when the database answers.
+/// Ready when the database answers, and the queue when this process has
+/// one: 503 with `{"database":"ok","queue":"down"}` otherwise.
 async fn readyz(endpoint: web::Data<Endpoint>) -> HttpResponse {
-    match endpoint.state.db.execute_unprepared("SELECT 1").await {
-        Ok(_) => HttpResponse::Ok().content_type("text/plain").body("ready"),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check failed: database");
-            HttpResponse::ServiceUnavailable()
-                .content_type("text/plain")
-                .body("database unavailable")
-        }
-    }
+    worker::health::Readiness::check(&endpoint.state.db, endpoint.queue.as_ref())
+        .await
+        .response()
 }

@@ -33,15 +33,55 @@ pub fn api_bin() -> PathBuf {
 
 /// The `worker` binary, next to `api`. Cargo builds it for `cargo test
 /// --workspace` (as `scripts/test` runs), since the worker crate has
-/// integration tests; with `cargo test -p api` alone, build it first.
+/// integration tests; with `cargo test -p api` alone, build it first. A
+/// binary older than the sources it is built from fails the test rather
+/// than testing yesterday's worker.
 pub fn worker_bin() -> PathBuf {
     let path = api_bin().with_file_name(format!("worker{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "the worker binary {} is missing: run scripts/test, or `cargo build -p worker` before `cargo test -p api`",
-        path.display()
-    );
-    path
+    let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    match built {
+        None => panic!(
+            "the worker binary {} is missing: run scripts/test, or `cargo build -p worker` before `cargo test -p api`",
+            path.display()
+        ),
+        Some(built) if built < newest_source() => panic!(
+            "the worker binary {} is older than its sources: `cargo build -p worker` first (scripts/test does)",
+            path.display()
+        ),
+        Some(_) => path,
+    }
+}
+
+/// When the worker's sources (its crate, `entity`, `migration`, the
+/// manifests) last changed.
+fn newest_source() -> std::time::SystemTime {
+    fn walk(path: &Path, newest: &mut std::time::SystemTime) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                walk(&entry.path(), newest);
+            }
+        } else if let Ok(modified) = meta.modified() {
+            *newest = (*newest).max(modified);
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the api crate sits in the workspace");
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for part in [
+        "worker/src",
+        "worker/Cargo.toml",
+        "entity/src",
+        "entity/Cargo.toml",
+        "migration/src",
+        "Cargo.lock",
+    ] {
+        walk(&root.join(part), &mut newest);
+    }
+    newest
 }
 
 /// The directory for one test's logs and files, emptied first.
@@ -244,6 +284,18 @@ impl Cluster {
         Self::build(dir, Logs::default(), namespace, overrides).await
     }
 
+    /// The same on a private `redis-server` of this test that is not
+    /// running yet (start it with `restart`).
+    pub async fn start_with_redis_down(test: &str, overrides: &[(&str, &str)]) -> (Self, PrivateRedis) {
+        let dir = test_dir(test);
+        let logs = Logs::default();
+        let redis = PrivateRedis::reserve_in(&dir);
+        logs.add(redis.log_path().to_path_buf());
+        let namespace = Namespace::on(&redis.url(), "sf-proc");
+        let cluster = Self::build(dir, logs, namespace, overrides).await;
+        (cluster, redis)
+    }
+
     /// The same on a private `redis-server` of this test, started first.
     pub async fn start_with_private_redis(test: &str, overrides: &[(&str, &str)]) -> (Self, PrivateRedis) {
         let dir = test_dir(test);
@@ -316,6 +368,12 @@ impl Cluster {
     /// Starts `worker run` with the cluster's environment plus `overrides`
     /// and waits until its `/readyz` answers (database and queue reachable).
     pub async fn start_worker(&mut self, overrides: &[(&str, &str)]) -> Process {
+        self.start_worker_ready_at("/readyz", overrides).await
+    }
+
+    /// Starts `worker run` and waits until `path` answers 200 (`/healthz`:
+    /// alive, though its queue may be down).
+    pub async fn start_worker_ready_at(&mut self, path: &str, overrides: &[(&str, &str)]) -> Process {
         self.workers_started += 1;
         let name = format!("worker-{}", self.workers_started);
         let port = free_port();
@@ -325,7 +383,7 @@ impl Cluster {
             env.insert((*key).to_owned(), (*value).to_owned());
         }
         let mut worker = Process::spawn(&name, &worker_bin(), &["run"], &env, port, &self.dir, &self.logs);
-        worker.wait_until_serving("/readyz").await;
+        worker.wait_until_serving(path).await;
         worker
     }
 

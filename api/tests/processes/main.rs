@@ -11,6 +11,7 @@
 //!   the private `redis-server` and polling come from `testkit`;
 //! - `crash`: SIGKILL a worker with jobs in flight;
 //! - `outage`: Redis down while orders are placed;
+//! - `degraded`: api and worker started while Redis is down;
 //! - `scale_out`: 200 orders from concurrent clients over two workers;
 //! - `shutdown`: SIGTERM with a job in flight, within and past the deadline;
 //! - `subscriptions`: `orderUpdated` heard on another api instance, and
@@ -21,6 +22,7 @@
 //! `scripts/test` (or export them as it does).
 
 mod crash;
+mod degraded;
 mod embedded;
 mod harness;
 mod outage;

@@ -108,7 +108,7 @@ mod consumer;
 mod redis;
 mod sqlite;
 
-pub use self::redis::RedisQueue;
+pub use self::redis::{RedisQueue, redis_config};
 pub use self::sqlite::SqliteQueue;
 
 /// The depth per queue the dispatcher should stay under (see the module docs):

@@ -74,6 +74,18 @@ return #ids
     )
 });
 
+/// How every Redis connection of ours behaves: replies within
+/// [`RESPONSE_TIMEOUT`], connections within [`CONNECT_TIMEOUT`], a few
+/// quick reconnection attempts per failed request.
+#[must_use]
+pub fn redis_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_number_of_retries(RECONNECT_RETRIES)
+        .set_max_delay(Duration::from_secs(1))
+}
+
 /// Queues in Redis; see [`super::JobQueue::redis`].
 #[derive(Clone)]
 pub struct RedisQueue {
@@ -96,12 +108,11 @@ impl std::fmt::Debug for RedisQueue {
 impl RedisQueue {
     pub(super) async fn connect(url: &str, namespace: &str, opts: QueueOptions) -> Result<Self, QueueError> {
         let client = Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let config = redis_config();
+        // Lazy: the first command connects, and a failed one reconnects, so
+        // a process started while Redis is down comes up (degraded) and
+        // its jobs flow once Redis is there.
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
         Ok(Self {
             conn,
             namespace: namespace.into(),

@@ -1,0 +1,89 @@
+//! Started while Redis is down: the api and the worker come up anyway
+//! (alive, not ready, saying which dependency is down), orders are accepted
+//! into the outbox, and once Redis starts every order is paid and mailed
+//! without a restart. Default settings: no shortened timeout or interval.
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Cluster, eventually};
+
+/// The harness's quick test settings put back to the defaults (README).
+const DEFAULTS: &[(&str, &str)] = &[
+    ("JOB_MAX_ATTEMPTS", "6"),
+    ("JOB_BACKOFF_BASE_MS", "1000"),
+    ("JOB_BACKOFF_MAX_MS", "300000"),
+    ("CAPTURE_TIMEOUT_MS", "10000"),
+    ("SANDBOX_TIMEOUT_MS", "30000"),
+    ("SWEEP_INTERVAL_MS", "1000"),
+    ("DISPATCH_GRACE_MS", "3000"),
+    ("ORPHAN_AFTER_SECS", "30"),
+    ("SHUTDOWN_DEADLINE_SECS", "20"),
+];
+
+async fn readyz(client: &reqwest::Client, url: String) -> (u16, Value) {
+    let response = client.get(url).send().await.expect("GET /readyz");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_and_worker_start_with_redis_down_and_orders_settle_once_it_starts() {
+    // Arrange: Redis is not running when the api and the worker start.
+    let (mut cluster, mut redis) = Cluster::start_with_redis_down("degraded", DEFAULTS).await;
+    let worker = cluster.start_worker_ready_at("/healthz", &[]).await;
+    let http = reqwest::Client::new();
+    let down = json!({ "database": "ok", "queue": "down" });
+    assert_eq!(
+        readyz(&http, cluster.api.url("/readyz")).await,
+        (503, down.clone())
+    );
+    assert_eq!(readyz(&http, worker.url("/readyz")).await, (503, down));
+
+    // Act: customers order while Redis is down; then Redis starts.
+    let admin = cluster.admin().await;
+    let product = cluster.create_product(&admin, "DEGRADED-1", 100).await;
+    let customers = cluster.register_many("degraded", 5).await;
+    let mut orders = Vec::new();
+    for customer in &customers {
+        let order = cluster.place_order(customer, &product, "sandbox_ok").await;
+        orders.push((order, customer.clone()));
+    }
+    redis.restart().await;
+    let redis_started = Instant::now();
+
+    // Assert: ready, every order PAID within 60 s, each email once
+    eventually(Duration::from_secs(60), "every order PAID", || async {
+        let mut unpaid = Vec::new();
+        for (order, customer) in &orders {
+            let found = cluster.order(&customer.access_token, order).await;
+            if found["status"] != "PAID" {
+                unpaid.push(found["status"].to_string());
+            }
+        }
+        if unpaid.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("not yet PAID: {unpaid:?}"))
+        }
+    })
+    .await;
+    println!(
+        "degraded start: all orders PAID {:.1?} after Redis started",
+        redis_started.elapsed()
+    );
+    let up = json!({ "database": "ok", "queue": "ok" });
+    assert_eq!(readyz(&http, cluster.api.url("/readyz")).await, (200, up.clone()));
+    assert_eq!(readyz(&http, worker.url("/readyz")).await, (200, up));
+    cluster
+        .wait_for_mail("Payment received", orders.len(), Duration::from_secs(60))
+        .await;
+    cluster
+        .wait_for_mail("Welcome", customers.len(), Duration::from_secs(60))
+        .await;
+    let recipients: Vec<(String, String)> = orders
+        .iter()
+        .map(|(order, customer)| (order.clone(), customer.email.clone()))
+        .collect();
+    cluster.assert_one_confirmation_and_one_receipt(&recipients);
+}
