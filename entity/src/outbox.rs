@@ -146,6 +146,26 @@ pub async fn due<C: ConnectionTrait>(
     Ok(query.all(conn).await?)
 }
 
+/// Makes every row that was pushed and never completed due again: the queue
+/// lost them (see the worker's `JobQueue::lost_its_jobs`). Returns how many.
+/// A row whose job is in fact still running somewhere then runs twice,
+/// which the idempotent handlers absorb.
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn redispatch_unfinished<C: ConnectionTrait>(conn: &C) -> Result<u64, DomainError> {
+    let updated = outbox::Entity::update_many()
+        .col_expr(
+            outbox::Column::DispatchedAt,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .filter(outbox::Column::DispatchedAt.is_not_null())
+        .filter(outbox::Column::CompletedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(updated.rows_affected)
+}
+
 /// Records that the attempt of a row finished (whatever its outcome).
 ///
 /// # Errors

@@ -152,6 +152,33 @@ impl Dispatcher {
         Ok((pushed.len(), more))
     }
 
+    /// When the queue lost its jobs (Redis came back empty), makes every
+    /// pushed-but-unfinished row due again at once, instead of after
+    /// `REDISPATCH_AFTER_SECS`. Checked every sweep: one Redis command.
+    async fn recover_lost_jobs(&self) {
+        if !matches!(self.queue.lost_its_jobs().await, Ok(true)) {
+            return;
+        }
+        // Several processes may get here at once: the update is the same
+        // for each, and a row pushed twice is queued once.
+        match entity::outbox::redispatch_unfinished(&self.db).await {
+            Ok(rows) => {
+                if rows > 0 {
+                    tracing::warn!(
+                        rows,
+                        "the queue lost its jobs (Redis came back empty): pushing them again"
+                    );
+                }
+                if let Err(error) = self.queue.mark_jobs_held().await {
+                    tracing::warn!(%error, "could not mark the queue as holding its jobs; will check again");
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "the queue lost its jobs; marking them for a new push failed, will try again")
+            }
+        }
+    }
+
     /// Pushes due rows until none are left or the queues are full.
     ///
     /// # Errors
@@ -177,7 +204,10 @@ impl Dispatcher {
             let grace = tokio::select! {
                 () = &mut shutdown => return,
                 () = self.kicker.0.notified() => Duration::ZERO,
-                _ = ticker.tick() => grace,
+                _ = ticker.tick() => {
+                    self.recover_lost_jobs().await;
+                    grace
+                }
             };
             match self.pump(grace).await {
                 Ok(0) => {}

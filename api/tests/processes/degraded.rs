@@ -6,20 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Cluster, eventually};
-
-/// The harness's quick test settings put back to the defaults (README).
-const DEFAULTS: &[(&str, &str)] = &[
-    ("JOB_MAX_ATTEMPTS", "6"),
-    ("JOB_BACKOFF_BASE_MS", "1000"),
-    ("JOB_BACKOFF_MAX_MS", "300000"),
-    ("CAPTURE_TIMEOUT_MS", "10000"),
-    ("SANDBOX_TIMEOUT_MS", "30000"),
-    ("SWEEP_INTERVAL_MS", "1000"),
-    ("DISPATCH_GRACE_MS", "3000"),
-    ("ORPHAN_AFTER_SECS", "30"),
-    ("SHUTDOWN_DEADLINE_SECS", "20"),
-];
+use crate::harness::{Cluster, DEFAULT_SETTINGS, eventually};
 
 async fn readyz(client: &reqwest::Client, url: String) -> (u16, Value) {
     let response = client.get(url).send().await.expect("GET /readyz");
@@ -30,7 +17,7 @@ async fn readyz(client: &reqwest::Client, url: String) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_and_worker_start_with_redis_down_and_orders_settle_once_it_starts() {
     // Arrange: Redis is not running when the api and the worker start.
-    let (mut cluster, mut redis) = Cluster::start_with_redis_down("degraded", DEFAULTS).await;
+    let (mut cluster, mut redis) = Cluster::start_with_redis_down("degraded", DEFAULT_SETTINGS).await;
     let worker = cluster.start_worker_ready_at("/healthz", &[]).await;
     let http = reqwest::Client::new();
     let down = json!({ "database": "ok", "queue": "down" });

@@ -23,6 +23,21 @@ use tokio::net::{TcpListener, TcpStream};
 pub const JWT_SECRET: &str = "process-test-secret-process-test-secret";
 pub use testkit::eventually;
 
+/// The harness's quick settings (see [`Cluster`]) put back to the defaults
+/// of README, for fault tests: a recovery must not depend on a shortened
+/// timeout.
+pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
+    ("JOB_MAX_ATTEMPTS", "6"),
+    ("JOB_BACKOFF_BASE_MS", "1000"),
+    ("JOB_BACKOFF_MAX_MS", "300000"),
+    ("CAPTURE_TIMEOUT_MS", "10000"),
+    ("SANDBOX_TIMEOUT_MS", "30000"),
+    ("SWEEP_INTERVAL_MS", "1000"),
+    ("DISPATCH_GRACE_MS", "3000"),
+    ("ORPHAN_AFTER_SECS", "30"),
+    ("SHUTDOWN_DEADLINE_SECS", "20"),
+];
+
 /// How long a process may take to answer its health check after starting.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 

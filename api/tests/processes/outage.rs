@@ -1,7 +1,8 @@
 //! Redis down while customers order: the orders are accepted (their jobs
 //! wait in the outbox) and settle once Redis is back, with no restart of the
-//! api or the worker.
-use std::time::Duration;
+//! api or the worker. And Redis losing the jobs it held: they are pushed
+//! again as soon as the loss is seen, not after REDISPATCH_AFTER_SECS.
+use std::time::{Duration, Instant};
 
 use crate::harness::{Cluster, eventually};
 
@@ -71,4 +72,66 @@ async fn orders_placed_while_redis_is_down_all_settle_once_it_is_back() {
         "neither process restarted"
     );
     assert_eq!((cluster.api.pid(), worker.pid()), (api_pid, worker_pid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_in_redis_when_it_comes_back_empty_all_run_within_a_minute_each_once() {
+    // Arrange: no worker yet, so every job the api pushes waits in Redis;
+    // default settings (REDISPATCH_AFTER_SECS is 600).
+    let (mut cluster, mut redis) =
+        Cluster::start_with_private_redis("redis_data_loss", crate::harness::DEFAULT_SETTINGS).await;
+    let admin = cluster.admin().await;
+    let product = cluster.create_product(&admin, "LOSS-1", 100).await;
+    let customers = cluster.register_many("loss", 10).await;
+    let mut orders = Vec::new();
+    for customer in &customers {
+        let order = cluster.place_order(customer, &product, "sandbox_ok").await;
+        orders.push((order, customer.clone()));
+    }
+    eventually(Duration::from_secs(30), "every job pushed to Redis", || async {
+        match entity::outbox::backlog(&cluster.db.conn).await {
+            Ok(0) => Ok(()),
+            other => Err(format!("not yet pushed: {other:?}")),
+        }
+    })
+    .await;
+
+    // Act: Redis dies without saving and comes back empty; a worker starts.
+    redis.stop().await;
+    redis.restart().await;
+    let back = Instant::now();
+    let _worker = cluster.start_worker(&[]).await;
+
+    // Assert: every order PAID within 60 s, every email exactly once
+    eventually(Duration::from_secs(60), "every order PAID", || async {
+        let mut unpaid = 0;
+        for (order, customer) in &orders {
+            if cluster.order(&customer.access_token, order).await["status"] != "PAID" {
+                unpaid += 1;
+            }
+        }
+        if unpaid == 0 {
+            Ok(())
+        } else {
+            Err(format!("{unpaid} not PAID; {}", cluster.job_summary().await))
+        }
+    })
+    .await;
+    println!(
+        "redis data loss: all orders PAID {:.1?} after Redis came back",
+        back.elapsed()
+    );
+    cluster
+        .wait_for_mail("Payment received", orders.len(), Duration::from_secs(60))
+        .await;
+    cluster
+        .wait_for_mail("Welcome", customers.len(), Duration::from_secs(60))
+        .await;
+    let recipients: Vec<(String, String)> = orders
+        .iter()
+        .map(|(order, customer)| (order.clone(), customer.email.clone()))
+        .collect();
+    cluster.assert_one_confirmation_and_one_receipt(&recipients);
+    let welcomes = cluster.mail_by_subject().get("Welcome to Storefront").copied();
+    assert_eq!(welcomes, Some(customers.len()), "one welcome each");
 }

@@ -311,6 +311,33 @@ impl JobQueue {
         }
     }
 
+    /// Whether the queue lost what it held: Redis restarted without
+    /// persistence, a failover to an empty replica, a `FLUSHALL`. The Redis
+    /// queue keeps a marker key of its own ([`JobQueue::mark_jobs_held`],
+    /// set once the lost jobs were taken care of): missing means empty. The
+    /// SQLite queue lives in the database and never loses jobs on its own.
+    ///
+    /// # Errors
+    /// [`QueueError::Redis`] when Redis is unreachable.
+    pub async fn lost_its_jobs(&self) -> Result<bool, QueueError> {
+        match self {
+            JobQueue::Redis(backend) => backend.lost_its_jobs().await,
+            JobQueue::Sqlite(_) => Ok(false),
+        }
+    }
+
+    /// Records that the queue holds what was pushed to it (see
+    /// [`JobQueue::lost_its_jobs`]).
+    ///
+    /// # Errors
+    /// [`QueueError::Redis`] when Redis is unreachable.
+    pub async fn mark_jobs_held(&self) -> Result<(), QueueError> {
+        match self {
+            JobQueue::Redis(backend) => backend.mark_jobs_held().await,
+            JobQueue::Sqlite(_) => Ok(()),
+        }
+    }
+
     /// Consumes `queue`, running up to `concurrency` jobs at a time as
     /// consumer `worker_id` (unique per process: [`unique_worker_id`]), and
     /// calls `handler` once per delivery until `shutdown` resolves. Then it

@@ -156,6 +156,25 @@ impl RedisQueue {
         Ok(())
     }
 
+    /// See [`super::JobQueue::lost_its_jobs`]: the marker key is missing.
+    pub(super) async fn lost_its_jobs(&self) -> Result<bool, QueueError> {
+        let present: i64 = ::redis::cmd("EXISTS")
+            .arg(format!("{}:marker", self.namespace))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(present == 0)
+    }
+
+    /// Sets the marker key that [`Self::lost_its_jobs`] looks for.
+    pub(super) async fn mark_jobs_held(&self) -> Result<(), QueueError> {
+        let () = ::redis::cmd("SET")
+            .arg(format!("{}:marker", self.namespace))
+            .arg(uuid::Uuid::now_v7().to_string())
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
     pub(super) async fn depth(&self, queue: QueueName) -> Result<u64, QueueError> {
         let config = self.config(queue);
         Ok(DEPTH
