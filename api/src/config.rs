@@ -70,6 +70,8 @@ pub struct Config {
     /// `CORS_ALLOWED_ORIGINS`: browser origins that may call the api
     /// (development: this machine on any port; production: none).
     pub cors_allowed_origins: AllowedOrigins,
+    /// `MAX_IN_FLIGHT`: requests one process runs at once; more get 503.
+    pub max_in_flight: usize,
     /// `TRUSTED_DOCUMENTS`: a manifest of the only documents this api runs
     /// (production); without it, automatic persisted queries.
     pub trusted_documents: Option<PathBuf>,
@@ -164,6 +166,7 @@ impl Config {
             max_body_bytes: parsed("MAX_BODY_BYTES", 1024 * 1024)?,
             cors_allowed_origins,
             trusted_documents: var("TRUSTED_DOCUMENTS").map(PathBuf::from),
+            max_in_flight: parsed("MAX_IN_FLIGHT", 256)?,
             seed_demo_data: flag("SEED_DEMO_DATA", !production)?,
             embedded_worker: flag("EMBEDDED_WORKER", var("REDIS_URL").is_none())?,
             worker: worker::config::WorkerConfig::from_env()?,
@@ -192,6 +195,7 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             cors_allowed_origins: AllowedOrigins::development(),
             trusted_documents: None,
+            max_in_flight: 256,
             seed_demo_data: false,
             embedded_worker: false,
             worker: worker::config::WorkerConfig::local(database_url_for_worker, None),

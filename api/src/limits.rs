@@ -10,6 +10,13 @@
 //! not for a hand-made chain of forty `ofType`s. async-graphql's own depth
 //! limit counts both alike, which refused every tool's first request.
 //!
+//! Size: a document may hold at most [`MAX_FIELDS`] fields once its
+//! fragments are spread out. This is checked on our own parse *before*
+//! async-graphql's checks run, because its recursion check follows every
+//! fragment spread without remembering any: thirty fragments that each
+//! spread the next four times (a request of a kilobyte) would keep it busy
+//! for 4³⁰ steps.
+//!
 //! Fragments are measured once each (a spread of a fragment used a
 //! thousand times costs one lookup), and a fragment cycle is left for
 //! validation to report.
@@ -23,6 +30,10 @@ use async_graphql::{Name, ServerError, ServerResult, Variables};
 /// How deep a subtree under `__schema` or `__type` may nest, counted from
 /// the root like any field.
 pub const INTROSPECTION_MAX_DEPTH: usize = 20;
+
+/// The most fields a document may hold with its fragments spread out (the
+/// standard introspection document holds about 150).
+pub const MAX_FIELDS: usize = 5_000;
 
 /// The schema extension that refuses documents nested too deep.
 pub struct DepthLimit {
@@ -50,12 +61,30 @@ impl Extension for DepthCheck {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        // First on our own parse (see the module docs); a document that
+        // does not parse is left for async-graphql to report.
+        if let Ok(document) = async_graphql::parser::parse_query(query) {
+            self.check(&document)?;
+        }
         let document = next.run(ctx, query, variables).await?;
-        let depth = Depths::of(&document);
-        if depth.fields > self.max_depth || depth.introspection > INTROSPECTION_MAX_DEPTH {
+        self.check(&document)?;
+        Ok(document)
+    }
+}
+
+impl DepthCheck {
+    fn check(&self, document: &ExecutableDocument) -> ServerResult<()> {
+        let measured = Depths::of(document);
+        if measured.size > MAX_FIELDS {
+            return Err(ServerError::new(
+                format!("Query is too large: more than {MAX_FIELDS} fields with its fragments spread out."),
+                None,
+            ));
+        }
+        if measured.fields > self.max_depth || measured.introspection > INTROSPECTION_MAX_DEPTH {
             return Err(ServerError::new("Query is nested too deep.", None));
         }
-        Ok(document)
+        Ok(())
     }
 }
 
@@ -65,6 +94,8 @@ impl Extension for DepthCheck {
 struct Depths {
     fields: usize,
     introspection: usize,
+    /// Fields in all, fragments spread out (saturating).
+    size: usize,
 }
 
 impl Depths {
@@ -77,13 +108,15 @@ impl Depths {
             .operations
             .iter()
             .map(|(_, operation)| walk.set(&operation.node.selection_set.node))
-            .fold(Self::default(), Self::max)
+            .fold(Self::default(), Self::beside)
     }
 
-    fn max(self, other: Self) -> Self {
+    /// Two selections side by side: the deeper of each, their sizes added.
+    fn beside(self, other: Self) -> Self {
         Self {
             fields: self.fields.max(other.fields),
             introspection: self.introspection.max(other.introspection),
+            size: self.size.saturating_add(other.size),
         }
     }
 }
@@ -106,6 +139,7 @@ impl<'a> Walk<'a> {
                         Depths {
                             fields: 0,
                             introspection: 1 + below.fields.max(below.introspection),
+                            size: below.size.saturating_add(1),
                         }
                     } else {
                         Depths {
@@ -115,13 +149,14 @@ impl<'a> Walk<'a> {
                             } else {
                                 1 + below.introspection
                             },
+                            size: below.size.saturating_add(1),
                         }
                     }
                 }
                 Selection::InlineFragment(fragment) => self.set(&fragment.node.selection_set.node),
                 Selection::FragmentSpread(spread) => self.fragment(&spread.node.fragment_name.node),
             })
-            .fold(Depths::default(), Depths::max)
+            .fold(Depths::default(), Depths::beside)
     }
 
     fn fragment(&mut self, name: &'a Name) -> Depths {
@@ -173,6 +208,27 @@ mod tests {
             depths("{ a { ...F } } fragment F on T { b { ...G } } fragment G on T { c { ...F } }"),
             (3, 0)
         );
+    }
+
+    #[test]
+    fn size_counts_every_field_with_fragments_spread_out_without_walking_them_out() {
+        let document = async_graphql::parser::parse_query("{ a { ...F ...F } b } fragment F on T { c d }")
+            .expect("parses");
+        assert_eq!(Depths::of(&document).size, 6);
+        // Thirty fragments spreading the next four times: 4^30 fields,
+        // measured in thirty steps.
+        let mut query = String::from("{ ...F0 }");
+        for level in 0..30 {
+            let next = level + 1;
+            query.push_str(&format!(
+                " fragment F{level} on Query {{ ...F{next} ...F{next} ...F{next} ...F{next} }}"
+            ));
+        }
+        query.push_str(" fragment F30 on Query { __typename }");
+        let document = async_graphql::parser::parse_query(&query).expect("parses");
+        let started = std::time::Instant::now();
+        assert!(Depths::of(&document).size > super::MAX_FIELDS);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -239,8 +239,11 @@ impl Application {
             2
         };
         let cors = config.cors_allowed_origins.clone();
+        let in_flight = web::Data::new(crate::http::shedding::InFlight::new(config.max_in_flight));
         let server = HttpServer::new(move || {
             App::new()
+                .app_data(in_flight.clone())
+                .wrap(actix_web::middleware::from_fn(crate::http::shedding::shed))
                 .wrap(cors.middleware())
                 .configure(routes::configure(endpoint.clone()))
         })

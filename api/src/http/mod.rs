@@ -11,6 +11,7 @@
 //! - [`playground`]: GraphiQL, served from files that `playground/build.sh`
 //!   builds, with a CDN page as the fallback when they are not built.
 //! - [`persisted`]: automatic persisted queries, or trusted documents only.
+//! - [`shedding`]: 503 + `Retry-After` beyond `MAX_IN_FLIGHT` requests at once.
 //! - [`ws`]: GraphQL over WebSocket (`graphql-transport-ws`) at `/graphql/ws`.
 //! - [`cors`]: which browser origins may call the api (`CORS_ALLOWED_ORIGINS`).
 //! - [`routes`]: the actix handlers of `/graphql`, `/healthz`, `/readyz` and
@@ -41,6 +42,7 @@ mod negotiate;
 pub mod persisted;
 pub mod playground;
 pub mod routes;
+pub mod shedding;
 pub mod ws;
 
 pub use cors::AllowedOrigins;

@@ -170,18 +170,31 @@ enum ClientMessage {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SubscribePayload {
+    /// Empty when a persisted query is named by hash alone.
+    #[serde(default)]
     query: String,
+    #[serde(default)]
+    extensions: Option<serde_json::Map<String, Value>>,
     #[serde(default)]
     variables: Option<Value>,
     #[serde(default)]
     operation_name: Option<String>,
 }
 
-/// What an operation's task tells the socket.
+/// What an operation's task tells the socket; `op` is the operation's
+/// number on this socket, so that a message still in the channel from an
+/// operation the client completed is never taken for a later operation
+/// that reuses its id.
 enum Outgoing {
-    Next { id: String, payload: Value },
-    Error { id: String, errors: Value },
-    Complete { id: String },
+    Next { op: u64, id: String, payload: Value },
+    Error { op: u64, id: String, errors: Value },
+    Complete { op: u64, id: String },
+}
+
+/// A running operation: its number and its task.
+struct Running {
+    op: u64,
+    task: AbortHandle,
 }
 
 /// Why the socket closes.
@@ -193,8 +206,15 @@ struct Socket {
     /// `None` until `connection_init` was accepted.
     viewer: Option<Viewer>,
     _slot: Option<SocketSlot>,
-    running: HashMap<String, AbortHandle>,
+    running: HashMap<String, Running>,
+    /// Operations started on this socket so far.
+    started: u64,
     outgoing: (mpsc::Sender<Outgoing>, mpsc::Receiver<Outgoing>),
+    /// The `Authorization` value of `connection_init`, checked again at
+    /// each `subscribe`: a socket does not outlive its access token.
+    authorization: Option<String>,
+    /// When the client last sent anything (a `pong` included).
+    last_heard: tokio::time::Instant,
 }
 
 impl Socket {
@@ -205,7 +225,10 @@ impl Socket {
             viewer: None,
             _slot: None,
             running: HashMap::new(),
+            started: 0,
             outgoing: mpsc::channel(64),
+            authorization: None,
+            last_heard: tokio::time::Instant::now(),
         }
     }
 
@@ -221,6 +244,11 @@ impl Socket {
                     break Some(Closing(4408, "Connection initialisation timeout".into()));
                 }
                 _ = keepalive.tick() => {
+                    // A client that answers no ping (graphql-ws answers each
+                    // one) for three rounds is gone, or not reading.
+                    if self.last_heard.elapsed() > limits.keepalive * 3 {
+                        break Some(Closing(4408, "Keepalive timeout: no pong".into()));
+                    }
                     if self.send(json!({ "type": "ping" })).await.is_err() {
                         break None;
                     }
@@ -231,6 +259,7 @@ impl Socket {
                     }
                 }
                 message = stream.recv() => {
+                    self.last_heard = tokio::time::Instant::now();
                     let text = match message {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Ping(bytes))) => {
@@ -254,8 +283,8 @@ impl Socket {
                 }
             }
         };
-        for (_, task) in self.running.drain() {
-            task.abort();
+        for (_, running) in self.running.drain() {
+            running.task.abort();
         }
         match closing {
             Some(Closing(code, reason)) => close(self.session, code, &reason).await,
@@ -279,7 +308,8 @@ impl Socket {
                 if self.viewer.is_some() {
                     return Err(Some(Closing(4429, "Too many initialisation requests".into())));
                 }
-                let viewer = self.endpoint.state.tokens.viewer(authorization(payload.as_ref()));
+                self.authorization = authorization(payload.as_ref()).map(str::to_owned);
+                let viewer = self.endpoint.state.tokens.viewer(self.authorization.as_deref());
                 match viewer {
                     Viewer::Invalid => {
                         return Err(Some(Closing(
@@ -316,6 +346,14 @@ impl Socket {
                 let Some(viewer) = self.viewer else {
                     return Err(Some(Closing(4401, "Unauthorized".into())));
                 };
+                if matches!(viewer, Viewer::User(_))
+                    && self.endpoint.state.tokens.viewer(self.authorization.as_deref()) == Viewer::Invalid
+                {
+                    return Err(Some(Closing(
+                        4403,
+                        "Forbidden: the access token expired; reconnect with a new one".into(),
+                    )));
+                }
                 if self.running.contains_key(&id) {
                     return Err(Some(Closing(4409, format!("Subscriber for {id} already exists"))));
                 }
@@ -329,13 +367,35 @@ impl Socket {
                         .await
                         .map_err(|_| None);
                 }
-                let task = self.start(id.clone(), payload, viewer);
-                self.running.insert(id, task);
+                // Trusted documents and persisted queries rule sockets too.
+                let resolved = self
+                    .endpoint
+                    .persisted
+                    .resolve(
+                        Some(payload.query.clone()).filter(|query| !query.is_empty()),
+                        payload.extensions.as_ref(),
+                    )
+                    .await;
+                let query = match resolved {
+                    Ok(query) => query.unwrap_or_default(),
+                    Err(refusal) => {
+                        let errors =
+                            json!([{ "message": refusal.message, "extensions": { "code": refusal.code } }]);
+                        return self
+                            .send(json!({ "type": "error", "id": id, "payload": errors }))
+                            .await
+                            .map_err(|_| None);
+                    }
+                };
+                self.started += 1;
+                let op = self.started;
+                let task = self.start(op, id.clone(), query, payload, viewer);
+                self.running.insert(id, Running { op, task });
                 Ok(())
             }
             ClientMessage::Complete { id } => {
-                if let Some(task) = self.running.remove(&id) {
-                    task.abort();
+                if let Some(running) = self.running.remove(&id) {
+                    running.task.abort();
                 }
                 Ok(())
             }
@@ -343,8 +403,15 @@ impl Socket {
     }
 
     /// Runs one operation on its own task, its results sent to the socket.
-    fn start(&self, id: String, payload: SubscribePayload, viewer: Viewer) -> AbortHandle {
-        let mut request = Request::new(payload.query)
+    fn start(
+        &self,
+        op: u64,
+        id: String,
+        query: String,
+        payload: SubscribePayload,
+        viewer: Viewer,
+    ) -> AbortHandle {
+        let mut request = Request::new(query)
             .variables(Variables::from_json(payload.variables.unwrap_or_default()))
             .data(viewer)
             .data(RequestId(uuid::Uuid::now_v7().to_string()));
@@ -365,6 +432,7 @@ impl Socket {
                     let errors = serde_json::to_value(&response.errors).unwrap_or_default();
                     let _ = outgoing
                         .send(Outgoing::Error {
+                            op,
                             id: id.clone(),
                             errors,
                         })
@@ -374,6 +442,7 @@ impl Socket {
                     let payload = serde_json::to_value(&response).unwrap_or_default();
                     outgoing
                         .send(Outgoing::Next {
+                            op,
                             id: id.clone(),
                             payload,
                         })
@@ -383,28 +452,28 @@ impl Socket {
                     return;
                 }
             }
-            let _ = outgoing.send(Outgoing::Complete { id }).await;
+            let _ = outgoing.send(Outgoing::Complete { op, id }).await;
         })
         .abort_handle()
     }
 
     /// Sends an operation's message, unless the client completed it already.
     async fn forward(&mut self, out: Outgoing) -> Result<(), actix_ws::Closed> {
-        let (id, message, finished) = match out {
-            Outgoing::Next { id, payload } => {
+        let (op, id, message, finished) = match out {
+            Outgoing::Next { op, id, payload } => {
                 let message = json!({ "type": "next", "id": id, "payload": payload });
-                (id, message, false)
+                (op, id, message, false)
             }
-            Outgoing::Error { id, errors } => {
+            Outgoing::Error { op, id, errors } => {
                 let message = json!({ "type": "error", "id": id, "payload": errors });
-                (id, message, true)
+                (op, id, message, true)
             }
-            Outgoing::Complete { id } => {
+            Outgoing::Complete { op, id } => {
                 let message = json!({ "type": "complete", "id": id });
-                (id, message, true)
+                (op, id, message, true)
             }
         };
-        if !self.running.contains_key(&id) {
+        if self.running.get(&id).is_none_or(|running| running.op != op) {
             return Ok(());
         }
         if finished {

@@ -98,8 +98,11 @@ impl Watch {
     /// Waits until the order's state differs from `last`; `None` when the
     /// order can no longer be read (gone) or the events stopped.
     async fn next_change(&mut self, last: OrderState) -> Option<(entity::tables::orders::Model, OrderState)> {
+        // The periodic re-read is due REREAD_EVERY after the last re-read,
+        // however many events about other orders come meanwhile.
+        let mut due = tokio::time::Instant::now() + REREAD_EVERY;
         loop {
-            let reread = match tokio::time::timeout(REREAD_EVERY, self.signals.recv()).await {
+            let reread = match tokio::time::timeout_at(due, self.signals.recv()).await {
                 Ok(Ok(OrderSignal::Changed(id))) => id == self.order_id,
                 Ok(Ok(OrderSignal::Resync) | Err(RecvError::Lagged(_))) | Err(_) => true,
                 Ok(Err(RecvError::Closed)) => return None,
@@ -107,6 +110,7 @@ impl Watch {
             if !reread {
                 continue;
             }
+            due = tokio::time::Instant::now() + REREAD_EVERY;
             match entity::orders::find_order_state(&self.app.db, self.actor, self.order_id).await {
                 Ok(Some((order, now))) if now != last => return Some((order, now)),
                 Ok(Some(_)) => {}

@@ -184,3 +184,33 @@ on_both_backends!(
     introspection,
     tools_introspect_the_schema_and_absurd_chains_are_refused
 );
+
+#[tokio::test]
+async fn a_small_document_that_spreads_out_to_billions_of_fields_is_refused_at_once() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    // Thirty fragments, each spreading the next four times: about a
+    // kilobyte, 4^30 fields once spread out.
+    let mut query = String::from("{ ...F0 }");
+    for level in 0..30 {
+        let next = level + 1;
+        query.push_str(&format!(
+            " fragment F{level} on Query {{ ...F{next} ...F{next} ...F{next} ...F{next} }}"
+        ));
+    }
+    query.push_str(" fragment F30 on Query { __typename }");
+
+    let started = std::time::Instant::now();
+    let (status, body) = send(&app, GQL_JSON, json!({ "query": query }).to_string()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too large"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "refused at once"
+    );
+}

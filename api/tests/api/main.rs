@@ -10,6 +10,7 @@ mod http;
 mod jobs;
 mod limits;
 mod orders;
+mod overload;
 mod persisted;
 mod playground;
 mod subscriptions;

@@ -168,5 +168,18 @@ async fn trusted_documents_mode_runs_only_the_listed_documents() {
             (400, "PERSISTED_QUERY_NOT_ALLOWED"),
             "{body}"
         );
+        // The WebSocket obeys the same list.
+        let mut socket = testkit::WsClient::open(&app.address, None).await;
+        socket.subscribe("x", other, json!({})).await;
+        match socket.recv().await {
+            testkit::Frame::Message(refused) => {
+                assert_eq!(refused["type"], "error", "{refused}");
+                assert_eq!(
+                    refused["payload"][0]["extensions"]["code"],
+                    "PERSISTED_QUERY_NOT_ALLOWED"
+                );
+            }
+            closed => panic!("expected an error message: {closed:?}"),
+        }
     }
 }
