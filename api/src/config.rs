@@ -72,6 +72,8 @@ pub struct Config {
     pub cors_allowed_origins: AllowedOrigins,
     /// `MAX_IN_FLIGHT`: requests one process runs at once; more get 503.
     pub max_in_flight: usize,
+    /// `MAX_SOCKETS`: GraphQL WebSockets one process holds open; more get 503.
+    pub max_sockets: usize,
     /// `TRUSTED_DOCUMENTS`: a manifest of the only documents this api runs
     /// (production); without it, automatic persisted queries.
     pub trusted_documents: Option<PathBuf>,
@@ -167,6 +169,7 @@ impl Config {
             cors_allowed_origins,
             trusted_documents: var("TRUSTED_DOCUMENTS").map(PathBuf::from),
             max_in_flight: parsed("MAX_IN_FLIGHT", 256)?,
+            max_sockets: parsed("MAX_SOCKETS", 10_000)?,
             seed_demo_data: flag("SEED_DEMO_DATA", !production)?,
             embedded_worker: flag("EMBEDDED_WORKER", var("REDIS_URL").is_none())?,
             worker: worker::config::WorkerConfig::from_env()?,
@@ -196,6 +199,7 @@ impl Config {
             cors_allowed_origins: AllowedOrigins::development(),
             trusted_documents: None,
             max_in_flight: 256,
+            max_sockets: 10_000,
             seed_demo_data: false,
             embedded_worker: false,
             worker: worker::config::WorkerConfig::local(database_url_for_worker, None),

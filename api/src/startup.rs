@@ -225,7 +225,10 @@ impl Application {
             playground: config
                 .graphiql
                 .then(|| Playground::load(config.playground_dir.clone(), "/graphql")),
-            ws: crate::http::ws::WsLimits::default(),
+            ws: crate::http::ws::WsLimits {
+                sockets: config.max_sockets,
+                ..crate::http::ws::WsLimits::default()
+            },
             persisted: persisted_queries(&config).await?,
             queue: jobs.queue(),
             sockets: Arc::default(),

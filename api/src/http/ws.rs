@@ -25,6 +25,7 @@
 //!    the server itself sends `ping` every [`WsLimits::keepalive`], which
 //!    keeps idle sockets open behind proxies that drop silent ones.
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -53,6 +54,9 @@ pub struct WsLimits {
     pub operations_per_socket: usize,
     /// Sockets one user may hold on one api instance.
     pub sockets_per_user: usize,
+    /// Sockets of anyone (anonymous ones too) open at once on one api
+    /// instance (`MAX_SOCKETS`); an upgrade beyond it gets 503.
+    pub sockets: usize,
     /// How often the server pings.
     pub keepalive: Duration,
 }
@@ -63,16 +67,35 @@ impl Default for WsLimits {
             init_timeout: Duration::from_secs(3),
             operations_per_socket: 20,
             sockets_per_user: 10,
+            sockets: 10_000,
             keepalive: Duration::from_secs(15),
         }
     }
 }
 
-/// Sockets open per user on this instance.
+/// Sockets open on this instance, in all and per user.
 #[derive(Debug, Default)]
-pub struct SocketCounts(Mutex<HashMap<UserId, usize>>);
+pub struct SocketCounts(Mutex<HashMap<UserId, usize>>, AtomicUsize);
+
+/// One open socket of the instance's total; gives its place back when dropped.
+struct OpenSocket(Arc<SocketCounts>);
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.1.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 impl SocketCounts {
+    fn open(self: &Arc<Self>, limit: usize) -> Option<OpenSocket> {
+        self.1
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < limit).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| OpenSocket(Arc::clone(self)))
+    }
+
     fn take(self: &Arc<Self>, user: UserId, limit: usize) -> Option<SocketSlot> {
         let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let count = counts.entry(user).or_default();
@@ -120,9 +143,20 @@ pub async fn upgrade(
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .any(|protocol| protocol.trim() == SUBPROTOCOL);
+    let Some(open) = endpoint.sockets.open(endpoint.ws.sockets) else {
+        tracing::warn!("overloaded: WebSocket upgrade refused (MAX_SOCKETS)");
+        return Ok(HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "1"))
+            .content_type("application/json")
+            .body(
+                json!({ "errors": [{ "message": "too many open sockets: try again shortly", "extensions": { "code": "OVERLOADED" } }] })
+                    .to_string(),
+            ));
+    };
     let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL])?;
     let stream = stream.max_frame_size(endpoint.limits.max_body_bytes);
     actix_web::rt::spawn(async move {
+        let _open = open;
         if offered {
             Socket::new(endpoint.into_inner(), session).run(stream).await;
         } else {

@@ -296,3 +296,32 @@ on_both_backends!(
     order_updated,
     the_owner_and_an_admin_watch_an_order_to_its_end_and_nobody_else_sees_it
 );
+
+#[tokio::test]
+async fn beyond_the_instances_socket_limit_an_upgrade_gets_503() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| config.max_sockets = 2).await;
+    let first = WsClient::open(&app.address, None).await;
+    let _second = WsClient::open(&app.address, None).await;
+
+    let refused = app
+        .client
+        .get(app.url("/graphql/ws"))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-protocol", "graphql-transport-ws")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 503);
+    assert_eq!(
+        refused.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+
+    // A closed socket gives its place back.
+    drop(first);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let _third = WsClient::open(&app.address, None).await;
+}
