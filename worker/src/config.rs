@@ -72,10 +72,53 @@ pub struct WorkerConfig {
     pub high_water: u64,
     /// `SANDBOX_TIMEOUT_MS` (default 30000): how long the sandbox's timeout token hangs.
     pub sandbox_hang: Duration,
+    /// `PAYMENT_GATEWAY`: which payment service takes the money.
+    pub gateway: GatewayKind,
     pub queue: QueueOptions,
 }
 
 pub use crate::env::EnvError as ConfigError;
+
+/// The payment gateway adapters there are. The sandbox makes any order with
+/// a `sandbox_ok` token PAID, so production refuses it unless told this is
+/// a staging shop (`ALLOW_SANDBOX_PAYMENTS=true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayKind {
+    Sandbox,
+}
+
+impl GatewayKind {
+    /// `PAYMENT_GATEWAY`: the sandbox by default in development; required
+    /// in production, where `sandbox` also needs `ALLOW_SANDBOX_PAYMENTS=true`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable and saying what to set.
+    pub fn from_env(production: bool) -> Result<Self, ConfigError> {
+        let refused = |name, reason: &str| ConfigError {
+            name,
+            reason: reason.to_owned(),
+        };
+        match var("PAYMENT_GATEWAY").as_deref().map(str::trim) {
+            None if production => Err(refused(
+                "PAYMENT_GATEWAY",
+                "must be set in production: the sandbox would mark every order paid without taking money \
+                 (PAYMENT_GATEWAY=sandbox with ALLOW_SANDBOX_PAYMENTS=true is for staging)",
+            )),
+            None => Ok(Self::Sandbox),
+            Some("sandbox") if production && !crate::env::flag("ALLOW_SANDBOX_PAYMENTS", false)? => {
+                Err(refused(
+                    "PAYMENT_GATEWAY",
+                    "sandbox is refused in production unless ALLOW_SANDBOX_PAYMENTS=true (a staging shop)",
+                ))
+            }
+            Some("sandbox") => Ok(Self::Sandbox),
+            Some(other) => Err(refused(
+                "PAYMENT_GATEWAY",
+                &format!("{other:?} is not a gateway this build has (known: sandbox)"),
+            )),
+        }
+    }
+}
 use crate::env::{millis, parsed, secs, var};
 
 /// Parses `emails,settlements`.
@@ -139,6 +182,7 @@ impl WorkerConfig {
         config.high_water = parsed("QUEUE_HIGH_WATER", 2_000)?;
         config.redispatch_after = secs("REDISPATCH_AFTER_SECS", 600)?;
         config.sandbox_hang = millis("SANDBOX_TIMEOUT_MS", 30_000)?;
+        config.gateway = GatewayKind::from_env(crate::env::is_production())?;
         config.queue.shutdown_deadline = secs("SHUTDOWN_DEADLINE_SECS", 20)?;
         config.queue.orphan_after = secs("ORPHAN_AFTER_SECS", 30)?;
         config.queue.validate().map_err(|e| ConfigError {
@@ -176,6 +220,7 @@ impl WorkerConfig {
             high_water: 2_000,
             redispatch_after: Duration::from_secs(600),
             sandbox_hang: Duration::from_secs(30),
+            gateway: GatewayKind::Sandbox,
             queue: QueueOptions::default(),
         }
     }
@@ -185,9 +230,11 @@ impl WorkerConfig {
     /// adapter today.
     #[must_use]
     pub fn payment_gateway(&self) -> std::sync::Arc<dyn entity::payments::PaymentGateway> {
-        std::sync::Arc::new(entity::payments::SandboxGateway {
-            timeout_after: self.sandbox_hang,
-        })
+        match self.gateway {
+            GatewayKind::Sandbox => std::sync::Arc::new(entity::payments::SandboxGateway {
+                timeout_after: self.sandbox_hang,
+            }),
+        }
     }
 
     /// Where the file transport writes `.eml` files.

@@ -11,6 +11,15 @@ pub struct EnvError {
     pub reason: String,
 }
 
+/// Whether `APP_ENV` says production (`production` or `prod`).
+#[must_use]
+pub fn is_production() -> bool {
+    matches!(
+        var("APP_ENV").map(|v| v.to_ascii_lowercase()).as_deref(),
+        Some("production" | "prod")
+    )
+}
+
 /// The value of `name`, unless unset or blank.
 #[must_use]
 pub fn var(name: &str) -> Option<String> {

@@ -184,3 +184,67 @@ fn production_refuses_to_start_without_a_strong_jwt_secret() {
         assert!(stderr.contains(expected), "it says why ({expected:?}): {stderr}");
     }
 }
+
+/// Production refuses the sandbox gateway (it would mark every order paid
+/// without taking money) unless it is told this is a staging shop; the
+/// worker binary as well as the api.
+#[test]
+fn production_refuses_to_start_on_the_sandbox_gateway_unless_allowed() {
+    let strong = "a-production-secret-of-forty-characters!";
+    for (bin, args) in [
+        (api_bin(), Vec::<&str>::new()),
+        (crate::harness::worker_bin(), vec!["run"]),
+    ] {
+        for (gateway, allow, expected) in [
+            (
+                None,
+                None,
+                Some("PAYMENT_GATEWAY is invalid: must be set in production"),
+            ),
+            (
+                Some("sandbox"),
+                None,
+                Some("sandbox is refused in production unless ALLOW_SANDBOX_PAYMENTS=true"),
+            ),
+            (
+                Some("stripe"),
+                None,
+                Some("\"stripe\" is not a gateway this build has"),
+            ),
+            (Some("sandbox"), Some("true"), None),
+        ] {
+            let mut command = std::process::Command::new(&bin);
+            command
+                .args(&args)
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("APP_ENV", "production")
+                .env("JWT_SECRET", strong)
+                .env("DATA_DIR", test_dir("production_refuses_sandbox"))
+                .env("API_BIND", format!("127.0.0.1:{}", free_port()))
+                .env("WORKER_BIND", format!("127.0.0.1:{}", free_port()))
+                // A database URL no driver takes: a process that gets past
+                // its configuration stops at once when it opens it.
+                .env("DATABASE_URL", "nodb://nowhere");
+            if let Some(gateway) = gateway {
+                command.env("PAYMENT_GATEWAY", gateway);
+            }
+            if let Some(allow) = allow {
+                command.env("ALLOW_SANDBOX_PAYMENTS", allow);
+            }
+            let output = command.output().expect("the binary runs");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "{bin:?} must stop here: {stderr}");
+            match expected {
+                Some(expected) => assert!(
+                    stderr.contains(expected),
+                    "{bin:?} says why ({expected:?}): {stderr}"
+                ),
+                None => assert!(
+                    !stderr.contains("PAYMENT_GATEWAY") && !stderr.contains("ALLOW_SANDBOX_PAYMENTS"),
+                    "{bin:?} accepts the staging sandbox and stops only at the database: {stderr}"
+                ),
+            }
+        }
+    }
+}
