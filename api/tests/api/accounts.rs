@@ -52,6 +52,12 @@ async fn registration_and_login_errors_have_stable_codes(backend: Backend) {
             "BAD_USER_INPUT",
             Some("password"),
         ),
+        // A display name would route the shop's mail to someone else.
+        (
+            json!({"email": "x<victim@example.com>", "password": "long enough pw", "name": "X"}),
+            "BAD_USER_INPUT",
+            Some("email"),
+        ),
     ] {
         let body = app.graphql(register, json!({ "input": input })).await;
         assert_eq!(error_code(&body), expected, "{body}");

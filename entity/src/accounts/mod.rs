@@ -49,8 +49,11 @@ pub use refresh::{REFRESH_TOKEN_TTL, issue_refresh_token, revoke_refresh_token, 
 pub use reset::{PASSWORD_RESET_TTL, request_password_reset, reset_password};
 pub use users::{authenticate, ensure_admin, find_user, register};
 
-/// An email address, trimmed, checked for a plausible `local@domain.tld`
-/// shape, and lower-cased so uniqueness is case-insensitive.
+/// An email address: trimmed, lower-cased so uniqueness is
+/// case-insensitive, and a bare addr-spec (`local@domain.tld`, as
+/// `lettre::Address` parses it): no display name (`x<victim@example.com>`
+/// would send a stranger's mail to the victim), no quoting, no control
+/// characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
@@ -70,6 +73,9 @@ impl Email {
             && !domain.contains("..")
             && !domain.contains('@');
         if local.is_empty() || local.len() > 64 || !domain_ok {
+            return Err(invalid());
+        }
+        if email.chars().any(char::is_control) || email.parse::<lettre::Address>().is_err() {
             return Err(invalid());
         }
         Ok(Self(email))
@@ -177,6 +183,25 @@ mod tests {
             "ada@example..com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} must be rejected");
+        }
+    }
+
+    #[test]
+    fn only_a_bare_address_is_an_email_no_display_name_quoting_or_control_characters() {
+        for bad in [
+            "x<victim@example.com>",
+            "<victim@example.com>",
+            "Victim<victim@example.com>",
+            "\"a b\"@example.com",
+            "a\u{7}@example.com",
+            "ada@exa\u{0}mple.com",
+            "ada(comment)@example.com",
+            "a,b@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} must be rejected");
+        }
+        for good in ["ada.lovelace+shop@example.co.uk", "o'brien@example.ie"] {
+            assert!(Email::parse(good).is_ok(), "{good:?} is an address");
         }
     }
 
