@@ -28,6 +28,9 @@ pub struct SchemaLimits {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub introspection: bool,
+    /// "Did you mean …?" in validation errors: off in production, where
+    /// they would describe a schema whose introspection is off.
+    pub suggestions: bool,
 }
 
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
@@ -51,6 +54,9 @@ pub fn build(state: AppState, limits: SchemaLimits) -> AppSchema {
         .data(state);
     if !limits.introspection {
         schema = schema.disable_introspection();
+    }
+    if !limits.suggestions {
+        schema = schema.disable_suggestions();
     }
     schema.finish()
 }

@@ -216,6 +216,7 @@ impl Application {
                     max_depth: config.max_depth,
                     max_complexity: config.max_complexity,
                     introspection: config.introspection,
+                    suggestions: config.environment != Environment::Production,
                 },
             ),
             state: state.clone(),
@@ -247,6 +248,8 @@ impl Application {
             App::new()
                 .app_data(in_flight.clone())
                 .wrap(actix_web::middleware::from_fn(crate::http::shedding::shed))
+                // Browsers must take every answer as the type it says it is.
+                .wrap(actix_web::middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .wrap(cors.middleware())
                 .configure(routes::configure(endpoint.clone()))
         })

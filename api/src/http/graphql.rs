@@ -193,11 +193,12 @@ pub fn respond(response: async_graphql::Response, format: ResponseFormat) -> Htt
     builder
         .insert_header((header::CONTENT_TYPE, format.content_type()))
         .insert_header((header::VARY, "Accept"));
-    if response.is_ok()
-        && let Some(cache_control) = response.cache_control.value()
-    {
-        builder.insert_header((header::CACHE_CONTROL, cache_control));
-    }
+    // An answer may carry tokens or private data: no cache keeps it, unless
+    // every field it read declared itself cacheable.
+    match response.cache_control.value().filter(|_| response.is_ok()) {
+        Some(cache_control) => builder.insert_header((header::CACHE_CONTROL, cache_control)),
+        None => builder.insert_header((header::CACHE_CONTROL, "no-store")),
+    };
     // async-graphql speaks `http` 1.x, actix-web 4 `http` 0.2: copy by bytes.
     for (name, value) in &response.http_headers {
         if let (Ok(name), Ok(value)) = (
@@ -288,6 +289,7 @@ fn error_response(status: StatusCode, format: ResponseFormat, message: &str, cod
     });
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, format.content_type()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body.to_string())
 }
 

@@ -195,3 +195,31 @@ async fn reset_tokens(app: &TestApp) -> Vec<String> {
         )
         .collect()
 }
+
+#[tokio::test]
+async fn an_answer_carrying_tokens_is_neither_cached_nor_sniffed() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({
+            "query": "mutation($input: RegisterInput!) { register(input: $input) { accessToken refreshToken } }",
+            "variables": { "input": { "email": "headers@example.com", "password": "correct horse battery", "name": "H" } },
+        }))
+        .send()
+        .await
+        .expect("sent");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header("cache-control"), "no-store");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert!(body["data"]["register"]["accessToken"].is_string(), "{body}");
+}

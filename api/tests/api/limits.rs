@@ -214,3 +214,25 @@ async fn a_small_document_that_spreads_out_to_billions_of_fields_is_refused_at_o
         "refused at once"
     );
 }
+
+#[tokio::test]
+async fn production_does_not_suggest_field_names_and_development_does() {
+    let query = json!({ "query": "{ prodcts { totalCount } }" }).to_string();
+    let development = TestApp::spawn(Backend::Sqlite).await;
+    let (_, body) = send(&development, GQL_JSON, query.clone()).await;
+    let message = body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains("Did you mean"), "{message}");
+
+    let production = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.environment = api::config::Environment::Production;
+    })
+    .await;
+    let (status, body) = send(&production, GQL_JSON, query).await;
+    assert_eq!(status, 400);
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(!message.contains("Did you mean"), "{message}");
+    assert!(!message.contains("products"), "no field name leaks: {message}");
+}
