@@ -107,9 +107,11 @@ impl AccountsMutation {
         let email = Email::parse(&input.email).or_gql(ctx)?;
         let password = Password::parse(&input.password).or_gql(ctx)?;
         let name = DisplayName::parse(&input.name).or_gql(ctx)?;
+        // argon2 before the transaction: it must not hold the write lock.
+        let password_hash = password.hash().await.or_gql(ctx)?;
         let (user, refresh) = write_txn(ctx, |txn| {
             Box::pin(async move {
-                let user = accounts::register(txn, &email, &password, &name, Role::Customer).await?;
+                let user = accounts::register(txn, &email, password_hash, &name, Role::Customer).await?;
                 let refresh = accounts::issue_refresh_token(txn, user.id).await?;
                 Ok((user, refresh))
             })
@@ -175,8 +177,13 @@ impl AccountsMutation {
         new_password: String,
     ) -> async_graphql::Result<bool> {
         let password = Password::parse(&new_password).or_gql(ctx)?;
+        // A bad token costs no argon2 work; argon2 runs before the
+        // transaction, which then spends the token for good.
+        let state = ctx.data::<AppState>()?;
+        accounts::check_reset_token(&state.db, &token).await.or_gql(ctx)?;
+        let password_hash = password.hash().await.or_gql(ctx)?;
         write_txn(ctx, |txn| {
-            Box::pin(async move { accounts::reset_password(txn, &token, &password).await })
+            Box::pin(async move { accounts::reset_password(txn, &token, password_hash).await })
         })
         .await?;
         Ok(true)

@@ -44,9 +44,9 @@ mod reset;
 mod tokens;
 mod users;
 
-pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
+pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password, PasswordHash};
 pub use refresh::{REFRESH_TOKEN_TTL, issue_refresh_token, revoke_refresh_token, rotate_refresh_token};
-pub use reset::{PASSWORD_RESET_TTL, request_password_reset, reset_password};
+pub use reset::{PASSWORD_RESET_TTL, check_reset_token, request_password_reset, reset_password};
 pub use users::{authenticate, ensure_admin, find_user, register};
 
 /// An email address: trimmed, lower-cased so uniqueness is

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use argon2::Argon2;
-use argon2::password_hash::{self, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{self, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 use sea_orm::DbErr;
 
@@ -47,8 +47,13 @@ impl Password {
         }
     }
 
-    /// The argon2id PHC string for this password with a fresh random salt.
-    pub(super) async fn hash(&self) -> Result<String, DomainError> {
+    /// The argon2id hash of this password with a fresh random salt. Slow by
+    /// design (tens of milliseconds of CPU): call it *before* a write
+    /// transaction, never inside one, where it would hold the SQLite writer.
+    ///
+    /// # Errors
+    /// [`DomainError::Internal`] when the hasher fails.
+    pub async fn hash(&self) -> Result<PasswordHash, DomainError> {
         let password = self.0.clone();
         run_blocking(move || {
             let mut salt = [0_u8; 16];
@@ -56,10 +61,26 @@ impl Password {
             let salt = SaltString::encode_b64(&salt).map_err(|e| hashing_failed(&e))?;
             Argon2::default()
                 .hash_password(password.as_bytes(), &salt)
-                .map(|hash| hash.to_string())
+                .map(|hash| PasswordHash(hash.to_string()))
                 .map_err(|e| hashing_failed(&e))
         })
         .await
+    }
+}
+
+/// An argon2id PHC string, ready to store; `Debug` hides it.
+#[derive(Clone)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    pub(super) fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
     }
 }
 
@@ -80,7 +101,7 @@ pub(super) async fn verify(password: &str, stored: Option<String>) -> Result<boo
     run_blocking(move || {
         let known = stored.is_some();
         let stored = stored.as_deref().unwrap_or(DUMMY_HASH);
-        let parsed = match PasswordHash::new(stored) {
+        let parsed = match password_hash::PasswordHash::new(stored) {
             Ok(parsed) => parsed,
             Err(error) => {
                 tracing::error!(%error, "a stored password hash does not parse");
@@ -163,7 +184,7 @@ mod tests {
 
     #[test]
     fn the_dummy_hash_costs_what_a_real_hash_costs() {
-        let dummy = PasswordHash::new(DUMMY_HASH).expect("parses");
+        let dummy = password_hash::PasswordHash::new(DUMMY_HASH).expect("parses");
         let params = argon2::Params::try_from(&dummy).expect("argon2 parameters");
         let defaults = argon2::Params::default();
         assert_eq!(dummy.algorithm, argon2::Algorithm::Argon2id.ident());
@@ -176,7 +197,7 @@ mod tests {
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
         let password = Password::parse("correct horse battery staple").expect("valid");
-        let hash = password.hash().await.expect("hash");
+        let hash = password.hash().await.expect("hash").into_inner();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
         assert!(
             verify("correct horse battery staple", Some(hash.clone()))

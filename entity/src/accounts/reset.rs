@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 
 use super::users::find_by_email;
-use super::{Email, Password, refresh, tokens};
+use super::{Email, PasswordHash, refresh, tokens};
 use crate::error::DomainError;
 use crate::ids::PasswordResetId;
 use crate::jobs::{EmailMessage, SendEmail};
@@ -59,6 +59,26 @@ pub async fn request_password_reset<C: ConnectionTrait>(conn: &C, email: &Email)
     Ok(())
 }
 
+/// Whether `raw_token` is a reset token that can still be used: a read,
+/// before the caller hashes the new password (outside any transaction), so
+/// a bad token costs no argon2 work. [`reset_password`] checks again, by
+/// spending it.
+///
+/// # Errors
+/// [`DomainError::InvalidInput`] on the `token` field for an unknown, used or
+/// expired token; [`DomainError::Database`] otherwise.
+pub async fn check_reset_token<C: ConnectionTrait>(conn: &C, raw_token: &str) -> Result<(), DomainError> {
+    let invalid = || DomainError::invalid("token", "invalid or expired reset token");
+    let hash = tokens::presented(raw_token).ok_or_else(invalid)?;
+    let usable = password_resets::Entity::find()
+        .filter(password_resets::Column::TokenHash.eq(hash))
+        .filter(password_resets::Column::UsedAt.is_null())
+        .filter(password_resets::Column::ExpiresAt.gt(Utc::now()))
+        .one(conn)
+        .await?;
+    usable.map(|_| ()).ok_or_else(invalid)
+}
+
 /// Completes a password reset: spends the token `raw_token` (one conditional
 /// `UPDATE … WHERE used_at IS NULL AND expires_at > now`, so it works once),
 /// sets `new_password`, revokes every refresh token of the user (whoever held
@@ -74,12 +94,11 @@ pub async fn request_password_reset<C: ConnectionTrait>(conn: &C, email: &Email)
 pub async fn reset_password<C: ConnectionTrait>(
     conn: &C,
     raw_token: &str,
-    new_password: &Password,
+    new_password: PasswordHash,
 ) -> Result<(), DomainError> {
     let invalid = || DomainError::invalid("token", "invalid or expired reset token");
     let hash = tokens::presented(raw_token).ok_or_else(invalid)?;
     let now = Utc::now();
-    // Spend the token before hashing: a bad token costs no argon2 work.
     let spent = unused(password_resets::Entity::update_many(), now)
         .col_expr(password_resets::Column::UsedAt, Expr::value(now))
         .filter(password_resets::Column::TokenHash.eq(hash))
@@ -87,9 +106,11 @@ pub async fn reset_password<C: ConnectionTrait>(
         .await?;
     let user_id = spent.into_iter().next().ok_or_else(invalid)?.user_id;
 
-    let password_hash = new_password.hash().await?;
     users::Entity::update_many()
-        .col_expr(users::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(
+            users::Column::PasswordHash,
+            Expr::value(new_password.into_inner()),
+        )
         .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(users::Column::Id.eq(user_id))
         .exec(conn)

@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 
 use super::password::{self, MAX_PASSWORD_CHARS};
-use super::{DisplayName, Email, Password, Role, refresh};
+use super::{DisplayName, Email, Password, PasswordHash, Role, refresh};
 use crate::error::{DomainError, is_unique_violation};
 use crate::ids::UserId;
 use crate::jobs::{EmailMessage, SendEmail};
@@ -29,12 +29,11 @@ const BAD_CREDENTIALS: &str = "invalid email or password";
 pub async fn register<C: ConnectionTrait>(
     conn: &C,
     email: &Email,
-    password: &Password,
+    password_hash: PasswordHash,
     name: &DisplayName,
     role: Role,
 ) -> Result<users::Model, DomainError> {
-    let password_hash = password.hash().await?;
-    let user = insert(conn, email, password_hash, name, role).await?;
+    let user = insert(conn, email, password_hash.into_inner(), name, role).await?;
     outbox::enqueue(
         conn,
         &SendEmail {
@@ -96,7 +95,7 @@ pub async fn ensure_admin<C: ConnectionTrait>(
     password: &Password,
     name: &DisplayName,
 ) -> Result<users::Model, DomainError> {
-    let password_hash = password.hash().await?;
+    let password_hash = password.hash().await?.into_inner();
     let promoted = users::Entity::update_many()
         .col_expr(users::Column::Role, Expr::value(Role::Admin))
         .col_expr(users::Column::PasswordHash, Expr::value(password_hash.clone()))

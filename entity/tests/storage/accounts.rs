@@ -46,10 +46,11 @@ fn sha256_hex(raw: &str) -> String {
 /// Registers a customer in its own write transaction, as the API does.
 async fn register_customer(db: &TestDb, address: &str, pass: &str) -> Result<users::Model, DomainError> {
     let txn = begin_write(&db.conn).await?;
+    let password_hash = password(pass).hash().await?;
     let user = register(
         &txn,
         &email(address),
-        &password(pass),
+        password_hash,
         &name("Ada Lovelace"),
         Role::Customer,
     )
@@ -78,7 +79,7 @@ async fn request_reset(db: &TestDb, address: &str) {
 /// Resets in its own transaction, committed only on success.
 async fn reset(db: &TestDb, token: &str, new_password: &str) -> Result<(), DomainError> {
     let txn = begin_write(&db.conn).await?;
-    reset_password(&txn, token, &password(new_password)).await?;
+    reset_password(&txn, token, password(new_password).hash().await?).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -257,7 +258,7 @@ async fn a_rolled_back_registration_leaves_no_user_and_no_email(backend: Backend
     register(
         &txn,
         &email("ada@example.com"),
-        &password(PASSWORD),
+        password(PASSWORD).hash().await.expect("hash"),
         &name("Ada"),
         Role::Customer,
     )
