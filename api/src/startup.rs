@@ -202,9 +202,11 @@ impl Application {
         let events = worker::runtime::open_events(&config.worker).await?;
         let jobs = Jobs::start(&config, &db, &gateway, &events).await?;
         let state = AppState {
+            sessions: Arc::new(crate::auth::Sessions::new(db.clone())),
             db,
             gateway,
             tokens: TokenKeys::new(config.jwt_secret.expose()),
+
             kicker: jobs.kicker(),
             events,
             statements,

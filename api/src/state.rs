@@ -13,6 +13,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub gateway: Arc<dyn PaymentGateway>,
     pub tokens: TokenKeys,
+    /// Whether a token's session is still live (see `auth`).
+    pub sessions: Arc<crate::auth::Sessions>,
     /// Wakes the dispatcher after a commit that wrote outbox rows.
     pub kicker: worker::dispatch::Kicker,
     /// Order changes, published after commits and heard by `orderUpdated`.

@@ -5,9 +5,12 @@
 //! - [`m20261123_000001_schema`]: every table of the domain, with foreign keys,
 //!   an index for each foreign key and each filter/sort column, CHECK
 //!   constraints and unique constraints.
+//! - [`m20261202_000001_token_version`]: `users.token_version`, which ends a
+//!   user's access tokens at once (sign out everywhere, password reset).
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_schema;
+mod m20261202_000001_token_version;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -15,6 +18,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_schema::Migration)]
+        vec![
+            Box::new(m20261123_000001_schema::Migration),
+            Box::new(m20261202_000001_token_version::Migration),
+        ]
     }
 }

@@ -29,6 +29,7 @@ pub async fn settled_payment(db: &DatabaseConnection) -> Result<SettlePayment, D
         name: Set("Settled customer".into()),
         password_hash: Set("not-a-real-hash".into()),
         role: Set(Role::Customer),
+        token_version: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     }

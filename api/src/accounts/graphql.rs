@@ -67,10 +67,13 @@ async fn signed_in(
     let state = ctx.data::<AppState>()?;
     let access_token = state
         .tokens
-        .issue(Actor {
-            user_id: user.id,
-            role: user.role,
-        })
+        .issue(
+            Actor {
+                user_id: user.id,
+                role: user.role,
+            },
+            user.token_version,
+        )
         .map_err(|e| internal(&e, errors::request_id(ctx)))?;
     Ok(AuthPayload {
         access_token,
@@ -145,6 +148,19 @@ impl AccountsMutation {
             .await
             .or_gql(ctx)?;
         signed_in(ctx, user, refresh).await
+    }
+
+    /// Signs out everywhere: every refresh token of yours is revoked and
+    /// every access token stops working (within seconds on every api
+    /// instance). True when it is done.
+    async fn logout_everywhere(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let actor = crate::auth::require_user(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        accounts::end_all_sessions(&state.db, actor.user_id)
+            .await
+            .or_gql(ctx)?;
+        state.sessions.forget(actor.user_id);
+        Ok(true)
     }
 
     /// Revokes a refresh token. True when it was live.

@@ -88,7 +88,11 @@ async fn graphql(req: HttpRequest, payload: web::Payload, endpoint: web::Data<En
     {
         Ok((request, format)) => {
             let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok());
-            let viewer = endpoint.state.tokens.viewer(authorization);
+            let viewer = endpoint
+                .state
+                .sessions
+                .viewer(&endpoint.state.tokens, authorization)
+                .await;
             let request = request.data(viewer).data(RequestId(id.clone()));
             let mut executed = endpoint.schema.execute(request).await;
             tag_request_errors(&mut executed);

@@ -343,7 +343,11 @@ impl Socket {
                     return Err(Some(Closing(4429, "Too many initialisation requests".into())));
                 }
                 self.authorization = authorization(payload.as_ref()).map(str::to_owned);
-                let viewer = self.endpoint.state.tokens.viewer(self.authorization.as_deref());
+                let state = &self.endpoint.state;
+                let viewer = state
+                    .sessions
+                    .viewer(&state.tokens, self.authorization.as_deref())
+                    .await;
                 match viewer {
                     Viewer::Invalid => {
                         return Err(Some(Closing(
@@ -380,12 +384,18 @@ impl Socket {
                 let Some(viewer) = self.viewer else {
                     return Err(Some(Closing(4401, "Unauthorized".into())));
                 };
+                let state = &self.endpoint.state;
                 if matches!(viewer, Viewer::User(_))
-                    && self.endpoint.state.tokens.viewer(self.authorization.as_deref()) == Viewer::Invalid
+                    && state
+                        .sessions
+                        .viewer(&state.tokens, self.authorization.as_deref())
+                        .await
+                        == Viewer::Invalid
                 {
                     return Err(Some(Closing(
                         4403,
-                        "Forbidden: the access token expired; reconnect with a new one".into(),
+                        "Forbidden: the access token expired or its session ended; reconnect with a new one"
+                            .into(),
                     )));
                 }
                 if self.running.contains_key(&id) {

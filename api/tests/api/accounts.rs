@@ -166,6 +166,8 @@ async fn password_reset_works_once_with_the_emailed_token(backend: Backend) {
         .graphql(reset, json!({ "t": tokens[0], "p": "yet another password" }))
         .await;
     assert_eq!(error_code(&again), "BAD_USER_INPUT", "the token is single-use");
+    // The old access token dies with the old password.
+    token_dies(&app, &session, "the password was reset").await;
 
     let login = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }";
     let old = app
@@ -222,4 +224,79 @@ async fn an_answer_carrying_tokens_is_neither_cached_nor_sniffed() {
     assert_eq!(header("x-content-type-options"), "nosniff");
     let body: serde_json::Value = response.json().await.expect("JSON");
     assert!(body["data"]["register"]["accessToken"].is_string(), "{body}");
+}
+
+/// Whether `session`'s access token still reads `me`.
+async fn token_works(app: &TestApp, session: &crate::helpers::Session) -> bool {
+    let body = app.graphql_as(session, ME, json!({})).await;
+    body["data"]["me"]["email"] == session.email.as_str()
+}
+
+/// Polls until the access token stops working: within seconds, or fails.
+async fn token_dies(app: &TestApp, session: &crate::helpers::Session, why: &str) {
+    for _ in 0..50 {
+        if !token_works(app, session).await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the access token still works 5 s after {why}");
+}
+
+async fn access_tokens_die_with_their_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+
+    // Signing out everywhere ends it at once on this instance.
+    let session = app.register("everywhere@example.com").await;
+    assert!(token_works(&app, &session).await);
+    let done = app
+        .graphql_as(&session, "mutation { logoutEverywhere }", json!({}))
+        .await;
+    assert_eq!(done["data"]["logoutEverywhere"], true, "{done}");
+    assert!(!token_works(&app, &session).await, "dead at once");
+    let body = app.graphql_as(&session, ME, json!({})).await;
+    assert_eq!(error_code(&body), "UNAUTHENTICATED");
+
+    // A stolen refresh token presented again ends the session.
+    let victim = app.register("victim@example.com").await;
+    let refresh = "mutation($t: String!) { refreshToken(token: $t) { accessToken } }";
+    let first = app.graphql(refresh, json!({ "t": victim.refresh_token })).await;
+    assert!(
+        first["data"]["refreshToken"]["accessToken"].is_string(),
+        "{first}"
+    );
+    let replayed = app.graphql(refresh, json!({ "t": victim.refresh_token })).await;
+    assert_eq!(error_code(&replayed), "UNAUTHENTICATED", "{replayed}");
+    token_dies(&app, &victim, "refresh-token theft was detected").await;
+}
+on_both_backends!(session_end, access_tokens_die_with_their_session);
+
+#[tokio::test]
+async fn a_token_from_another_issuer_or_for_another_audience_is_refused() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let session = app.register("aud@example.com").await;
+    let now = chrono::Utc::now().timestamp();
+    for (iss, aud) in [("storefront", "another-api"), ("someone-else", "storefront-api")] {
+        let claims = json!({
+            "sub": session.user_id, "role": "CUSTOMER", "ver": 0,
+            "iss": iss, "aud": aud, "iat": now, "exp": now + 600,
+        });
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(crate::helpers::JWT_SECRET.as_bytes()),
+        )
+        .expect("sign");
+        let forged = crate::helpers::Session {
+            access_token: token,
+            ..session.clone()
+        };
+        let body = app.graphql_as(&forged, ME, json!({})).await;
+        assert_eq!(
+            error_code(&body),
+            "UNAUTHENTICATED",
+            "iss {iss}, aud {aud}: {body}"
+        );
+    }
+    assert!(token_works(&app, &session).await, "the real one works");
 }

@@ -45,7 +45,10 @@ mod tokens;
 mod users;
 
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password, PasswordHash};
-pub use refresh::{REFRESH_TOKEN_TTL, issue_refresh_token, revoke_refresh_token, rotate_refresh_token};
+pub use refresh::{
+    REFRESH_TOKEN_TTL, end_all_sessions, issue_refresh_token, revoke_refresh_token, rotate_refresh_token,
+    token_version,
+};
 pub use reset::{PASSWORD_RESET_TTL, check_reset_token, request_password_reset, reset_password};
 pub use users::{authenticate, ensure_admin, find_user, register};
 

@@ -6,7 +6,7 @@
 use chrono::{TimeDelta, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 
 use super::tokens;
 use crate::error::DomainError;
@@ -120,7 +120,44 @@ pub(super) async fn revoke_all<C: ConnectionTrait>(conn: &C, user_id: UserId) ->
         .filter(refresh_tokens::Column::UserId.eq(user_id))
         .exec(conn)
         .await?;
+    // And the access tokens: they carry the version they were issued at.
+    users::Entity::update_many()
+        .col_expr(
+            users::Column::TokenVersion,
+            Expr::col(users::Column::TokenVersion).add(1),
+        )
+        .filter(users::Column::Id.eq(user_id))
+        .exec(conn)
+        .await?;
     Ok(revoked.rows_affected)
+}
+
+/// Ends every session of the user: refresh tokens revoked, access tokens
+/// dead at the api's next check (their version is behind). Returns how many
+/// refresh tokens were live.
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn end_all_sessions<C: ConnectionTrait>(conn: &C, user_id: UserId) -> Result<u64, DomainError> {
+    revoke_all(conn, user_id).await
+}
+
+/// The user's current token version (see `users.token_version`); `None`
+/// when the user no longer exists.
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn token_version<C: ConnectionTrait>(
+    conn: &C,
+    user_id: UserId,
+) -> Result<Option<i32>, DomainError> {
+    use sea_orm::QuerySelect;
+    Ok(users::Entity::find_by_id(user_id)
+        .select_only()
+        .column(users::Column::TokenVersion)
+        .into_tuple::<i32>()
+        .one(conn)
+        .await?)
 }
 
 /// Restricts an update to tokens that are still live at `now`.

@@ -151,6 +151,7 @@ async fn insert<C: ConnectionTrait>(
         name: Set(name.as_str().to_owned()),
         password_hash: Set(password_hash),
         role: Set(role),
+        token_version: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     };

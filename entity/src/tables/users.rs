@@ -13,6 +13,10 @@ pub struct Model {
     pub name: String,
     pub password_hash: String,
     pub role: Role,
+    /// Bumped when all of the user's sessions must end (sign out
+    /// everywhere, password reset, a stolen refresh token): access tokens
+    /// carry the version they were issued at and die when it moves.
+    pub token_version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -32,6 +32,7 @@ pub async fn insert_user<C: ConnectionTrait>(conn: &C, email: &str) -> users::Mo
         name: Set("Test user".into()),
         password_hash: Set("not-a-real-hash".into()),
         role: Set(Role::Customer),
+        token_version: Set(0),
         created_at: Set(Utc::now()),
         updated_at: Set(Utc::now()),
     }
