@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Cluster, DEFAULT_SETTINGS, eventually};
+use crate::harness::{Cluster, DEFAULT_SETTINGS};
 
 async fn readyz(client: &reqwest::Client, url: String) -> (u16, Value) {
     let response = client.get(url).send().await.expect("GET /readyz");
@@ -40,21 +40,7 @@ async fn api_and_worker_start_with_redis_down_and_orders_settle_once_it_starts()
     let redis_started = Instant::now();
 
     // Assert: ready, every order PAID within 60 s, each email once
-    eventually(Duration::from_secs(60), "every order PAID", || async {
-        let mut unpaid = Vec::new();
-        for (order, customer) in &orders {
-            let found = cluster.order(&customer.access_token, order).await;
-            if found["status"] != "PAID" {
-                unpaid.push(found["status"].to_string());
-            }
-        }
-        if unpaid.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("not yet PAID: {unpaid:?}"))
-        }
-    })
-    .await;
+    cluster.wait_until_paid(&orders, Duration::from_secs(60)).await;
     println!(
         "degraded start: all orders PAID {:.1?} after Redis started",
         redis_started.elapsed()
@@ -62,15 +48,5 @@ async fn api_and_worker_start_with_redis_down_and_orders_settle_once_it_starts()
     let up = json!({ "database": "ok", "queue": "ok" });
     assert_eq!(readyz(&http, cluster.api.url("/readyz")).await, (200, up.clone()));
     assert_eq!(readyz(&http, worker.url("/readyz")).await, (200, up));
-    cluster
-        .wait_for_mail("Payment received", orders.len(), Duration::from_secs(60))
-        .await;
-    cluster
-        .wait_for_mail("Welcome", customers.len(), Duration::from_secs(60))
-        .await;
-    let recipients: Vec<(String, String)> = orders
-        .iter()
-        .map(|(order, customer)| (order.clone(), customer.email.clone()))
-        .collect();
-    cluster.assert_one_confirmation_and_one_receipt(&recipients);
+    cluster.assert_every_email_once(&orders, customers.len()).await;
 }

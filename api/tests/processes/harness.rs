@@ -584,6 +584,41 @@ impl Cluster {
         }
     }
 
+    /// Waits until every one of `orders` (its id, its customer) is PAID.
+    pub async fn wait_until_paid(&self, orders: &[(String, Session)], within: Duration) {
+        eventually(within, "every order PAID", || async {
+            let mut unpaid = 0;
+            for (order, customer) in orders {
+                if self.order(&customer.access_token, order).await["status"] != "PAID" {
+                    unpaid += 1;
+                }
+            }
+            if unpaid == 0 {
+                Ok(())
+            } else {
+                Err(format!("{unpaid} not PAID; {}", self.job_summary().await))
+            }
+        })
+        .await;
+    }
+
+    /// Waits for every order's receipt and the `customers` welcomes, then
+    /// checks that each order's confirmation and receipt, and each
+    /// welcome, went out exactly once.
+    pub async fn assert_every_email_once(&self, orders: &[(String, Session)], customers: usize) {
+        self.wait_for_mail("Payment received", orders.len(), Duration::from_secs(60))
+            .await;
+        self.wait_for_mail("Welcome", customers, Duration::from_secs(60))
+            .await;
+        let recipients: Vec<(String, String)> = orders
+            .iter()
+            .map(|(order, customer)| (order.clone(), customer.email.clone()))
+            .collect();
+        self.assert_one_confirmation_and_one_receipt(&recipients);
+        let welcomes = self.mail_by_subject().get("Welcome to Storefront").copied();
+        assert_eq!(welcomes, Some(customers), "one welcome each");
+    }
+
     /// Where the jobs are: received mail by subject, outbox rows by state.
     pub async fn job_summary(&self) -> String {
         let mut subjects: Vec<String> = self.mail().into_iter().map(|(s, _)| s).collect();

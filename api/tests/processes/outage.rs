@@ -103,35 +103,10 @@ async fn jobs_in_redis_when_it_comes_back_empty_all_run_within_a_minute_each_onc
     let _worker = cluster.start_worker(&[]).await;
 
     // Assert: every order PAID within 60 s, every email exactly once
-    eventually(Duration::from_secs(60), "every order PAID", || async {
-        let mut unpaid = 0;
-        for (order, customer) in &orders {
-            if cluster.order(&customer.access_token, order).await["status"] != "PAID" {
-                unpaid += 1;
-            }
-        }
-        if unpaid == 0 {
-            Ok(())
-        } else {
-            Err(format!("{unpaid} not PAID; {}", cluster.job_summary().await))
-        }
-    })
-    .await;
+    cluster.wait_until_paid(&orders, Duration::from_secs(60)).await;
     println!(
         "redis data loss: all orders PAID {:.1?} after Redis came back",
         back.elapsed()
     );
-    cluster
-        .wait_for_mail("Payment received", orders.len(), Duration::from_secs(60))
-        .await;
-    cluster
-        .wait_for_mail("Welcome", customers.len(), Duration::from_secs(60))
-        .await;
-    let recipients: Vec<(String, String)> = orders
-        .iter()
-        .map(|(order, customer)| (order.clone(), customer.email.clone()))
-        .collect();
-    cluster.assert_one_confirmation_and_one_receipt(&recipients);
-    let welcomes = cluster.mail_by_subject().get("Welcome to Storefront").copied();
-    assert_eq!(welcomes, Some(customers.len()), "one welcome each");
+    cluster.assert_every_email_once(&orders, customers.len()).await;
 }
