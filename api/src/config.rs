@@ -41,7 +41,8 @@ impl std::fmt::Debug for Secret {
 /// The shortest `JWT_SECRET` production accepts.
 pub const MIN_JWT_SECRET_LEN: usize = 32;
 
-#[derive(Debug, Clone)]
+/// `Debug` hides `JWT_SECRET` and the passwords in URLs.
+#[derive(Clone)]
 pub struct Config {
     pub environment: Environment,
     /// `API_BIND`; port 0 picks a free port (tests).
@@ -110,6 +111,34 @@ impl From<EnvError> for ConfigError {
 fn random_secret() -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("environment", &self.environment)
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &worker::env::redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("jwt_secret", &self.jwt_secret)
+            .field("jwt_secret_generated", &self.jwt_secret_generated)
+            .field("log_format", &self.log_format)
+            .field("graphiql", &self.graphiql)
+            .field("introspection", &self.introspection)
+            .field("playground_dir", &self.playground_dir)
+            .field("max_depth", &self.max_depth)
+            .field("max_complexity", &self.max_complexity)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_sockets", &self.max_sockets)
+            .field("trusted_documents", &self.trusted_documents)
+            .field("seed_demo_data", &self.seed_demo_data)
+            .field("embedded_worker", &self.embedded_worker)
+            .field("worker", &self.worker)
+            .finish()
+    }
 }
 
 impl Config {
@@ -210,5 +239,25 @@ impl Config {
     #[must_use]
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::Config;
+
+    #[test]
+    fn debug_output_hides_the_secret_and_the_passwords_in_urls() {
+        let mut config = Config::local(
+            "postgres://shop:db-password@db/shop".into(),
+            "jwt-secret-jwt-secret-jwt-secret-1",
+        );
+        config.worker.redis_url = Some("redis://:redis-password@cache:6379".into());
+        config.worker.smtp_url = Some("smtps://mailer:smtp-password@smtp.example:465".into());
+        let shown = format!("{config:?}");
+        for secret in ["db-password", "redis-password", "smtp-password", "jwt-secret-jwt"] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+        assert!(shown.contains("postgres://shop:***@db/shop"), "{shown}");
     }
 }

@@ -34,7 +34,8 @@ impl RetryPolicy {
     }
 }
 
-#[derive(Debug, Clone)]
+/// `Debug` hides the passwords in its URLs (see [`crate::env::redact_url`]).
+#[derive(Clone)]
 pub struct WorkerConfig {
     /// `DATABASE_URL`, or the SQLite file `DATA_DIR/storefront.db`.
     pub database_url: String,
@@ -146,6 +147,34 @@ pub fn parse_queues(raw: &str) -> Result<Vec<QueueName>, ConfigError> {
         });
     }
     Ok(queues)
+}
+
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |url: &Option<String>| url.as_deref().map(crate::env::redact_url);
+        f.debug_struct("WorkerConfig")
+            .field("database_url", &crate::env::redact_url(&self.database_url))
+            .field("redis_url", &redact(&self.redis_url))
+            .field("queue_namespace", &self.queue_namespace)
+            .field("data_dir", &self.data_dir)
+            .field("smtp_url", &redact(&self.smtp_url))
+            .field("mail_from", &self.mail_from)
+            .field("public_url", &self.public_url)
+            .field("bind", &self.bind)
+            .field("concurrency", &self.concurrency)
+            .field("queues", &self.queues)
+            .field("retry", &self.retry)
+            .field("capture_timeout", &self.capture_timeout)
+            .field("order_payment_timeout", &self.order_payment_timeout)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("dispatch_grace", &self.dispatch_grace)
+            .field("redispatch_after", &self.redispatch_after)
+            .field("high_water", &self.high_water)
+            .field("sandbox_hang", &self.sandbox_hang)
+            .field("gateway", &self.gateway)
+            .field("queue", &self.queue)
+            .finish()
+    }
 }
 
 impl WorkerConfig {

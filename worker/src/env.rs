@@ -11,6 +11,28 @@ pub struct EnvError {
     pub reason: String,
 }
 
+/// `url` with the password of its userinfo (`scheme://user:password@host`)
+/// replaced by `***`, for logs and `Debug` output.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{tail}")
+            } else {
+                format!("{scheme}://{user}@{host}{tail}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// Whether `APP_ENV` says production (`production` or `prod`).
 #[must_use]
 pub fn is_production() -> bool {
@@ -85,4 +107,30 @@ pub fn database_url(data_dir: &std::path::Path) -> String {
 #[must_use]
 pub fn data_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "./var".into()))
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_in_urls_are_hidden_and_the_rest_kept() {
+        assert_eq!(
+            redact_url("postgres://shop:s3cret@db:5432/shop?sslmode=require"),
+            "postgres://shop:***@db:5432/shop?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("redis://:hunter2@cache:6379/0"),
+            "redis://:***@cache:6379/0"
+        );
+        assert_eq!(
+            redact_url("smtps://mailer@smtp.example:465"),
+            "smtps://mailer@smtp.example:465"
+        );
+        assert_eq!(
+            redact_url("sqlite://var/storefront.db?mode=rwc"),
+            "sqlite://var/storefront.db?mode=rwc"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
 }
