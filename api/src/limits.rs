@@ -11,8 +11,8 @@
 //! limit counts both alike, which refused every tool's first request.
 //!
 //! Size: a document may hold at most [`MAX_FIELDS`] fields once its
-//! fragments are spread out. This is checked on our own parse *before*
-//! async-graphql's checks run, because its recursion check follows every
+//! fragments are spread out. Both are checked when the request is prepared,
+//! on the one parse of the document and *before* async-graphql's checks run, because its recursion check follows every
 //! fragment spread without remembering any: thirty fragments that each
 //! spread the next four times (a request of a kilobyte) would keep it busy
 //! for 4³⁰ steps.
@@ -23,9 +23,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Name, ServerError, ServerResult, Variables};
+use async_graphql::{Name, Request, ServerError, ServerResult};
 
 /// How deep a subtree under `__schema` or `__type` may nest, counted from
 /// the root like any field.
@@ -54,21 +54,21 @@ struct DepthCheck {
 
 #[async_trait::async_trait]
 impl Extension for DepthCheck {
-    async fn parse_query(
+    async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        // First on our own parse (see the module docs); a document that
-        // does not parse is left for async-graphql to report.
-        if let Ok(document) = async_graphql::parser::parse_query(query) {
-            self.check(&document)?;
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let mut request = next.run(ctx, request).await?;
+        // Parsed once, here: async-graphql keeps this document instead of
+        // parsing the text again, so its own checks only ever see a
+        // document measured first (see the module docs). One that does not
+        // parse is left for async-graphql to report.
+        if let Ok(document) = request.parsed_query() {
+            self.check(document)?;
         }
-        let document = next.run(ctx, query, variables).await?;
-        self.check(&document)?;
-        Ok(document)
+        Ok(request)
     }
 }
 
@@ -177,6 +177,21 @@ impl<'a> Walk<'a> {
 mod tests {
     use super::Depths;
 
+    /// `{ <root> }` and fragments F0..F<levels>: each spreads the next
+    /// `spreads` times inside `wrap` (`"x { … }"`, or `"…"` for none), the
+    /// last holds `leaf`.
+    fn fragment_chain(root: &str, levels: usize, spreads: usize, wrap: &str, leaf: &str) -> String {
+        let mut query = format!("{{ {root} }}");
+        for level in 0..levels {
+            let next = level + 1;
+            let spread = vec![format!("...F{next}"); spreads].join(" ");
+            let body = wrap.replace('…', &spread);
+            query.push_str(&format!(" fragment F{level} on Query {{ {body} }}"));
+        }
+        query.push_str(&format!(" fragment F{levels} on Query {{ {leaf} }}"));
+        query
+    }
+
     fn depths(query: &str) -> (usize, usize) {
         let document = async_graphql::parser::parse_query(query).expect("parses");
         let depths = Depths::of(&document);
@@ -217,14 +232,7 @@ mod tests {
         assert_eq!(Depths::of(&document).size, 6);
         // Thirty fragments spreading the next four times: 4^30 fields,
         // measured in thirty steps.
-        let mut query = String::from("{ ...F0 }");
-        for level in 0..30 {
-            let next = level + 1;
-            query.push_str(&format!(
-                " fragment F{level} on Query {{ ...F{next} ...F{next} ...F{next} ...F{next} }}"
-            ));
-        }
-        query.push_str(" fragment F30 on Query { __typename }");
+        let query = fragment_chain("...F0", 30, 4, "…", "__typename");
         let document = async_graphql::parser::parse_query(&query).expect("parses");
         let started = std::time::Instant::now();
         assert!(Depths::of(&document).size > super::MAX_FIELDS);
@@ -233,14 +241,7 @@ mod tests {
 
     #[test]
     fn a_fragment_spread_many_times_is_measured_once() {
-        let mut query = String::from("{ a { ...F0 } }");
-        for level in 0..40 {
-            let next = level + 1;
-            query.push_str(&format!(
-                " fragment F{level} on T {{ x {{ ...F{next} ...F{next} }} }}"
-            ));
-        }
-        query.push_str(" fragment F40 on T { leaf }");
+        let query = fragment_chain("a { ...F0 }", 40, 2, "x { … }", "leaf");
         assert_eq!(depths(&query), (42, 0));
     }
 }
