@@ -199,7 +199,7 @@ impl Application {
             );
         }
         let gateway = config.worker.payment_gateway();
-        let events = worker::runtime::open_events(&config.worker).await?;
+        let events = worker::runtime::open_events(&config.worker)?;
         let jobs = Jobs::start(&config, &db, &gateway, &events).await?;
         let state = AppState {
             sessions: Arc::new(crate::auth::Sessions::new(db.clone())),

@@ -26,22 +26,23 @@ use crate::queue::{JobQueue, unique_worker_id};
 /// How often expired unpaid orders are looked for.
 const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Opens the configured queue: Redis when `REDIS_URL` is set, else SQLite
-/// in the database file.
+/// The order events of this process: on Redis with `REDIS_URL` (connected
+/// on first use), else in-process.
 ///
 /// # Errors
-/// When the queue backend cannot be reached or opened.
-/// The order events of this process: on Redis with `REDIS_URL`, else in-process.
-///
-/// # Errors
-/// When Redis cannot be reached.
-pub async fn open_events(config: &WorkerConfig) -> anyhow::Result<OrderEvents> {
+/// When `REDIS_URL` is not a Redis URL.
+pub fn open_events(config: &WorkerConfig) -> anyhow::Result<OrderEvents> {
     match &config.redis_url {
         Some(url) => OrderEvents::redis(url, &config.queue_namespace).context("REDIS_URL for order events"),
         None => Ok(OrderEvents::in_process()),
     }
 }
 
+/// Opens the configured queue: Redis when `REDIS_URL` is set (connected on
+/// first use), else SQLite in the database file.
+///
+/// # Errors
+/// When the queue backend cannot be opened.
 pub async fn open_queue(config: &WorkerConfig) -> anyhow::Result<JobQueue> {
     let queue = match &config.redis_url {
         Some(url) => JobQueue::redis(url, &config.queue_namespace, config.queue.clone()).await,
@@ -80,7 +81,7 @@ impl Worker {
         let health =
             TcpListener::bind(config.bind).with_context(|| format!("binding WORKER_BIND {}", config.bind))?;
         let gateway = config.payment_gateway();
-        let events = open_events(&config).await?;
+        let events = open_events(&config)?;
         let mut worker = Self::from_parts(config, db, queue, gateway, events)?;
         worker.health = Some(health);
         Ok(worker)

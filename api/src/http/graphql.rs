@@ -107,43 +107,9 @@ pub async fn parse_request(
     };
     let format = format.ok_or_else(|| RequestError::NotAcceptable.into_response(error_format))?;
     let request = if is_get {
-        match get_parameters(req.query_string()) {
-            Ok(mut params) => match resolve(persisted, params.query.take(), params.extensions.as_ref()).await
-            {
-                Ok(query) => {
-                    params.query = query;
-                    from_parameters(params)
-                }
-                Err(error) => Err(error),
-            },
-            Err(error) => Err(error),
-        }
+        from_get(req, persisted).await
     } else {
-        match read_body(req, payload, limits).await {
-            Ok(mut object) => {
-                let query = match object.remove("query") {
-                    Some(Json::String(query)) => Some(query),
-                    None | Some(Json::Null) => None,
-                    Some(other) => {
-                        object.insert("query".into(), other);
-                        None
-                    }
-                };
-                let extensions = match object.get("extensions") {
-                    Some(Json::Object(extensions)) => Some(extensions),
-                    _ => None,
-                };
-                match resolve(persisted, query, extensions).await {
-                    Ok(Some(query)) => {
-                        object.insert("query".into(), Json::String(query));
-                        from_object(object)
-                    }
-                    Ok(None) => from_object(object),
-                    Err(error) => Err(error),
-                }
-            }
-            Err(error) => Err(error),
-        }
+        from_post(req, payload, limits, persisted).await
     };
     match request {
         Ok(request) => Ok((request, format)),
@@ -301,6 +267,45 @@ struct QueryString {
     operation_name: Option<String>,
     variables: Option<String>,
     extensions: Option<String>,
+}
+
+/// A GET request, its persisted query (if it names one) looked up.
+async fn from_get(
+    req: &HttpRequest,
+    persisted: &PersistedQueries,
+) -> Result<async_graphql::Request, RequestError> {
+    let mut params = get_parameters(req.query_string())?;
+    params.query = resolve(persisted, params.query.take(), params.extensions.as_ref()).await?;
+    from_parameters(params)
+}
+
+/// A POST request, its persisted query (if it names one) looked up.
+async fn from_post(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limits: &Limits,
+    persisted: &PersistedQueries,
+) -> Result<async_graphql::Request, RequestError> {
+    let mut object = read_body(req, payload, limits).await?;
+    // A `query` that is not a string stays where it is, for `from_object`
+    // to refuse.
+    let query = match object.remove("query") {
+        Some(Json::String(query)) => Some(query),
+        other => {
+            if let Some(other) = other {
+                object.insert("query".into(), other);
+            }
+            None
+        }
+    };
+    let extensions = match object.get("extensions") {
+        Some(Json::Object(extensions)) => Some(extensions),
+        _ => None,
+    };
+    if let Some(query) = resolve(persisted, query, extensions).await? {
+        object.insert("query".into(), Json::String(query));
+    }
+    from_object(object)
 }
 
 /// The persisted query of a request, if it names one (see `persisted`).

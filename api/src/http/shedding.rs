@@ -30,6 +30,22 @@ impl InFlight {
     }
 }
 
+/// 503 with `Retry-After` and a GraphQL-shaped OVERLOADED error saying
+/// `message`: the answer to anything refused for lack of room.
+#[must_use]
+pub fn overloaded(message: &str) -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header(("Retry-After", RETRY_AFTER_SECS.to_string()))
+        .content_type("application/json")
+        .body(
+            serde_json::json!({ "errors": [{
+                "message": message,
+                "extensions": { "code": "OVERLOADED", "retryAfter": RETRY_AFTER_SECS },
+            }] })
+            .to_string(),
+        )
+}
+
 /// The middleware (`middleware::from_fn(shedding::shed)`), with the
 /// [`InFlight`] bound in the app data.
 ///
@@ -48,16 +64,7 @@ pub async fn shed(
             Ok(permit) => Some(permit),
             Err(_) => {
                 tracing::warn!(path = req.path(), "overloaded: request shed with 503");
-                let refusal = HttpResponse::ServiceUnavailable()
-                    .insert_header(("Retry-After", RETRY_AFTER_SECS.to_string()))
-                    .content_type("application/json")
-                    .body(
-                        serde_json::json!({ "errors": [{
-                            "message": "the server is busy: try again shortly",
-                            "extensions": { "code": "OVERLOADED", "retryAfter": RETRY_AFTER_SECS },
-                        }] })
-                        .to_string(),
-                    );
+                let refusal = overloaded("the server is busy: try again shortly");
                 return Ok(req.into_response(refusal).map_into_right_body());
             }
         },

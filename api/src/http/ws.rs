@@ -75,20 +75,23 @@ impl Default for WsLimits {
 
 /// Sockets open on this instance, in all and per user.
 #[derive(Debug, Default)]
-pub struct SocketCounts(Mutex<HashMap<UserId, usize>>, AtomicUsize);
+pub struct SocketCounts {
+    open: AtomicUsize,
+    per_user: Mutex<HashMap<UserId, usize>>,
+}
 
 /// One open socket of the instance's total; gives its place back when dropped.
 struct OpenSocket(Arc<SocketCounts>);
 
 impl Drop for OpenSocket {
     fn drop(&mut self) {
-        self.0.1.fetch_sub(1, Ordering::AcqRel);
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl SocketCounts {
     fn open(self: &Arc<Self>, limit: usize) -> Option<OpenSocket> {
-        self.1
+        self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
                 (open < limit).then_some(open + 1)
             })
@@ -97,7 +100,7 @@ impl SocketCounts {
     }
 
     fn take(self: &Arc<Self>, user: UserId, limit: usize) -> Option<SocketSlot> {
-        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counts = self.per_user.lock().unwrap_or_else(PoisonError::into_inner);
         let count = counts.entry(user).or_default();
         if *count >= limit {
             return None;
@@ -118,7 +121,11 @@ struct SocketSlot {
 
 impl Drop for SocketSlot {
     fn drop(&mut self) {
-        let mut counts = self.counts.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counts = self
+            .counts
+            .per_user
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(count) = counts.get_mut(&self.user) {
             *count -= 1;
             if *count == 0 {
@@ -145,13 +152,9 @@ pub async fn upgrade(
         .any(|protocol| protocol.trim() == SUBPROTOCOL);
     let Some(open) = endpoint.sockets.open(endpoint.ws.sockets) else {
         tracing::warn!("overloaded: WebSocket upgrade refused (MAX_SOCKETS)");
-        return Ok(HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "1"))
-            .content_type("application/json")
-            .body(
-                json!({ "errors": [{ "message": "too many open sockets: try again shortly", "extensions": { "code": "OVERLOADED" } }] })
-                    .to_string(),
-            ));
+        return Ok(super::shedding::overloaded(
+            "too many open sockets: try again shortly",
+        ));
     };
     let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL])?;
     let stream = stream.max_frame_size(endpoint.limits.max_body_bytes);
@@ -215,14 +218,20 @@ struct SubscribePayload {
     operation_name: Option<String>,
 }
 
-/// What an operation's task tells the socket; `op` is the operation's
+/// A message an operation's task hands the socket. `op` is the operation's
 /// number on this socket, so that a message still in the channel from an
 /// operation the client completed is never taken for a later operation
-/// that reuses its id.
-enum Outgoing {
-    Next { op: u64, id: String, payload: Value },
-    Error { op: u64, id: String, errors: Value },
-    Complete { op: u64, id: String },
+/// that reuses its id; `last` for `error` and `complete`.
+struct Outgoing {
+    op: u64,
+    id: String,
+    message: Value,
+    last: bool,
+}
+
+/// The `error` message that ends operation `id` before it ran.
+fn error_message(id: &str, errors: Value) -> Value {
+    json!({ "type": "error", "id": id, "payload": errors })
 }
 
 /// A running operation: its number and its task.
@@ -406,10 +415,7 @@ impl Socket {
                         "message": format!("at most {} operations may run on one socket", self.endpoint.ws.operations_per_socket),
                         "extensions": { "code": code::RATE_LIMITED },
                     }]);
-                    return self
-                        .send(json!({ "type": "error", "id": id, "payload": errors }))
-                        .await
-                        .map_err(|_| None);
+                    return self.send(error_message(&id, errors)).await.map_err(|_| None);
                 }
                 // Trusted documents and persisted queries rule sockets too.
                 let resolved = self
@@ -425,10 +431,7 @@ impl Socket {
                     Err(refusal) => {
                         let errors =
                             json!([{ "message": refusal.message, "extensions": { "code": refusal.code } }]);
-                        return self
-                            .send(json!({ "type": "error", "id": id, "payload": errors }))
-                            .await
-                            .map_err(|_| None);
+                        return self.send(error_message(&id, errors)).await.map_err(|_| None);
                     }
                 };
                 self.started += 1;
@@ -472,58 +475,51 @@ impl Socket {
                 let refused =
                     first && response.data == async_graphql::Value::Null && !response.errors.is_empty();
                 first = false;
-                let sent = if refused {
+                let (message, last) = if refused {
                     let errors = serde_json::to_value(&response.errors).unwrap_or_default();
-                    let _ = outgoing
-                        .send(Outgoing::Error {
-                            op,
-                            id: id.clone(),
-                            errors,
-                        })
-                        .await;
-                    return;
+                    (error_message(&id, errors), true)
                 } else {
                     let payload = serde_json::to_value(&response).unwrap_or_default();
-                    outgoing
-                        .send(Outgoing::Next {
-                            op,
-                            id: id.clone(),
-                            payload,
-                        })
-                        .await
+                    (json!({ "type": "next", "id": id, "payload": payload }), false)
                 };
-                if sent.is_err() {
+                let sent = outgoing
+                    .send(Outgoing {
+                        op,
+                        id: id.clone(),
+                        message,
+                        last,
+                    })
+                    .await;
+                if sent.is_err() || last {
                     return;
                 }
             }
-            let _ = outgoing.send(Outgoing::Complete { op, id }).await;
+            let message = json!({ "type": "complete", "id": id });
+            let _ = outgoing
+                .send(Outgoing {
+                    op,
+                    id,
+                    message,
+                    last: true,
+                })
+                .await;
         })
         .abort_handle()
     }
 
     /// Sends an operation's message, unless the client completed it already.
     async fn forward(&mut self, out: Outgoing) -> Result<(), actix_ws::Closed> {
-        let (op, id, message, finished) = match out {
-            Outgoing::Next { op, id, payload } => {
-                let message = json!({ "type": "next", "id": id, "payload": payload });
-                (op, id, message, false)
-            }
-            Outgoing::Error { op, id, errors } => {
-                let message = json!({ "type": "error", "id": id, "payload": errors });
-                (op, id, message, true)
-            }
-            Outgoing::Complete { op, id } => {
-                let message = json!({ "type": "complete", "id": id });
-                (op, id, message, true)
-            }
-        };
-        if self.running.get(&id).is_none_or(|running| running.op != op) {
+        if self
+            .running
+            .get(&out.id)
+            .is_none_or(|running| running.op != out.op)
+        {
             return Ok(());
         }
-        if finished {
-            self.running.remove(&id);
+        if out.last {
+            self.running.remove(&out.id);
         }
-        self.send(message).await
+        self.send(out.message).await
     }
 }
 
