@@ -15,12 +15,14 @@
 //! - [`fixtures`]: rows written straight to the database, many at a time.
 //! - [`graphql`]: [`GraphqlClient`], the HTTP client every black-box test
 //!   speaks GraphQL with, and signed-in [`Session`]s.
+//! - [`node`]: Node programs the tests run (example client, audits).
 //! - [`wait`]: [`eventually`], polling with a deadline.
 //! - [`ws`]: a `graphql-transport-ws` client that shows frames and close codes.
 //! - the macros [`on_both_backends!`] and [`on_backends!`]: one test per backend.
 pub mod db;
 pub mod fixtures;
 pub mod graphql;
+pub mod node;
 pub mod redis;
 pub mod smtp;
 pub mod wait;

@@ -10,23 +10,17 @@ use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn graphql_https_audit_passes_every_check_without_a_warning() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/audit");
-    assert!(
-        dir.join("node_modules/graphql-http").is_dir(),
-        "api/tests/audit has no node_modules: run scripts/test (it runs npm ci there)"
-    );
     let app = TestApp::spawn(Backend::Sqlite).await;
+    let url = app.url("/graphql");
 
-    let run = tokio::process::Command::new("node")
-        .arg("audit.mjs")
-        .current_dir(&dir)
-        .env("AUDIT_URL", app.url("/graphql"))
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("the audit finished within 60 s")
-        .expect("node runs");
+    let output = testkit::node::run(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/audit"),
+        &["graphql-http"],
+        "audit.mjs",
+        &[("AUDIT_URL", &url)],
+        Duration::from_secs(60),
+    )
+    .await;
 
     let stdout = String::from_utf8_lossy(&output.stdout);
     let not_ok: Vec<&str> = stdout

@@ -2,22 +2,11 @@
 //! run against the real api: register, browse, order, and watch the order
 //! over the WebSocket until it is PAID.
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use testkit::Backend;
 
 use crate::helpers::TestApp;
-
-fn web_client_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/web-client");
-    assert!(
-        dir.join("node_modules/@urql/core").is_dir() && dir.join("node_modules/graphql-ws").is_dir(),
-        "examples/web-client has no node_modules: run scripts/test (it runs npm ci there), or `npm ci` in {}",
-        dir.display()
-    );
-    dir
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_web_client_orders_and_sees_its_order_paid_over_the_websocket() {
@@ -30,20 +19,18 @@ async fn the_example_web_client_orders_and_sees_its_order_paid_over_the_websocke
 
     // Act: `sandbox_flaky` fails twice before settling, so the client sees
     // the order pending first.
-    let run = tokio::process::Command::new("node")
-        .arg("main.mjs")
-        .current_dir(web_client_dir())
-        .env("STOREFRONT_URL", &app.address)
-        .env("PAYMENT_TOKEN", "sandbox_flaky")
-        .env("TIMEOUT_SECS", "60")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(90), run)
-        .await
-        .expect("the client finished within 90 s")
-        .expect("node runs (install nodejs: scripts/test does)");
+    let output = testkit::node::run(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/web-client"),
+        &["@urql/core", "graphql-ws"],
+        "main.mjs",
+        &[
+            ("STOREFRONT_URL", &app.address),
+            ("PAYMENT_TOKEN", "sandbox_flaky"),
+            ("TIMEOUT_SECS", "60"),
+        ],
+        Duration::from_secs(90),
+    )
+    .await;
 
     // Assert: what the client printed
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -31,11 +31,7 @@ async fn api_and_worker_start_with_redis_down_and_orders_settle_once_it_starts()
     let admin = cluster.admin().await;
     let product = cluster.create_product(&admin, "DEGRADED-1", 100).await;
     let customers = cluster.register_many("degraded", 5).await;
-    let mut orders = Vec::new();
-    for customer in &customers {
-        let order = cluster.place_order(customer, &product, "sandbox_ok").await;
-        orders.push((order, customer.clone()));
-    }
+    let orders = cluster.order_one_each(&customers, &product).await;
     redis.restart().await;
     let redis_started = Instant::now();
 

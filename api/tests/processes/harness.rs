@@ -584,6 +584,17 @@ impl Cluster {
         }
     }
 
+    /// One `sandbox_ok` order of `product` per customer, placed one after
+    /// another; each order's id with its customer.
+    pub async fn order_one_each(&self, customers: &[Session], product: &str) -> Vec<(String, Session)> {
+        let mut orders = Vec::with_capacity(customers.len());
+        for customer in customers {
+            let order = self.place_order(customer, product, "sandbox_ok").await;
+            orders.push((order, customer.clone()));
+        }
+        orders
+    }
+
     /// Waits until every one of `orders` (its id, its customer) is PAID.
     pub async fn wait_until_paid(&self, orders: &[(String, Session)], within: Duration) {
         eventually(within, "every order PAID", || async {

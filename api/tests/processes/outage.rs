@@ -83,11 +83,7 @@ async fn jobs_in_redis_when_it_comes_back_empty_all_run_within_a_minute_each_onc
     let admin = cluster.admin().await;
     let product = cluster.create_product(&admin, "LOSS-1", 100).await;
     let customers = cluster.register_many("loss", 10).await;
-    let mut orders = Vec::new();
-    for customer in &customers {
-        let order = cluster.place_order(customer, &product, "sandbox_ok").await;
-        orders.push((order, customer.clone()));
-    }
+    let orders = cluster.order_one_each(&customers, &product).await;
     eventually(Duration::from_secs(30), "every job pushed to Redis", || async {
         match entity::outbox::backlog(&cluster.db.conn).await {
             Ok(0) => Ok(()),
