@@ -11,6 +11,7 @@
 //! - [`auth`]: JWT access tokens and the per-request viewer.
 //! - [`errors`]: the error policy and `extensions.code`.
 //! - [`limits`]: what one document may cost (depth, with introspection measured apart).
+//! - [`throttle`]: rate limits shared by every instance (GCRA in Redis, in process without it).
 //! - [`http`]: GraphQL-over-HTTP, the GraphiQL playground, the actix routes.
 //! - [`ids`]: GraphQL `ID`s parsed into typed ids, in one place.
 //! - [`pagination`], [`money`]: shared GraphQL types.
@@ -33,6 +34,7 @@ pub mod schema;
 pub mod seed;
 pub mod startup;
 pub mod state;
+pub mod throttle;
 mod transaction;
 
 pub use transaction::{jobs_written, order_changed, write_txn};

@@ -181,6 +181,17 @@ async fn persisted_queries(config: &Config) -> anyhow::Result<crate::http::persi
     }
 }
 
+/// Rate limits in Redis when there is one, else in this process.
+fn limiter(config: &Config) -> anyhow::Result<crate::throttle::Limiter> {
+    use crate::throttle::Limiter;
+    match &config.worker.redis_url {
+        Some(url) => {
+            Limiter::in_redis(url, &config.worker.queue_namespace).context("REDIS_URL for rate limits")
+        }
+        None => Ok(Limiter::in_process()),
+    }
+}
+
 impl Application {
     /// Opens the pool, starts the job machinery and binds the listener.
     /// Expects a migrated database ([`prepare_database`]).
@@ -206,7 +217,7 @@ impl Application {
             db,
             gateway,
             tokens: TokenKeys::new(config.jwt_secret.expose()),
-
+            limiter: limiter(&config)?,
             kicker: jobs.kicker(),
             events,
             statements,

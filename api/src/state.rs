@@ -22,6 +22,9 @@ pub struct AppState {
     /// SQL statements run so far, counted by the connection's metric hook
     /// (exported as a metric; tests assert N+1 stays designed out).
     pub statements: Arc<StatementCounter>,
+    /// Rate limits, shared through Redis by every instance when there is
+    /// one (see `throttle`).
+    pub limiter: crate::throttle::Limiter,
 }
 
 #[derive(Debug, Default)]

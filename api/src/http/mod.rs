@@ -13,6 +13,7 @@
 //! - [`persisted`]: automatic persisted queries, or trusted documents only.
 //! - [`shedding`]: 503 + `Retry-After` beyond `MAX_IN_FLIGHT` requests at once.
 //! - [`ws`]: GraphQL over WebSocket (`graphql-transport-ws`) at `/graphql/ws`.
+//! - [`client_ip`]: the client address rate limits count (`TRUSTED_PROXIES`).
 //! - [`cors`]: which browser origins may call the api (`CORS_ALLOWED_ORIGINS`).
 //! - [`routes`]: the actix handlers of `/graphql`, `/healthz`, `/readyz` and
 //!   the playground's files, over one [`routes::Endpoint`].
@@ -36,6 +37,7 @@
 //! the client accepts (without a charset), and reject bad requests with a
 //! plain-text body. Each of those is a "MUST" or "SHOULD" of the draft.
 
+pub mod client_ip;
 pub mod cors;
 pub mod graphql;
 mod negotiate;
