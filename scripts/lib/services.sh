@@ -10,6 +10,7 @@
 # State set by the functions below (all empty until known):
 #   PG_BIN_DIR         directory holding initdb/pg_ctl/postgres
 #   REDIS_SERVER_BIN   path of redis-server
+#   NGINX_BIN          path of nginx
 #   PG_PORT, REDIS_PORT              ports of the private instances
 #   PG_STARTED, REDIS_STARTED        "1" once we started an instance
 #   PG_WORK_DIR, PG_TMP_DIR          private PostgreSQL directories
@@ -23,6 +24,7 @@ PG_DATA_DIR=""
 PG_PORT=""
 REDIS_PORT=""
 REDIS_PID=""
+NGINX_BIN="${NGINX_BIN:-}"
 APT_UPDATED=""
 SERVICES_LOCK_FD=""
 
@@ -203,6 +205,24 @@ find_redis_server() {
 		/usr/local/bin/redis-server /usr/sbin/redis-server; do
 		if [[ -n $bin && -x $bin ]]; then
 			REDIS_SERVER_BIN=$bin
+			return 0
+		fi
+	done
+	return 1
+}
+
+# Sets NGINX_BIN to an executable nginx (Debian installs it in /usr/sbin,
+# which is not on a normal user's PATH).
+find_nginx() {
+	local bin
+	if [[ -n ${NGINX_BIN:-} && -x $NGINX_BIN ]]; then
+		return 0
+	fi
+	NGINX_BIN=""
+	for bin in "$(command -v nginx 2>/dev/null || true)" /usr/sbin/nginx /usr/local/sbin/nginx \
+		/usr/local/nginx/sbin/nginx; do
+		if [[ -n $bin && -x $bin ]]; then
+			NGINX_BIN=$bin
 			return 0
 		fi
 	done

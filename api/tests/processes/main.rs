@@ -16,15 +16,18 @@
 //! - `shutdown`: SIGTERM with a job in flight, within and past the deadline;
 //! - `subscriptions`: `orderUpdated` heard on another api instance, and
 //!   across a Redis restart;
-//! - `embedded`: the api alone with no configuration (SQLite, in-process worker).
+//! - `embedded`: the api alone with no configuration (SQLite, in-process worker);
+//! - `load_balancer`: two apis behind nginx (`deploy/nginx/storefront.conf`),
+//!   one of them stopped with SIGTERM while orders flow.
 //!
-//! Needs `DATABASE_URL`, `REDIS_URL` and `REDIS_SERVER_BIN`: run through
+//! Needs `DATABASE_URL`, `REDIS_URL`, `REDIS_SERVER_BIN` and nginx: run through
 //! `scripts/test` (or export them as it does).
 
 mod crash;
 mod degraded;
 mod embedded;
 mod harness;
+mod load_balancer;
 mod outage;
 mod scale_out;
 mod shutdown;

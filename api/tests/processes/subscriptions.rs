@@ -9,11 +9,12 @@ use testkit::{Frame, WsClient};
 
 use crate::harness::Cluster;
 
-const ORDER_UPDATED: &str = "subscription($id: ID!) { orderUpdated(id: $id) { status payment { status } } }";
+pub(crate) const ORDER_UPDATED: &str =
+    "subscription($id: ID!) { orderUpdated(id: $id) { status payment { status } } }";
 
 /// The next `(status, payment status)` the subscriber gets for `id`, or
 /// `None` when the operation completed.
-async fn next_state(socket: &mut WsClient, id: &str) -> Option<(String, String)> {
+pub(crate) async fn next_state(socket: &mut WsClient, id: &str) -> Option<(String, String)> {
     let message = match socket.recv().await {
         Frame::Message(message) => message,
         Frame::Closed(code, reason) => panic!("the socket closed: {code} {reason}"),
