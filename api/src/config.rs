@@ -64,9 +64,10 @@ pub struct Config {
     pub introspection: bool,
     /// `PLAYGROUND_DIR`: the built GraphiQL assets (see playground/build.sh).
     pub playground_dir: Option<PathBuf>,
-    /// `GRAPHQL_MAX_DEPTH`, `GRAPHQL_MAX_COMPLEXITY`, `MAX_BODY_BYTES`.
+    /// `GRAPHQL_MAX_DEPTH`, `MAX_BODY_BYTES`.
     pub max_depth: usize,
-    pub max_complexity: usize,
+    /// `MAX_QUERY_COST`: the most one document may cost (see `cost`).
+    pub max_query_cost: u64,
     pub max_body_bytes: usize,
     /// `CORS_ALLOWED_ORIGINS`: browser origins that may call the api
     /// (development: this machine on any port; production: none).
@@ -128,7 +129,7 @@ impl std::fmt::Debug for Config {
             .field("introspection", &self.introspection)
             .field("playground_dir", &self.playground_dir)
             .field("max_depth", &self.max_depth)
-            .field("max_complexity", &self.max_complexity)
+            .field("max_query_cost", &self.max_query_cost)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("max_in_flight", &self.max_in_flight)
@@ -193,7 +194,7 @@ impl Config {
             introspection: flag("INTROSPECTION", !production)?,
             playground_dir: var("PLAYGROUND_DIR").map(PathBuf::from),
             max_depth: parsed("GRAPHQL_MAX_DEPTH", 10)?,
-            max_complexity: parsed("GRAPHQL_MAX_COMPLEXITY", 1000)?,
+            max_query_cost: parsed("MAX_QUERY_COST", crate::cost::DEFAULT_MAX_QUERY_COST)?,
             max_body_bytes: parsed("MAX_BODY_BYTES", 1024 * 1024)?,
             cors_allowed_origins,
             trusted_documents: var("TRUSTED_DOCUMENTS").map(PathBuf::from),
@@ -223,7 +224,7 @@ impl Config {
             introspection: true,
             playground_dir: None,
             max_depth: 10,
-            max_complexity: 1000,
+            max_query_cost: crate::cost::DEFAULT_MAX_QUERY_COST,
             max_body_bytes: 1024 * 1024,
             cors_allowed_origins: AllowedOrigins::development(),
             trusted_documents: None,

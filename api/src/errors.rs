@@ -6,7 +6,8 @@
 //! - Every error carries `extensions.code`: UNAUTHENTICATED, FORBIDDEN,
 //!   NOT_FOUND, BAD_USER_INPUT, OUT_OF_STOCK, PAYMENT_DECLINED, CONFLICT,
 //!   RATE_LIMITED or INTERNAL (and, for requests that fail to parse or
-//!   validate, GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED).
+//!   validate, GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED; for a
+//!   document that costs too much, MAX_COST_EXCEEDED).
 //! - Anything unexpected (database, encoding) is logged with its cause chain
 //!   and the request id; the client gets only INTERNAL and that request id.
 use async_graphql::{Context, ErrorExtensions};
@@ -24,6 +25,8 @@ pub mod code {
     pub const PAYMENT_DECLINED: &str = "PAYMENT_DECLINED";
     pub const CONFLICT: &str = "CONFLICT";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// A document costing more than `MAX_QUERY_COST` (see `cost`).
+    pub const MAX_COST_EXCEEDED: &str = "MAX_COST_EXCEEDED";
     pub const INTERNAL: &str = "INTERNAL";
     pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
     pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";

@@ -10,7 +10,8 @@
 //! - [`accounts`], [`catalog`], [`orders`], [`payments`], [`jobs`]: one GraphQL part per domain (types, queries, mutations, loaders).
 //! - [`auth`]: JWT access tokens and the per-request viewer.
 //! - [`errors`]: the error policy and `extensions.code`.
-//! - [`limits`]: what one document may cost (depth, with introspection measured apart).
+//! - [`limits`]: how deep and large one document may be (introspection measured apart).
+//! - [`cost`]: what one document costs, the Shopify way; MAX_COST_EXCEEDED.
 //! - [`throttle`]: rate limits shared by every instance (GCRA in Redis, in process without it).
 //! - [`http`]: GraphQL-over-HTTP, the GraphiQL playground, the actix routes.
 //! - [`ids`]: GraphQL `ID`s parsed into typed ids, in one place.
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod cost;
 pub mod errors;
 pub mod http;
 pub mod ids;

@@ -5,6 +5,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::accounts::{AccountsMutation, AccountsQuery};
 use crate::catalog::{CatalogMutation, CatalogQuery, ProductLoader};
+use crate::cost::QueryCost;
 use crate::jobs::{JobsMutation, JobsQuery};
 use crate::limits::DepthLimit;
 use crate::orders::{OrderLinesLoader, OrdersMutation, OrdersQuery, OrdersSubscription};
@@ -26,14 +27,15 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 #[derive(Debug, Clone, Copy)]
 pub struct SchemaLimits {
     pub max_depth: usize,
-    pub max_complexity: usize,
+    /// `MAX_QUERY_COST`: costlier documents are refused (see `cost`).
+    pub max_query_cost: u64,
     pub introspection: bool,
     /// "Did you mean …?" in validation errors: off in production, where
     /// they would describe a schema whose introspection is off.
     pub suggestions: bool,
 }
 
-fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+pub(crate) fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
 }
 
@@ -43,11 +45,15 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 /// requests batch together as well as the fields of one request.
 #[must_use]
 pub fn build(state: AppState, limits: SchemaLimits) -> AppSchema {
+    // The cost is measured after depth and size are checked: an
+    // extension's checks run after those of the ones registered after it.
     let mut schema = builder()
+        .extension(QueryCost {
+            max: limits.max_query_cost,
+        })
         .extension(DepthLimit {
             max_depth: limits.max_depth,
         })
-        .limit_complexity(limits.max_complexity)
         .data(DataLoader::new(ProductLoader(state.db.clone()), tokio::spawn))
         .data(DataLoader::new(OrderLinesLoader(state.db.clone()), tokio::spawn))
         .data(DataLoader::new(PaymentLoader(state.db.clone()), tokio::spawn))

@@ -227,7 +227,7 @@ impl Application {
                 state.clone(),
                 SchemaLimits {
                     max_depth: config.max_depth,
-                    max_complexity: config.max_complexity,
+                    max_query_cost: config.max_query_cost,
                     introspection: config.introspection,
                     suggestions: config.environment != Environment::Production,
                 },

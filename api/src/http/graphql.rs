@@ -36,7 +36,7 @@ use async_graphql::{
     Extensions, ServerError, Value, Variables,
     parser::{
         parse_query,
-        types::{DocumentOperations, ExecutableDocument, OperationType},
+        types::{ExecutableDocument, OperationType},
     },
 };
 use serde::{Deserialize, Serialize};
@@ -394,15 +394,7 @@ fn json_parameter(json: &str, name: &str) -> Result<Option<Map<String, Json>>, R
 /// The type of the operation that `operation_name` selects, as async-graphql
 /// will select it; `None` when there is no such operation.
 fn operation_type(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<OperationType> {
-    let operation = match (&document.operations, operation_name.filter(|n| !n.is_empty())) {
-        (DocumentOperations::Single(operation), None) => operation,
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.values().next()?
-        }
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
-        _ => return None,
-    };
-    Some(operation.node.ty)
+    crate::cost::model::operation(document, operation_name).map(|operation| operation.node.ty)
 }
 
 /// The body of a POST, read within the size limit, as a JSON object.

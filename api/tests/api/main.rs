@@ -5,6 +5,7 @@ mod audit;
 mod browser;
 mod catalog;
 mod cors;
+mod cost;
 mod helpers;
 mod http;
 mod jobs;
