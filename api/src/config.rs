@@ -47,6 +47,10 @@ pub struct Config {
     pub environment: Environment,
     /// `API_BIND`; port 0 picks a free port (tests).
     pub bind: SocketAddr,
+    /// `METRICS_BIND`: serve `/metrics` on this address alone (and not on
+    /// `API_BIND`). Unset: on `API_BIND` in development, nowhere in
+    /// production (see README "Metrics").
+    pub metrics_bind: Option<SocketAddr>,
     /// `DATA_DIR`: the SQLite file and other local state live here.
     pub data_dir: PathBuf,
     /// `DATABASE_URL`, or the SQLite file under `DATA_DIR`.
@@ -119,6 +123,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("environment", &self.environment)
             .field("bind", &self.bind)
+            .field("metrics_bind", &self.metrics_bind)
             .field("data_dir", &self.data_dir)
             .field("database_url", &worker::env::redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
@@ -184,6 +189,9 @@ impl Config {
         Ok(Self {
             environment,
             bind: parsed("API_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            metrics_bind: var("METRICS_BIND")
+                .map(|_| parsed("METRICS_BIND", SocketAddr::from(([127, 0, 0, 1], 0))))
+                .transpose()?,
             data_dir,
             database_url,
             database_max_connections: parsed("DATABASE_MAX_CONNECTIONS", 20)?,
@@ -214,6 +222,7 @@ impl Config {
         Self {
             environment: Environment::Development,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_bind: None,
             data_dir: std::env::temp_dir(),
             database_url,
             database_max_connections: 20,

@@ -32,6 +32,26 @@ pub mod code {
     pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 }
 
+/// Gives every code-less error from async-graphql itself (parse, validation,
+/// input coercion, limits) a stable code.
+pub fn tag_request_errors(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let code = if error.path.is_empty() {
+            code::GRAPHQL_VALIDATION_FAILED
+        } else {
+            code::BAD_USER_INPUT
+        };
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
+    }
+}
+
 /// An error with a code and a message meant for the client.
 #[must_use]
 pub fn client_error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {

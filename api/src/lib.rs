@@ -13,6 +13,7 @@
 //! - [`limits`]: how deep and large one document may be (introspection measured apart).
 //! - [`cost`]: what one document costs, the Shopify way; MAX_COST_EXCEEDED.
 //! - [`throttle`]: rate limits shared by every instance (GCRA in Redis, in process without it).
+//! - [`metrics`]: GraphQL operations and DataLoader batches for `/metrics` (the page: `http::metrics`).
 //! - [`http`]: GraphQL-over-HTTP, the GraphiQL playground, the actix routes.
 //! - [`ids`]: GraphQL `ID`s parsed into typed ids, in one place.
 //! - [`pagination`], [`money`]: shared GraphQL types.
@@ -28,6 +29,7 @@ pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod limits;
+pub mod metrics;
 pub mod money;
 pub mod orders;
 pub mod pagination;

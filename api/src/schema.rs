@@ -1,5 +1,7 @@
 //! The GraphQL schema: root types merged from one part per domain, the
 //! data loaders, and the limits. Knows nothing about HTTP.
+use std::sync::Arc;
+
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
@@ -8,6 +10,7 @@ use crate::catalog::{CatalogMutation, CatalogQuery, ProductLoader};
 use crate::cost::QueryCost;
 use crate::jobs::{JobsMutation, JobsQuery};
 use crate::limits::DepthLimit;
+use crate::metrics::{OperationMetrics, OperationNames};
 use crate::orders::{OrderLinesLoader, OrdersMutation, OrdersQuery, OrdersSubscription};
 use crate::payments::PaymentLoader;
 use crate::state::AppState;
@@ -43,11 +46,14 @@ pub(crate) fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 ///
 /// Loaders are shared by all requests (they cache nothing), so concurrent
 /// requests batch together as well as the fields of one request.
+/// Operations are measured under the labels `names` allows.
 #[must_use]
-pub fn build(state: AppState, limits: SchemaLimits) -> AppSchema {
+pub fn build(state: AppState, limits: SchemaLimits, names: Arc<OperationNames>) -> AppSchema {
+    // Operations are measured first, so that every refusal below is counted.
     // The cost is measured after depth and size are checked: an
     // extension's checks run after those of the ones registered after it.
     let mut schema = builder()
+        .extension(OperationMetrics(names))
         .extension(QueryCost {
             max: limits.max_query_cost,
         })

@@ -16,6 +16,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::TokenKeys;
 use crate::config::{Config, Environment};
+use crate::http::metrics::MetricsPage;
 use crate::http::routes::{self, Endpoint};
 use crate::http::{Limits, Playground};
 use crate::schema::{self, SchemaLimits};
@@ -59,6 +60,8 @@ pub async fn connect(config: &Config, max_connections: u32) -> anyhow::Result<Da
 pub struct Application {
     port: u16,
     server: Server,
+    /// The `METRICS_BIND` server and its port, when configured.
+    metrics: Option<(Server, u16)>,
     state: AppState,
     jobs: Jobs,
 }
@@ -110,7 +113,6 @@ impl Jobs {
                 queue,
                 worker_config.high_water,
                 worker_config.redispatch_after,
-                Arc::new(worker::metrics::Metrics::default()),
             );
             return Ok(Jobs::Dispatcher {
                 dispatcher: Box::new(dispatcher),
@@ -199,6 +201,8 @@ impl Application {
     /// # Errors
     /// When the database cannot be opened, the queue reached or the address bound.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let metrics_handle = worker::metrics::install();
+        crate::metrics::describe();
         let statements = Arc::new(StatementCounter::default());
         let mut db = connect(&config, config.database_max_connections).await?;
         let counter = Arc::clone(&statements);
@@ -222,6 +226,8 @@ impl Application {
             events,
             statements,
         };
+        let persisted = persisted_queries(&config).await?;
+        let operation_names = Arc::new(crate::metrics::OperationNames::new(persisted.operation_names()));
         let endpoint = web::Data::new(Endpoint {
             schema: schema::build(
                 state.clone(),
@@ -231,6 +237,7 @@ impl Application {
                     introspection: config.introspection,
                     suggestions: config.environment != Environment::Production,
                 },
+                operation_names,
             ),
             state: state.clone(),
             limits: Limits {
@@ -243,11 +250,35 @@ impl Application {
                 sockets: config.max_sockets,
                 ..crate::http::ws::WsLimits::default()
             },
-            persisted: persisted_queries(&config).await?,
+            persisted,
             queue: jobs.queue(),
             sockets: Arc::default(),
         });
 
+        let page = MetricsPage {
+            handle: metrics_handle,
+            db: state.db.clone(),
+            queue: jobs.queue(),
+        };
+        let metrics = match config.metrics_bind {
+            Some(bind) => {
+                let listener =
+                    TcpListener::bind(bind).with_context(|| format!("binding METRICS_BIND {bind}"))?;
+                let port = listener.local_addr()?.port();
+                tracing::info!("metrics on http://{}:{port}/metrics", bind.ip());
+                Some((crate::http::metrics::serve(listener, page.clone())?, port))
+            }
+            None => None,
+        };
+        // See `http::metrics` for why production keeps it off the api port.
+        let page_on_api_port = (config.metrics_bind.is_none()
+            && config.environment != Environment::Production)
+            .then(|| web::Data::new(page));
+        if config.metrics_bind.is_none() && config.environment == Environment::Production {
+            tracing::warn!(
+                "METRICS_BIND is not set: /metrics is not served (production keeps it off API_BIND)"
+            );
+        }
         let listener = TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();
         let http_workers = if config.environment == Environment::Production {
@@ -258,13 +289,21 @@ impl Application {
         let cors = config.cors_allowed_origins.clone();
         let in_flight = web::Data::new(crate::http::shedding::InFlight::new(config.max_in_flight));
         let server = HttpServer::new(move || {
-            App::new()
+            let mut app = App::new()
                 .app_data(in_flight.clone())
                 .wrap(actix_web::middleware::from_fn(crate::http::shedding::shed))
                 // Browsers must take every answer as the type it says it is.
                 .wrap(actix_web::middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .wrap(cors.middleware())
-                .configure(routes::configure(endpoint.clone()))
+                // Outermost, so shed and CORS answers are counted too.
+                .wrap(actix_web::middleware::from_fn(crate::http::metrics::record))
+                .configure(routes::configure(endpoint.clone()));
+            if let Some(page) = &page_on_api_port {
+                app = app
+                    .app_data(page.clone())
+                    .route("/metrics", web::get().to(crate::http::metrics::metrics));
+            }
+            app
         })
         .workers(http_workers)
         .shutdown_timeout(10)
@@ -280,6 +319,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            metrics,
             state,
             jobs,
         })
@@ -288,6 +328,12 @@ impl Application {
     #[must_use]
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `/metrics` when `METRICS_BIND` is set.
+    #[must_use]
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     /// The shared state (database, counters), for tests and tooling.
@@ -315,9 +361,17 @@ impl Application {
             let _ = listening_stopped.await;
         }));
         let handle: ServerHandle = self.server.handle();
+        let metrics_handle = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         tokio::spawn(async move {
             shutdown.await;
             handle.stop(true).await;
+            if let Some(metrics) = metrics_handle {
+                metrics.stop(true).await;
+            }
         });
         let served = self.server.await;
         let _ = stop.send(());

@@ -27,7 +27,6 @@ use entity::jobs::QueueName;
 use sea_orm::{DatabaseConnection, DbBackend, TransactionTrait};
 use tokio::sync::Notify;
 
-use crate::metrics::Metrics;
 use crate::queue::JobQueue;
 
 /// Rows read per round.
@@ -52,25 +51,17 @@ pub struct Dispatcher {
     /// by the queue (a Redis crash) and is pushed again.
     lost_after: Duration,
     kicker: Kicker,
-    metrics: Arc<Metrics>,
 }
 
 impl Dispatcher {
     #[must_use]
-    pub fn new(
-        db: DatabaseConnection,
-        queue: JobQueue,
-        high_water: u64,
-        lost_after: Duration,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(db: DatabaseConnection, queue: JobQueue, high_water: u64, lost_after: Duration) -> Self {
         Self {
             db,
             queue,
             high_water,
             lost_after,
             kicker: Kicker::default(),
-            metrics,
         }
     }
 
@@ -124,7 +115,7 @@ impl Dispatcher {
                 Ok(()) => {
                     *left -= 1;
                     pushed.push(row.id);
-                    self.metrics.pushed(&row.job_name);
+                    crate::metrics::job_pushed(&row.job_name);
                 }
                 Err(err) => {
                     failure = Some(err.to_string());

@@ -1,21 +1,23 @@
 //! `/healthz` (alive), `/readyz` (database and queue reachable) and
 //! `/metrics` on `WORKER_BIND`.
 use std::net::TcpListener;
-use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use entity::jobs::QueueName;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
-use crate::metrics::Metrics;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::metrics::Sources;
 use crate::queue::JobQueue;
 
 #[derive(Clone)]
 pub struct Probes {
     pub db: DatabaseConnection,
     pub queue: JobQueue,
-    pub metrics: Arc<Metrics>,
+    /// The process's recorder (see [`crate::metrics::install`]).
+    pub metrics: PrometheusHandle,
 }
 
 /// What a readiness check found, per dependency.
@@ -78,30 +80,14 @@ impl Probes {
         Readiness::check(&self.db, Some(&self.queue)).await
     }
 
-    /// The metrics page, with the outbox backlog and queue depths.
+    /// The metrics page, with the outbox backlog, dead jobs, queue depths
+    /// and pool use sampled now.
     pub async fn metrics_page(&self) -> String {
-        let backlog = entity::outbox::backlog(&self.db).await.unwrap_or(0);
-        let dead = entity::dead_jobs::count(&self.db).await.unwrap_or(0);
-        let emails = self.queue.depth(QueueName::Emails).await.unwrap_or(0);
-        let settlements = self.queue.depth(QueueName::Settlements).await.unwrap_or(0);
-        self.metrics.render(&[
-            (
-                "storefront_outbox_backlog",
-                "outbox rows not yet pushed to a queue",
-                backlog,
-            ),
-            ("storefront_dead_jobs", "jobs that failed for good", dead),
-            (
-                "storefront_queue_depth_emails",
-                "jobs waiting or running on the emails queue",
-                emails,
-            ),
-            (
-                "storefront_queue_depth_settlements",
-                "jobs waiting or running on the settlements queue",
-                settlements,
-            ),
-        ])
+        let sources = Sources {
+            db: &self.db,
+            queue: Some(&self.queue),
+        };
+        crate::metrics::scrape(&self.metrics, sources).await
     }
 }
 

@@ -19,7 +19,6 @@ use crate::dispatch::{Dispatcher, Kicker};
 use crate::events::OrderEvents;
 use crate::health::{self, Probes};
 use crate::jobs::{self, JobContext};
-use crate::metrics::Metrics;
 use crate::notifications::{Links, Mailer};
 use crate::queue::{JobQueue, unique_worker_id};
 
@@ -74,6 +73,7 @@ impl Worker {
     /// # Errors
     /// When the database, the queue, the mailer or the port cannot be set up.
     pub async fn build(config: WorkerConfig) -> anyhow::Result<Self> {
+        crate::metrics::install();
         let db = entity::db::connect(&config.database_url, 10)
             .await
             .context("connecting to the database")?;
@@ -99,7 +99,6 @@ impl Worker {
         gateway: Arc<dyn PaymentGateway>,
         events: OrderEvents,
     ) -> anyhow::Result<Self> {
-        let metrics = Arc::new(Metrics::default());
         let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir(), &config.mail_from)
             .context("configuring the mailer (SMTP_URL, MAIL_FROM)")?;
         let dispatcher = Dispatcher::new(
@@ -107,7 +106,6 @@ impl Worker {
             queue.clone(),
             config.high_water,
             config.redispatch_after,
-            Arc::clone(&metrics),
         );
         let ctx = JobContext {
             db: db.clone(),
@@ -116,7 +114,6 @@ impl Worker {
             links: Links::new(&config.public_url),
             retry: config.retry,
             capture_timeout: config.capture_timeout,
-            metrics,
             kicker: dispatcher.kicker(),
             events,
         };
@@ -152,11 +149,6 @@ impl Worker {
         self.dispatcher.kicker()
     }
 
-    #[must_use]
-    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
-        Arc::clone(&self.ctx.metrics)
-    }
-
     /// Runs until `shutdown` resolves, then stops gracefully (see module docs).
     ///
     /// # Errors
@@ -174,7 +166,7 @@ impl Worker {
                 let probes = Probes {
                     db: self.db.clone(),
                     queue: self.queue.clone(),
-                    metrics: Arc::clone(&self.ctx.metrics),
+                    metrics: crate::metrics::install(),
                 };
                 Some(health::serve(listener, probes)?)
             }

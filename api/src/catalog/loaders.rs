@@ -15,6 +15,7 @@ impl Loader<ProductId> for ProductLoader {
     type Error = Arc<DomainError>;
 
     async fn load(&self, keys: &[ProductId]) -> Result<HashMap<ProductId, Self::Value>, Self::Error> {
+        crate::metrics::loader_batch("product", keys.len());
         entity::catalog::products_by_ids(&self.0, keys)
             .await
             .map_err(Arc::new)

@@ -14,6 +14,7 @@
 //! - [`shedding`]: 503 + `Retry-After` beyond `MAX_IN_FLIGHT` requests at once.
 //! - [`ws`]: GraphQL over WebSocket (`graphql-transport-ws`) at `/graphql/ws`.
 //! - [`client_ip`]: the client address rate limits count (`TRUSTED_PROXIES`).
+//! - [`metrics`]: `/metrics` (on the api port or `METRICS_BIND`) and the HTTP request metrics.
 //! - [`cors`]: which browser origins may call the api (`CORS_ALLOWED_ORIGINS`).
 //! - [`routes`]: the actix handlers of `/graphql`, `/healthz`, `/readyz` and
 //!   the playground's files, over one [`routes::Endpoint`].
@@ -40,6 +41,7 @@
 pub mod client_ip;
 pub mod cors;
 pub mod graphql;
+pub mod metrics;
 mod negotiate;
 pub mod persisted;
 pub mod playground;

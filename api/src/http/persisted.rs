@@ -139,6 +139,26 @@ impl PersistedQueries {
         Ok(Self::Trusted(Arc::new(documents)))
     }
 
+    /// The names of the trusted documents' operations (none for automatic
+    /// persisted queries): the operation names metrics always label.
+    #[must_use]
+    pub fn operation_names(&self) -> Vec<String> {
+        let Self::Trusted(documents) = self else {
+            return Vec::new();
+        };
+        documents
+            .values()
+            .filter_map(|body| async_graphql::parser::parse_query(body).ok())
+            .flat_map(|document| {
+                document
+                    .operations
+                    .iter()
+                    .filter_map(|(name, _)| name.map(|name| name.to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// The document to run for a request that sent `query` (maybe none)
     /// and `extensions`; `Ok(None)` when there is none (the transport says
     /// `query` is missing).

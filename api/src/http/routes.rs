@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{Limits, Playground};
 use crate::auth::RequestId;
-use crate::errors::code;
+use crate::errors::tag_request_errors;
 use crate::schema::AppSchema;
 use crate::state::AppState;
 
@@ -55,26 +55,6 @@ fn request_id(req: &HttpRequest) -> String {
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
-}
-
-/// Gives every code-less error from async-graphql itself (parse, validation,
-/// input coercion, limits) a stable code.
-pub(super) fn tag_request_errors(response: &mut async_graphql::Response) {
-    for error in &mut response.errors {
-        let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
-        if has_code {
-            continue;
-        }
-        let code = if error.path.is_empty() {
-            code::GRAPHQL_VALIDATION_FAILED
-        } else {
-            code::BAD_USER_INPUT
-        };
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code);
-    }
 }
 
 async fn graphql(req: HttpRequest, payload: web::Payload, endpoint: web::Data<Endpoint>) -> HttpResponse {

@@ -39,9 +39,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use super::routes::{Endpoint, tag_request_errors};
+use super::routes::Endpoint;
 use crate::auth::{RequestId, Viewer};
 use crate::errors::code;
+use crate::errors::tag_request_errors;
 
 pub const SUBPROTOCOL: &str = "graphql-transport-ws";
 
@@ -86,6 +87,24 @@ struct OpenSocket(Arc<SocketCounts>);
 impl Drop for OpenSocket {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!("storefront_websockets_open").decrement(1);
+    }
+}
+
+/// One running subscription in `storefront_subscriptions_open`, for as
+/// long as its task lives (a client's `complete` aborts the task).
+struct OpenSubscription;
+
+impl OpenSubscription {
+    fn count() -> Self {
+        metrics::gauge!("storefront_subscriptions_open").increment(1);
+        Self
+    }
+}
+
+impl Drop for OpenSubscription {
+    fn drop(&mut self) {
+        metrics::gauge!("storefront_subscriptions_open").decrement(1);
     }
 }
 
@@ -96,7 +115,10 @@ impl SocketCounts {
                 (open < limit).then_some(open + 1)
             })
             .ok()
-            .map(|_| OpenSocket(Arc::clone(self)))
+            .map(|_| {
+                metrics::gauge!("storefront_websockets_open").increment(1);
+                OpenSocket(Arc::clone(self))
+            })
     }
 
     fn take(self: &Arc<Self>, user: UserId, limit: usize) -> Option<SocketSlot> {
@@ -467,7 +489,9 @@ impl Socket {
         }
         let results = self.endpoint.schema.execute_stream(request);
         let outgoing = self.outgoing.0.clone();
+        let open = OpenSubscription::count();
         tokio::spawn(async move {
+            let _open = open;
             tokio::pin!(results);
             let mut first = true;
             while let Some(mut response) = results.next().await {

@@ -17,6 +17,7 @@ impl Loader<OrderId> for OrderLinesLoader {
     type Error = Arc<DomainError>;
 
     async fn load(&self, keys: &[OrderId]) -> Result<HashMap<OrderId, Self::Value>, Self::Error> {
+        crate::metrics::loader_batch("order_lines", keys.len());
         entity::orders::lines_by_order_ids(&self.0, keys)
             .await
             .map_err(Arc::new)

@@ -15,6 +15,8 @@ pub struct TestApp {
     pub state: AppState,
     pub client: reqwest::Client,
     pub graphql: GraphqlClient,
+    /// The `METRICS_BIND` port, when the test set one.
+    pub metrics_port: Option<u16>,
     /// Kept so the database lives as long as the app.
     _db: TestDb,
 }
@@ -34,6 +36,7 @@ impl TestApp {
             .expect("the database is migrated and seeded as configured");
         let app = Application::build(config).await.expect("the app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_port = app.metrics_port();
         let state = app.state().clone();
         tokio::spawn(app.run_until_stopped(std::future::pending()));
         let graphql = GraphqlClient::new(address.clone());
@@ -42,6 +45,7 @@ impl TestApp {
             state,
             client: graphql.http.clone(),
             graphql,
+            metrics_port,
             _db: db,
         }
     }

@@ -10,6 +10,7 @@ mod helpers;
 mod http;
 mod jobs;
 mod limits;
+mod metrics;
 mod orders;
 mod overload;
 mod persisted;

@@ -25,7 +25,6 @@ use sea_orm::DatabaseConnection;
 use serde::de::DeserializeOwned;
 
 use crate::config::RetryPolicy;
-use crate::metrics::Metrics;
 use crate::notifications::{Links, Mailer};
 
 pub mod release_payment;
@@ -41,7 +40,6 @@ pub struct JobContext {
     pub links: Links,
     pub retry: RetryPolicy,
     pub capture_timeout: Duration,
-    pub metrics: Arc<Metrics>,
     /// Wakes the dispatcher when a job wrote new outbox rows (a receipt email
     /// after a settlement), so they do not wait for the sweeper's grace.
     pub kicker: crate::dispatch::Kicker,
@@ -81,8 +79,7 @@ pub async fn run(ctx: &JobContext, envelope: Envelope) {
         },
         other => JobOutcome::Fail(format!("no handler for job {other:?}")),
     };
-    ctx.metrics
-        .job_finished(&envelope.job_name, &outcome, started.elapsed());
+    crate::metrics::job_finished(&envelope.job_name, &outcome, started.elapsed());
     record(ctx, &envelope, outcome).await;
     if let Some(order_id) = changed_order {
         ctx.events.publish(order_id).await;

@@ -30,7 +30,6 @@ use testkit::fixtures::{insert_outbox_rows, settled_payment};
 use testkit::{Backend, Namespace, TestDb, redis_url};
 use worker::config::WorkerConfig;
 use worker::dispatch::Dispatcher;
-use worker::metrics::Metrics;
 use worker::queue::{JobQueue, QueueOptions};
 
 const JOBS: usize = 50_000;
@@ -184,7 +183,6 @@ async fn rows_whose_job_finished_before_they_were_marked_dispatched_are_not_push
         queue.clone(),
         HIGH_WATER,
         Duration::from_secs(600),
-        Arc::new(Metrics::default()),
     );
 
     // Act
