@@ -100,27 +100,36 @@ async fn readyz(probes: web::Data<Probes>) -> HttpResponse {
 }
 
 async fn metrics(probes: web::Data<Probes>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(probes.metrics_page().await)
+    crate::metrics::response(probes.metrics_page().await)
 }
 
-/// The health server on `listener` (one actix worker: it is tiny).
+/// The health server on `listener`.
 ///
 /// # Errors
 /// When the listener cannot be used.
 pub fn serve(listener: TcpListener, probes: Probes) -> std::io::Result<Server> {
     let probes = web::Data::new(probes);
-    Ok(HttpServer::new(move || {
-        App::new()
-            .app_data(probes.clone())
+    serve_small(listener, move |cfg| {
+        cfg.app_data(probes.clone())
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics))
+            .route("/metrics", web::get().to(metrics));
     })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .listen(listener)?
-    .run())
+}
+
+/// A tiny operations server on `listener` (one actix worker, no signal
+/// handling of its own: the process's shutdown stops it) with `routes`.
+///
+/// # Errors
+/// When the listener cannot be used.
+pub fn serve_small(
+    listener: TcpListener,
+    routes: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || App::new().configure(routes.clone()))
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen(listener)?
+        .run())
 }

@@ -128,6 +128,14 @@ pub struct Sources<'a> {
     pub queue: Option<&'a JobQueue>,
 }
 
+/// A `/metrics` answer with `page`.
+#[must_use]
+pub fn response(page: String) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(page)
+}
+
 /// Samples the gauges of `sources` and renders the whole page. A gauge
 /// whose source is down keeps its last value (and the failure is logged):
 /// a scrape never fails because a dependency does.

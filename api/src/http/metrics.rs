@@ -17,7 +17,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{App, Error, HttpResponse, HttpServer, web};
+use actix_web::{Error, HttpResponse, web};
 use metrics::{counter, histogram};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
@@ -43,27 +43,19 @@ impl MetricsPage {
 
 /// `GET /metrics`: the Prometheus text exposition.
 pub async fn metrics(page: web::Data<MetricsPage>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(page.render().await)
+    worker::metrics::response(page.render().await)
 }
 
-/// The `METRICS_BIND` server: `/metrics` and nothing else, one worker.
+/// The `METRICS_BIND` server: `/metrics` and nothing else.
 ///
 /// # Errors
 /// When the listener cannot be used.
 pub fn serve(listener: TcpListener, page: MetricsPage) -> std::io::Result<Server> {
     let page = web::Data::new(page);
-    Ok(HttpServer::new(move || {
-        App::new()
-            .app_data(page.clone())
-            .route("/metrics", web::get().to(metrics))
+    worker::health::serve_small(listener, move |cfg| {
+        cfg.app_data(page.clone())
+            .route("/metrics", web::get().to(metrics));
     })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .listen(listener)?
-    .run())
 }
 
 /// The middleware (`middleware::from_fn(metrics::record)`): counts and
