@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use worker::env::{EnvError, flag, parsed, var};
 
 use crate::http::AllowedOrigins;
+use crate::http::client_ip::TrustedProxies;
+use crate::throttle::rules::RateLimits;
 use worker::telemetry::LogFormat;
 
 /// Where the service runs; production refuses unsafe defaults.
@@ -83,6 +85,12 @@ pub struct Config {
     /// `TRUSTED_DOCUMENTS`: a manifest of the only documents this api runs
     /// (production); without it, automatic persisted queries.
     pub trusted_documents: Option<PathBuf>,
+    /// `RATE_LIMIT_<NAME>`, `LOGIN_BLOCK_*`: the rate limits (README
+    /// "Rate limits").
+    pub rate_limits: RateLimits,
+    /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` names the client
+    /// (default: none, the peer is the client).
+    pub trusted_proxies: TrustedProxies,
     /// `SEED_DEMO_DATA`: seed the demo catalog on start when the catalog is empty.
     pub seed_demo_data: bool,
     /// `EMBEDDED_WORKER` (default: true without `REDIS_URL`): run the job
@@ -140,6 +148,8 @@ impl std::fmt::Debug for Config {
             .field("max_in_flight", &self.max_in_flight)
             .field("max_sockets", &self.max_sockets)
             .field("trusted_documents", &self.trusted_documents)
+            .field("rate_limits", &self.rate_limits)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("seed_demo_data", &self.seed_demo_data)
             .field("embedded_worker", &self.embedded_worker)
             .field("worker", &self.worker)
@@ -186,6 +196,15 @@ impl Config {
             None if production => AllowedOrigins::none(),
             None => AllowedOrigins::development(),
         };
+        let rate_limits =
+            RateLimits::from_lookup(var).map_err(|(name, reason)| ConfigError::Invalid { name, reason })?;
+        let trusted_proxies =
+            TrustedProxies::parse(&var("TRUSTED_PROXIES").unwrap_or_default()).map_err(|reason| {
+                ConfigError::Invalid {
+                    name: "TRUSTED_PROXIES",
+                    reason,
+                }
+            })?;
         Ok(Self {
             environment,
             bind: parsed("API_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
@@ -208,6 +227,8 @@ impl Config {
             trusted_documents: var("TRUSTED_DOCUMENTS").map(PathBuf::from),
             max_in_flight: parsed("MAX_IN_FLIGHT", 256)?,
             max_sockets: parsed("MAX_SOCKETS", 10_000)?,
+            rate_limits,
+            trusted_proxies,
             seed_demo_data: flag("SEED_DEMO_DATA", !production)?,
             embedded_worker: flag("EMBEDDED_WORKER", var("REDIS_URL").is_none())?,
             worker: worker::config::WorkerConfig::from_env()?,
@@ -239,6 +260,8 @@ impl Config {
             trusted_documents: None,
             max_in_flight: 256,
             max_sockets: 10_000,
+            rate_limits: RateLimits::default(),
+            trusted_proxies: TrustedProxies::default(),
             seed_demo_data: false,
             embedded_worker: false,
             worker: worker::config::WorkerConfig::local(database_url_for_worker, None),

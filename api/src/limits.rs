@@ -20,11 +20,17 @@
 //! Fragments are measured once each (a spread of a fragment used a
 //! thousand times costs one lookup), and a fragment cycle is left for
 //! validation to report.
-use std::collections::HashMap;
+//!
+//! Sensitive mutations: the operation that runs may call each of
+//! [`ONCE_PER_DOCUMENT`] at most once (one response key; fragments
+//! included), so `a0: login(…) a1: login(…) …` is refused whole before any
+//! resolver runs, instead of trying hundreds of passwords in one request.
+//! Each call is also rate limited on its own (see `throttle::rules`).
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Name, Request, ServerError, ServerResult};
 
 /// How deep a subtree under `__schema` or `__type` may nest, counted from
@@ -35,7 +41,18 @@ pub const INTROSPECTION_MAX_DEPTH: usize = 20;
 /// standard introspection document holds about 150).
 pub const MAX_FIELDS: usize = 5_000;
 
-/// The schema extension that refuses documents nested too deep.
+/// The mutations one request may call at most once: each guesses a
+/// password, sends an email, or spends a token.
+pub const ONCE_PER_DOCUMENT: [&str; 5] = [
+    "login",
+    "register",
+    "requestPasswordReset",
+    "resetPassword",
+    "refreshToken",
+];
+
+/// The schema extension that refuses documents nested too deep or too
+/// large, and that call a sensitive mutation twice.
 pub struct DepthLimit {
     pub max_depth: usize,
 }
@@ -65,8 +82,15 @@ impl Extension for DepthCheck {
         // parsing the text again, so its own checks only ever see a
         // document measured first (see the module docs). One that does not
         // parse is left for async-graphql to report.
+        let operation_name = request.operation_name.clone();
         if let Ok(document) = request.parsed_query() {
             self.check(document)?;
+            if let Some(mutation) = repeated_sensitive_mutation(document, operation_name.as_deref()) {
+                return Err(ServerError::new(
+                    format!("`{mutation}` may be called at most once per request."),
+                    None,
+                ));
+            }
         }
         Ok(request)
     }
@@ -85,6 +109,100 @@ impl DepthCheck {
             return Err(ServerError::new("Query is nested too deep.", None));
         }
         Ok(())
+    }
+}
+
+/// The first of [`ONCE_PER_DOCUMENT`] that a mutation the request may run
+/// (the one named, or every one when none is) calls under two response
+/// keys or more.
+fn repeated_sensitive_mutation(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'static str> {
+    for (name, operation) in document.operations.iter() {
+        let named = name.map(Name::as_str);
+        if operation.node.ty != OperationType::Mutation
+            || operation_name.is_some_and(|wanted| named != Some(wanted))
+        {
+            continue;
+        }
+        let mut keys: HashMap<&str, HashSet<&str>> = HashMap::new();
+        root_fields_of(
+            document,
+            &operation.node.selection_set.node,
+            &mut keys,
+            &mut HashSet::new(),
+        );
+        if let Some(mutation) = ONCE_PER_DOCUMENT
+            .into_iter()
+            .find(|mutation| keys.get(mutation).is_some_and(|keys| keys.len() > 1))
+        {
+            return Some(mutation);
+        }
+    }
+    None
+}
+
+/// How many root fields (response keys) the operation `request` runs
+/// selects (0 when it does not parse or names no operation): parsed once,
+/// the schema reuses the parse.
+pub fn root_fields(request: &mut Request) -> usize {
+    let operation_name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return 0;
+    };
+    let operation = match operation_name {
+        Some(name) => document
+            .operations
+            .iter()
+            .find(|(named, _)| named.is_some_and(|n| n.as_str() == name)),
+        None => document.operations.iter().next(),
+    };
+    let Some((_, operation)) = operation else {
+        return 0;
+    };
+    let mut keys = HashMap::new();
+    root_fields_of(
+        document,
+        &operation.node.selection_set.node,
+        &mut keys,
+        &mut HashSet::new(),
+    );
+    keys.values()
+        .flat_map(|keys: &HashSet<&str>| keys.iter())
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+/// The response keys of each root field of `set`, through fragments (each
+/// fragment read once: spreading it again adds the same keys).
+fn root_fields_of<'a>(
+    document: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    keys: &mut HashMap<&'a str, HashSet<&'a str>>,
+    seen: &mut HashSet<&'a Name>,
+) {
+    for selection in &set.items {
+        match &selection.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                let key = field.alias.as_ref().unwrap_or(&field.name);
+                keys.entry(field.name.node.as_str())
+                    .or_default()
+                    .insert(key.node.as_str());
+            }
+            Selection::InlineFragment(fragment) => {
+                root_fields_of(document, &fragment.node.selection_set.node, keys, seen);
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                if seen.insert(name)
+                    && let Some(definition) = document.fragments.get(name)
+                {
+                    root_fields_of(document, &definition.node.selection_set.node, keys, seen);
+                }
+            }
+        }
     }
 }
 
@@ -237,6 +355,48 @@ mod tests {
         let started = std::time::Instant::now();
         assert!(Depths::of(&document).size > super::MAX_FIELDS);
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    fn repeated(query: &str, operation: Option<&str>) -> Option<&'static str> {
+        let document = async_graphql::parser::parse_query(query).expect("parses");
+        super::repeated_sensitive_mutation(&document, operation)
+    }
+
+    #[test]
+    fn a_sensitive_mutation_may_run_once_per_request() {
+        assert_eq!(
+            repeated("mutation { login(input: $i) { accessToken } }", None),
+            None
+        );
+        assert_eq!(
+            repeated(
+                "mutation { a: login(input: $a) { accessToken } b: login(input: $b) { accessToken } }",
+                None
+            ),
+            Some("login")
+        );
+        // The same response key twice is one call (GraphQL merges them).
+        assert_eq!(
+            repeated(
+                "mutation { login(input: $i) { accessToken } login(input: $i) { refreshToken } }",
+                None
+            ),
+            None
+        );
+        // Through fragments, inline or named.
+        let hidden = "mutation { ... on Mutation { a: requestPasswordReset(email: $e) } ...F } \
+                      fragment F on Mutation { b: requestPasswordReset(email: $e) }";
+        assert_eq!(repeated(hidden, None), Some("requestPasswordReset"));
+        // Different sensitive mutations, once each, and others as often as wanted.
+        let mixed = "mutation { login(input: $i) { accessToken } register(input: $r) { accessToken } \
+                     a: placeOrder(input: $o) { id } b: placeOrder(input: $p) { id } }";
+        assert_eq!(repeated(mixed, None), None);
+        // Only the operation that runs counts; queries never do.
+        let two = "mutation A { a: login(input: $a) { accessToken } b: login(input: $b) { accessToken } } \
+                   mutation B { login(input: $i) { accessToken } }";
+        assert_eq!(repeated(two, Some("B")), None);
+        assert_eq!(repeated(two, Some("A")), Some("login"));
+        assert_eq!(repeated("{ a: me { id } b: me { id } }", None), None);
     }
 
     #[test]

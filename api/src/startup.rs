@@ -17,10 +17,12 @@ use sea_orm::DatabaseConnection;
 use crate::auth::TokenKeys;
 use crate::config::{Config, Environment};
 use crate::http::metrics::MetricsPage;
+use crate::http::persisted::Registrations;
 use crate::http::routes::{self, Endpoint};
 use crate::http::{Limits, Playground};
 use crate::schema::{self, SchemaLimits};
 use crate::state::{AppState, StatementCounter};
+use crate::throttle::rules::Limit;
 
 /// Applies pending migrations and, when configured, seeds the demo catalog
 /// into an empty catalog: what `api serve` does before it builds the app.
@@ -222,6 +224,7 @@ impl Application {
             gateway,
             tokens: TokenKeys::new(config.jwt_secret.expose()),
             limiter: limiter(&config)?,
+            rate_limits: Arc::new(config.rate_limits.clone()),
             kicker: jobs.kicker(),
             events,
             statements,
@@ -250,7 +253,17 @@ impl Application {
                 sockets: config.max_sockets,
                 ..crate::http::ws::WsLimits::default()
             },
-            persisted,
+            persisted: persisted.limit_registrations(
+                config
+                    .rate_limits
+                    .rate(Limit::PersistedQueryIp)
+                    .quota()
+                    .map(|quota| Registrations {
+                        limiter: state.limiter.clone(),
+                        quota,
+                    }),
+            ),
+            trusted_proxies: config.trusted_proxies.clone(),
             queue: jobs.queue(),
             sockets: Arc::default(),
         });

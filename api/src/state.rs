@@ -25,6 +25,8 @@ pub struct AppState {
     /// Rate limits, shared through Redis by every instance when there is
     /// one (see `throttle`).
     pub limiter: crate::throttle::Limiter,
+    /// What each named limit allows (`RATE_LIMIT_*`).
+    pub rate_limits: Arc<crate::throttle::rules::RateLimits>,
 }
 
 #[derive(Debug, Default)]

@@ -66,7 +66,8 @@ impl GraphqlClient {
     }
 
     /// POSTs a GraphQL request, as a client accepting only JSON does;
-    /// returns the body, asserting the 200 such a request always gets.
+    /// returns the body, asserting the 200 such a request gets (or the 429
+    /// of one that rate limits refused as a whole).
     pub async fn post(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self
             .http
@@ -77,12 +78,14 @@ impl GraphqlClient {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.expect("GraphQL request sent");
-        assert_eq!(
-            response.status(),
-            200,
-            "a well-formed request over application/json is 200"
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON body");
+        let rate_limited = status == 429 && error_code(&body) == "RATE_LIMITED";
+        assert!(
+            status == 200 || rate_limited,
+            "a well-formed request over application/json is 200 (or 429 when rate limited), got {status}: {body}"
         );
-        response.json().await.expect("JSON body")
+        body
     }
 
     /// Registers a customer with [`PASSWORD`] over GraphQL.

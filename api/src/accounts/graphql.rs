@@ -5,6 +5,7 @@ use entity::tables::users;
 
 use crate::errors::{GqlResultExt, internal};
 use crate::state::AppState;
+use crate::throttle::rules::{self, Limit, LoginAttempt};
 use crate::{errors, write_txn};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -107,7 +108,10 @@ pub struct AccountsMutation;
 impl AccountsMutation {
     /// Creates a customer account and signs it in; sends a welcome email.
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> async_graphql::Result<AuthPayload> {
+        let ip = rules::client_subject(ctx);
+        rules::take(ctx, &[(Limit::RegisterIp, &ip)]).await?;
         let email = Email::parse(&input.email).or_gql(ctx)?;
+        rules::take(ctx, &[(Limit::RegisterEmail, email.as_str())]).await?;
         let password = Password::parse(&input.password).or_gql(ctx)?;
         let name = DisplayName::parse(&input.name).or_gql(ctx)?;
         // argon2 before the transaction: it must not hold the write lock.
@@ -127,11 +131,12 @@ impl AccountsMutation {
     /// Signs in with email and password.
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> async_graphql::Result<AuthPayload> {
         let email = Email::parse(&input.email).or_gql(ctx)?;
+        let attempt = LoginAttempt::begin(ctx, &email).await?;
         let state = ctx.data::<AppState>()?;
         // Outside any transaction: argon2 is slow and must not hold a write lock.
-        let user = accounts::authenticate(&state.db, &email, &input.password)
-            .await
-            .or_gql(ctx)?;
+        let user = accounts::authenticate(&state.db, &email, &input.password).await;
+        attempt.finish(ctx, &user).await;
+        let user = user.or_gql(ctx)?;
         let refresh = accounts::issue_refresh_token(&state.db, user.id)
             .await
             .or_gql(ctx)?;
@@ -174,9 +179,12 @@ impl AccountsMutation {
     /// Emails a reset link when the account exists. Always true, so the
     /// answer does not reveal which emails have accounts.
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> async_graphql::Result<bool> {
+        let ip = rules::client_subject(ctx);
+        rules::take(ctx, &[(Limit::PasswordResetIp, &ip)]).await?;
         let Ok(email) = Email::parse(&email) else {
             return Ok(true);
         };
+        rules::take(ctx, &[(Limit::PasswordResetEmail, email.as_str())]).await?;
         write_txn(ctx, |txn| {
             Box::pin(async move { accounts::request_password_reset(txn, &email).await })
         })
@@ -192,11 +200,14 @@ impl AccountsMutation {
         token: String,
         new_password: String,
     ) -> async_graphql::Result<bool> {
+        let ip = rules::client_subject(ctx);
+        rules::take(ctx, &[(Limit::ResetPasswordIp, &ip)]).await?;
         let password = Password::parse(&new_password).or_gql(ctx)?;
         // A bad token costs no argon2 work; argon2 runs before the
         // transaction, which then spends the token for good.
         let state = ctx.data::<AppState>()?;
-        accounts::check_reset_token(&state.db, &token).await.or_gql(ctx)?;
+        let account = accounts::check_reset_token(&state.db, &token).await.or_gql(ctx)?;
+        rules::take(ctx, &[(Limit::ResetPasswordAccount, &account.to_string())]).await?;
         let password_hash = password.hash().await.or_gql(ctx)?;
         write_txn(ctx, |txn| {
             Box::pin(async move { accounts::reset_password(txn, &token, password_hash).await })

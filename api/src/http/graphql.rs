@@ -14,7 +14,11 @@
 //! - for executed requests, [`respond`]: with `application/json` always 200;
 //!   with `application/graphql-response+json` 400 for a request error (the
 //!   document did not parse or validate, the operation or variables could
-//!   not be determined) and 200 otherwise, partial data included.
+//!   not be determined) and 200 otherwise, partial data included;
+//! - 429 with `Retry-After`, in either format, for a request that rate
+//!   limits refused as a whole (a persisted-query registration over its
+//!   limit, or a request whose every root field was refused RATE_LIMITED:
+//!   [`respond_limited`]).
 //!
 //! What the client sees of a refused request is a GraphQL-shaped body,
 //! `{"errors":[{"message":"...","extensions":{"code":"..."}}]}`, whose code
@@ -42,6 +46,7 @@ use async_graphql::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
+use super::client_ip::ClientIp;
 use super::negotiate;
 use super::persisted::{PersistedQueries, Refusal};
 
@@ -177,6 +182,57 @@ pub fn respond(response: async_graphql::Response, format: ResponseFormat) -> Htt
     builder.body(body)
 }
 
+/// [`respond`], except for a request that rate limits refused as a whole
+/// (see [`rate_limited_whole`]): 429 with `Retry-After`, in either format.
+/// `root_fields`: how many root fields (response keys) the operation that
+/// ran selects.
+#[must_use]
+pub fn respond_limited(
+    response: async_graphql::Response,
+    format: ResponseFormat,
+    root_fields: usize,
+) -> HttpResponse {
+    let refused = rate_limited_whole(&response, root_fields);
+    let mut http = respond(response, format);
+    if let Some(retry_after) = refused {
+        *http.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+            http.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+    }
+    http
+}
+
+/// The seconds to wait (the longest `retryAfter`) when rate limits refused
+/// the whole request: every error is RATE_LIMITED and either it was refused
+/// before execution (errors without a path) or each of its `root_fields`
+/// was refused. A request refused only in part (`a: placeOrder` placed,
+/// `b: placeOrder` refused) is answered as usual: what ran, ran.
+#[must_use]
+pub fn rate_limited_whole(response: &async_graphql::Response, root_fields: usize) -> Option<u64> {
+    if response.errors.is_empty() {
+        return None;
+    }
+    let mut longest = 0;
+    let mut refused_fields = std::collections::HashSet::new();
+    for error in &response.errors {
+        let extensions = error.extensions.as_ref()?;
+        if extensions.get("code") != Some(&Value::from(crate::errors::code::RATE_LIMITED)) {
+            return None;
+        }
+        if let Some(root) = error.path.first() {
+            refused_fields.insert(format!("{root:?}"));
+        }
+        let retry_after = match extensions.get("retryAfter") {
+            Some(Value::Number(secs)) => secs.as_u64().unwrap_or(1),
+            _ => 1,
+        };
+        longest = longest.max(retry_after);
+    }
+    let whole = refused_fields.is_empty() || refused_fields.len() >= root_fields;
+    whole.then_some(longest.max(1))
+}
+
 /// A request error in the GraphQL spec's sense: nothing was executed, so
 /// there is no data and no error points into it. A field error on a
 /// non-null root field also leaves `data` null, but its error has a path.
@@ -219,6 +275,11 @@ impl RequestError {
     }
 
     fn into_response(self, format: ResponseFormat) -> HttpResponse {
+        if let Self::Persisted(refusal) = &self
+            && let Some(retry_after) = refusal.retry_after
+        {
+            return too_many_requests(format, serde_json::json!([refusal.to_json()]), retry_after);
+        }
         let (status, code) = match self {
             Self::MethodNotAllowed | Self::NotSafeOverGet(_) => {
                 (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED")
@@ -249,6 +310,17 @@ impl RequestError {
     }
 }
 
+/// 429 with `Retry-After`: the answer to a request refused as a whole by
+/// a rate limit, whatever the format (a client must back off, and a 200
+/// would tell a proxy or a generic client that all went well).
+fn too_many_requests(format: ResponseFormat, errors: Json, retry_after: u64) -> HttpResponse {
+    HttpResponse::build(StatusCode::TOO_MANY_REQUESTS)
+        .insert_header((header::CONTENT_TYPE, format.content_type()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::RETRY_AFTER, retry_after.to_string()))
+        .body(serde_json::json!({ "errors": errors }).to_string())
+}
+
 fn error_response(status: StatusCode, format: ResponseFormat, message: &str, code: &str) -> HttpResponse {
     let body = serde_json::json!({
         "errors": [{ "message": message, "extensions": { "code": code } }]
@@ -275,7 +347,14 @@ async fn from_get(
     persisted: &PersistedQueries,
 ) -> Result<async_graphql::Request, RequestError> {
     let mut params = get_parameters(req.query_string())?;
-    params.query = resolve(persisted, params.query.take(), params.extensions.as_ref()).await?;
+    let client = req.extensions().get::<ClientIp>().copied();
+    params.query = resolve(
+        persisted,
+        params.query.take(),
+        params.extensions.as_ref(),
+        client.as_ref(),
+    )
+    .await?;
     from_parameters(params)
 }
 
@@ -302,7 +381,8 @@ async fn from_post(
         Some(Json::Object(extensions)) => Some(extensions),
         _ => None,
     };
-    if let Some(query) = resolve(persisted, query, extensions).await? {
+    let client = req.extensions().get::<ClientIp>().copied();
+    if let Some(query) = resolve(persisted, query, extensions, client.as_ref()).await? {
         object.insert("query".into(), Json::String(query));
     }
     from_object(object)
@@ -313,9 +393,10 @@ async fn resolve(
     persisted: &PersistedQueries,
     query: Option<String>,
     extensions: Option<&Map<String, Json>>,
+    client: Option<&ClientIp>,
 ) -> Result<Option<String>, RequestError> {
     persisted
-        .resolve(query, extensions)
+        .resolve(query, extensions, client)
         .await
         .map_err(RequestError::Persisted)
 }

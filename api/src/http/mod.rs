@@ -50,5 +50,5 @@ pub mod shedding;
 pub mod ws;
 
 pub use cors::AllowedOrigins;
-pub use graphql::{Limits, ResponseFormat, parse_request, respond};
+pub use graphql::{Limits, ResponseFormat, parse_request, respond, respond_limited};
 pub use playground::{Playground, wants_playground};

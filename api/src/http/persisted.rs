@@ -8,7 +8,10 @@
 //!   stored, and run. Stored in Redis (`<QUEUE_NAMESPACE>:apq:<hash>`, kept
 //!   [`STORED_FOR_SECS`] after its last registration) when there is Redis,
 //!   else in memory (the [`MEMORY_CAPACITY`] newest). Documents over
-//!   [`MAX_DOCUMENT_BYTES`] are run but not stored.
+//!   [`MAX_DOCUMENT_BYTES`] are run but not stored. Registrations are rate
+//!   limited per client IP (`RATE_LIMIT_PERSISTED_QUERY_IP`): past it, a
+//!   registration is refused with RATE_LIMITED (HTTP 429, `Retry-After`),
+//!   so an anonymous client cannot fill Redis.
 //! - **Trusted documents** (`TRUSTED_DOCUMENTS=manifest.json`, for
 //!   production): only the documents in the manifest run, sent by hash or
 //!   in full; anything else is refused with PERSISTED_QUERY_NOT_ALLOWED.
@@ -21,6 +24,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use redis::aio::ConnectionManager;
+
+use super::client_ip::ClientIp;
+use crate::throttle::rules::Limit;
+use crate::throttle::{Limiter, Quota};
 use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 
@@ -31,11 +38,13 @@ pub const MEMORY_CAPACITY: usize = 1_000;
 /// Longer documents are run but never stored.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 
-/// A persisted-query refusal: its `extensions.code` and message.
+/// A persisted-query refusal: its `extensions.code` and message, and for
+/// RATE_LIMITED the seconds to wait (`extensions.retryAfter`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub code: &'static str,
     pub message: String,
+    pub retry_after: Option<u64>,
 }
 
 impl Refusal {
@@ -43,16 +52,35 @@ impl Refusal {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// `{"message", "extensions": {"code", "retryAfter"?}}`.
+    #[must_use]
+    pub fn to_json(&self) -> Json {
+        let mut extensions = Map::new();
+        extensions.insert("code".into(), self.code.into());
+        if let Some(retry_after) = self.retry_after {
+            extensions.insert("retryAfter".into(), retry_after.into());
+        }
+        serde_json::json!({ "message": self.message, "extensions": extensions })
     }
 }
 
 /// How this api treats persisted queries.
 #[derive(Clone)]
 pub enum PersistedQueries {
-    Automatic(Store),
+    Automatic(Store, Option<Registrations>),
     /// Only these documents, by hash.
     Trusted(Arc<HashMap<String, String>>),
+}
+
+/// How many documents one client may register.
+#[derive(Clone)]
+pub struct Registrations {
+    pub limiter: Limiter,
+    pub quota: Quota,
 }
 
 /// Where automatic persisted queries are kept.
@@ -76,7 +104,7 @@ impl PersistedQueries {
     /// Automatic persisted queries kept in memory.
     #[must_use]
     pub fn in_memory() -> Self {
-        Self::Automatic(Store::Memory(Arc::default()))
+        Self::Automatic(Store::Memory(Arc::default()), None)
     }
 
     /// Automatic persisted queries kept in Redis under `<namespace>:apq:`;
@@ -90,10 +118,23 @@ impl PersistedQueries {
             redis::Client::open(url)?,
             worker::queue::redis_config(),
         )?;
-        Ok(Self::Automatic(Store::Redis {
-            conn,
-            prefix: format!("{namespace}:apq:").into(),
-        }))
+        Ok(Self::Automatic(
+            Store::Redis {
+                conn,
+                prefix: format!("{namespace}:apq:").into(),
+            },
+            None,
+        ))
+    }
+
+    /// The same, with each client's registrations limited by `limit`
+    /// (trusted documents register nothing).
+    #[must_use]
+    pub fn limit_registrations(self, limit: Option<Registrations>) -> Self {
+        match self {
+            Self::Automatic(store, _) => Self::Automatic(store, limit),
+            trusted @ Self::Trusted(_) => trusted,
+        }
     }
 
     /// Trusted documents from a manifest file (see the module docs).
@@ -159,16 +200,18 @@ impl PersistedQueries {
             .collect()
     }
 
-    /// The document to run for a request that sent `query` (maybe none)
-    /// and `extensions`; `Ok(None)` when there is none (the transport says
-    /// `query` is missing).
+    /// The document to run for a request from `client` that sent `query`
+    /// (maybe none) and `extensions`; `Ok(None)` when there is none (the
+    /// transport says `query` is missing).
     ///
     /// # Errors
-    /// The [`Refusal`] of an unknown, mismatched or untrusted document.
+    /// The [`Refusal`] of an unknown, mismatched or untrusted document, or
+    /// of a registration over the client's limit.
     pub async fn resolve(
         &self,
         query: Option<String>,
         extensions: Option<&Map<String, Json>>,
+        client: Option<&ClientIp>,
     ) -> Result<Option<String>, Refusal> {
         let hash = match extensions.and_then(|e| e.get("persistedQuery")) {
             None | Some(Json::Null) => None,
@@ -203,7 +246,7 @@ impl PersistedQueries {
                     )),
                 }
             }
-            Self::Automatic(store) => match (hash, query) {
+            Self::Automatic(store, registrations) => match (hash, query) {
                 (None, query) => Ok(query),
                 (Some(hash), None) => match store.get(&hash).await {
                     Some(document) => Ok(Some(document)),
@@ -220,12 +263,34 @@ impl PersistedQueries {
                         ));
                     }
                     if query.len() <= MAX_DOCUMENT_BYTES {
+                        if let Some(registrations) = registrations {
+                            registrations.admit(client).await?;
+                        }
                         store.set(&hash, &query).await;
                     }
                     Ok(Some(query))
                 }
             },
         }
+    }
+}
+
+impl Registrations {
+    /// Takes one registration from `client`'s allowance.
+    async fn admit(&self, client: Option<&ClientIp>) -> Result<(), Refusal> {
+        let subject = client.map_or_else(|| "unknown".to_owned(), ClientIp::subject);
+        let limit = Limit::PersistedQueryIp.name();
+        let decision = self.limiter.take(limit, &subject, self.quota, 1).await;
+        if decision.allowed {
+            return Ok(());
+        }
+        Err(Refusal {
+            code: crate::errors::code::RATE_LIMITED,
+            message:
+                "too many persisted queries registered: send the query without its hash, or try again later"
+                    .into(),
+            retry_after: Some(decision.retry_after_secs()),
+        })
     }
 }
 
@@ -305,14 +370,18 @@ mod tests {
         let apq = PersistedQueries::in_memory();
         let query = "{ products { totalCount } }";
         let hash = sha256(query);
-        let miss = apq.resolve(None, Some(&extensions(&hash))).await;
+        let miss = apq.resolve(None, Some(&extensions(&hash)), None).await;
         assert_eq!(miss.map_err(|r| r.code), Err("PERSISTED_QUERY_NOT_FOUND"));
-        let registered = apq.resolve(Some(query.into()), Some(&extensions(&hash))).await;
+        let registered = apq
+            .resolve(Some(query.into()), Some(&extensions(&hash)), None)
+            .await;
         assert_eq!(registered, Ok(Some(query.to_owned())));
-        let hit = apq.resolve(None, Some(&extensions(&hash))).await;
+        let hit = apq.resolve(None, Some(&extensions(&hash)), None).await;
         assert_eq!(hit, Ok(Some(query.to_owned())));
         let other = sha256("{ me { id } }");
-        let mismatch = apq.resolve(Some(query.into()), Some(&extensions(&other))).await;
+        let mismatch = apq
+            .resolve(Some(query.into()), Some(&extensions(&other)), None)
+            .await;
         assert_eq!(mismatch.map_err(|r| r.code), Err("PERSISTED_QUERY_HASH_MISMATCH"));
     }
 
@@ -320,16 +389,16 @@ mod tests {
     async fn memory_keeps_only_the_newest_documents() {
         let apq = PersistedQueries::in_memory();
         let first = "{ a0 }";
-        apq.resolve(Some(first.into()), Some(&extensions(&sha256(first))))
+        apq.resolve(Some(first.into()), Some(&extensions(&sha256(first))), None)
             .await
             .expect("stored");
         for n in 1..=MEMORY_CAPACITY {
             let query = format!("{{ a{n} }}");
-            apq.resolve(Some(query.clone()), Some(&extensions(&sha256(&query))))
+            apq.resolve(Some(query.clone()), Some(&extensions(&sha256(&query))), None)
                 .await
                 .expect("stored");
         }
-        let evicted = apq.resolve(None, Some(&extensions(&sha256(first)))).await;
+        let evicted = apq.resolve(None, Some(&extensions(&sha256(first))), None).await;
         assert_eq!(evicted.map_err(|r| r.code), Err("PERSISTED_QUERY_NOT_FOUND"));
     }
 }

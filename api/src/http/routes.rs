@@ -2,7 +2,7 @@
 //! browser), the playground's files, `/healthz` and `/readyz`. Handlers are
 //! thin: they read the request, hand it to the schema, and shape the answer.
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
 use super::{Limits, Playground};
 use crate::auth::RequestId;
@@ -25,6 +25,8 @@ pub struct Endpoint {
     /// The job queue this process pushes to, checked by `/readyz`.
     pub queue: Option<worker::queue::JobQueue>,
     pub sockets: std::sync::Arc<super::ws::SocketCounts>,
+    /// Whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    pub trusted_proxies: super::client_ip::TrustedProxies,
 }
 
 /// Mounts every route on an actix app.
@@ -64,6 +66,12 @@ async fn graphql(req: HttpRequest, payload: web::Payload, endpoint: web::Data<En
         return playground.page();
     }
     let id = request_id(&req);
+    // Rate limits count per client: the transport (persisted queries) reads
+    // it from the request's extensions, resolvers from the request's data.
+    let client = endpoint.trusted_proxies.client_of(&req);
+    if let Some(client) = client {
+        req.extensions_mut().insert(client);
+    }
     let mut response = match super::parse_request(&req, payload, &endpoint.limits, &endpoint.persisted).await
     {
         Ok((request, format)) => {
@@ -73,10 +81,14 @@ async fn graphql(req: HttpRequest, payload: web::Payload, endpoint: web::Data<En
                 .sessions
                 .viewer(&endpoint.state.tokens, authorization)
                 .await;
-            let request = request.data(viewer).data(RequestId(id.clone()));
+            let mut request = request.data(viewer).data(RequestId(id.clone()));
+            if let Some(client) = client {
+                request = request.data(client);
+            }
+            let root_fields = crate::limits::root_fields(&mut request);
             let mut executed = endpoint.schema.execute(request).await;
             tag_request_errors(&mut executed);
-            super::respond(executed, format)
+            super::respond_limited(executed, format, root_fields)
         }
         Err(refusal) => refusal,
     };

@@ -39,6 +39,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+use super::client_ip::ClientIp;
 use super::routes::Endpoint;
 use crate::auth::{RequestId, Viewer};
 use crate::errors::code;
@@ -178,12 +179,15 @@ pub async fn upgrade(
             "too many open sockets: try again shortly",
         ));
     };
+    let client = endpoint.trusted_proxies.client_of(&req);
     let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL])?;
     let stream = stream.max_frame_size(endpoint.limits.max_body_bytes);
     actix_web::rt::spawn(async move {
         let _open = open;
         if offered {
-            Socket::new(endpoint.into_inner(), session).run(stream).await;
+            Socket::new(endpoint.into_inner(), session, client)
+                .run(stream)
+                .await;
         } else {
             close(session, 4406, "Subprotocol not acceptable").await;
         }
@@ -280,10 +284,12 @@ struct Socket {
     authorization: Option<String>,
     /// When the client last sent anything (a `pong` included).
     last_heard: tokio::time::Instant,
+    /// Who is on the other end, for rate limits.
+    client: Option<ClientIp>,
 }
 
 impl Socket {
-    fn new(endpoint: Arc<Endpoint>, session: Session) -> Self {
+    fn new(endpoint: Arc<Endpoint>, session: Session, client: Option<ClientIp>) -> Self {
         Self {
             endpoint,
             session,
@@ -294,6 +300,7 @@ impl Socket {
             outgoing: mpsc::channel(64),
             authorization: None,
             last_heard: tokio::time::Instant::now(),
+            client,
         }
     }
 
@@ -446,13 +453,13 @@ impl Socket {
                     .resolve(
                         Some(payload.query.clone()).filter(|query| !query.is_empty()),
                         payload.extensions.as_ref(),
+                        self.client.as_ref(),
                     )
                     .await;
                 let query = match resolved {
                     Ok(query) => query.unwrap_or_default(),
                     Err(refusal) => {
-                        let errors =
-                            json!([{ "message": refusal.message, "extensions": { "code": refusal.code } }]);
+                        let errors = json!([refusal.to_json()]);
                         return self.send(error_message(&id, errors)).await.map_err(|_| None);
                     }
                 };
@@ -484,6 +491,9 @@ impl Socket {
             .variables(Variables::from_json(payload.variables.unwrap_or_default()))
             .data(viewer)
             .data(RequestId(uuid::Uuid::now_v7().to_string()));
+        if let Some(client) = self.client {
+            request = request.data(client);
+        }
         if let Some(name) = payload.operation_name {
             request = request.operation_name(name);
         }

@@ -15,6 +15,7 @@ use crate::orders::loaders::OrderLinesLoader;
 use crate::pagination::{Connection, ConnectionNode, decode_after, encode_cursor};
 use crate::payments::{Payment, PaymentLoader};
 use crate::state::AppState;
+use crate::throttle::rules::{self, Limit};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "entity::orders::OrderStatus")]
@@ -166,6 +167,8 @@ impl OrdersMutation {
     /// settlement and the confirmation email follow as jobs.
     async fn place_order(&self, ctx: &Context<'_>, input: PlaceOrderInput) -> async_graphql::Result<Order> {
         let actor = require_user(ctx)?;
+        let user = actor.user_id.to_string();
+        rules::take(ctx, &[(Limit::PlaceOrderUser, &user)]).await?;
         let lines = input
             .lines
             .iter()

@@ -1,8 +1,9 @@
 //! Limits kept in this process: without Redis, and while Redis is away.
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::blocks::{self, Op, Strikes};
 use super::gcra::{self, Decision, Quota, Write};
 
 /// Keys are pruned (full buckets dropped) when there are more than this,
@@ -20,6 +21,8 @@ pub(super) struct Local {
 struct State {
     tats: HashMap<String, i64>,
     prune_at: usize,
+    strikes: HashMap<String, Strikes>,
+    strikes_prune_at: usize,
 }
 
 impl Local {
@@ -42,6 +45,26 @@ impl Local {
         }
         decision
     }
+
+    /// [`blocks::apply`] on `key`'s failures.
+    pub(super) fn strike(&self, key: &str, op: Op) -> Duration {
+        let now = now_us();
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (next, block) = blocks::apply(state.strikes.get(key).copied(), now, op);
+        match next {
+            Some(strikes) => {
+                state.strikes.insert(key.to_owned(), strikes);
+            }
+            None => {
+                state.strikes.remove(key);
+            }
+        }
+        if state.strikes.len() > state.strikes_prune_at.max(PRUNE_FROM) {
+            state.strikes.retain(|_, strikes| strikes.expires > now);
+            state.strikes_prune_at = state.strikes.len() * 2;
+        }
+        block
+    }
 }
 
 /// Microseconds since the Unix epoch.
@@ -53,8 +76,6 @@ fn now_us() -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[test]

@@ -5,7 +5,12 @@
 //! Layout:
 //! - [`gcra`]: [`Quota`], [`Decision`] and the arithmetic (GCRA), in Rust
 //!   and as the one Lua script Redis runs.
+//! - [`blocks`]: [`Escalation`]: blocks that grow with each failure
+//!   (login), in Rust and as a second script.
 //! - `local`: the in-process store.
+//! - [`rules`]: the named limits (login, register, password reset,
+//!   placeOrder, persisted queries), their defaults and variables, and
+//!   what resolvers call.
 //!
 //! **Atomic.** In Redis a take is one script (`EVALSHA`): read the key's
 //! state, decide, write, on Redis's clock. Never a read then a write from
@@ -27,12 +32,16 @@
 //! (N instances let N times through) until Redis answers again.
 //!
 //! Every refusal counts in the `rate_limited_total{limit}` metric.
+pub mod blocks;
 pub mod gcra;
 mod local;
+pub mod rules;
 
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+pub use blocks::Escalation;
+use blocks::Op;
 pub use gcra::{Decision, Quota};
 use redis::Script;
 use redis::aio::ConnectionManager;
@@ -44,6 +53,7 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_millis(1_000);
 pub const REDIS_PAUSE: Duration = Duration::from_secs(5);
 
 static GCRA: LazyLock<Script> = LazyLock::new(|| Script::new(gcra::SCRIPT));
+static BLOCKS: LazyLock<Script> = LazyLock::new(|| Script::new(blocks::SCRIPT));
 
 /// Takes units from named buckets; cheap to clone (one shared state).
 #[derive(Clone)]
@@ -122,18 +132,56 @@ impl Limiter {
         self.apply(limit, subject, quota, -i64::from(amount)).await
     }
 
+    /// How long `subject` is still blocked by the escalating block `limit`
+    /// (zero: not blocked).
+    pub async fn blocked(&self, limit: &'static str, subject: &str) -> Duration {
+        self.strike(limit, subject, Op::Check).await
+    }
+
+    /// Records a failure of `subject`; returns the block it starts (zero:
+    /// none yet).
+    pub async fn failed(&self, limit: &'static str, subject: &str, escalation: Escalation) -> Duration {
+        self.strike(limit, subject, Op::Fail(escalation)).await
+    }
+
+    /// Forgets `subject`'s failures (it succeeded).
+    pub async fn succeeded(&self, limit: &'static str, subject: &str) {
+        self.strike(limit, subject, Op::Clear).await;
+    }
+
     async fn apply(&self, limit: &str, subject: &str, quota: Quota, amount: i64) -> Decision {
         let key = key(limit, subject);
-        if let Some(remote) = &self.0.redis
-            && !self.redis_paused()
-        {
-            match tokio::time::timeout(REDIS_TIMEOUT, remote.apply(&key, quota, amount)).await {
-                Ok(Ok(decision)) => return decision,
-                Ok(Err(error)) => self.redis_failed(&error.to_string()),
-                Err(_) => self.redis_failed("no answer within the timeout"),
+        let shared = self.ask_redis(|remote| remote.apply(&key, quota, amount)).await;
+        shared.unwrap_or_else(|| self.0.local.apply(&key, quota, amount))
+    }
+
+    async fn strike(&self, limit: &str, subject: &str, op: Op) -> Duration {
+        let key = key(limit, subject);
+        let shared = self.ask_redis(|remote| remote.strike(&key, op)).await;
+        shared.unwrap_or_else(|| self.0.local.strike(&key, op))
+    }
+
+    /// Redis's answer, or `None` when there is no Redis or it failed (see
+    /// the module docs).
+    async fn ask_redis<'a, T, F>(&'a self, call: impl FnOnce(&'a Remote) -> F) -> Option<T>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        let remote = self.0.redis.as_ref()?;
+        if self.redis_paused() {
+            return None;
+        }
+        match tokio::time::timeout(REDIS_TIMEOUT, call(remote)).await {
+            Ok(Ok(answer)) => Some(answer),
+            Ok(Err(error)) => {
+                self.redis_failed(&error.to_string());
+                None
+            }
+            Err(_) => {
+                self.redis_failed("no answer within the timeout");
+                None
             }
         }
-        self.0.local.apply(&key, quota, amount)
     }
 
     fn redis_paused(&self) -> bool {
@@ -167,6 +215,15 @@ impl Remote {
             retry_after: micros(retry_us),
             reset_after: micros(reset_us),
         })
+    }
+
+    async fn strike(&self, key: &str, op: Op) -> redis::RedisResult<Duration> {
+        let mut invocation = BLOCKS.key(format!("{}{key}", self.prefix));
+        for arg in op.args() {
+            invocation.arg(arg);
+        }
+        let left_us: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        Ok(Duration::from_micros(u64::try_from(left_us).unwrap_or(0)))
     }
 }
 

@@ -15,5 +15,6 @@ mod orders;
 mod overload;
 mod persisted;
 mod playground;
+mod rate_limits;
 mod subscriptions;
 mod web_client;

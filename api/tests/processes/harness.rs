@@ -354,6 +354,9 @@ impl Cluster {
             // that plus 1 s.
             ("ORPHAN_AFTER_SECS", "11"),
             ("SHUTDOWN_DEADLINE_SECS", "8"),
+            // Fixtures sign up tens of customers from this one address,
+            // more than a shop allows an hour (10).
+            ("RATE_LIMIT_REGISTER_IP", "200/1h"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -16,6 +16,7 @@
 //! - `shutdown`: SIGTERM with a job in flight, within and past the deadline;
 //! - `subscriptions`: `orderUpdated` heard on another api instance, and
 //!   across a Redis restart;
+//! - `rate_limits`: one limit shared by two api processes on one Redis;
 //! - `embedded`: the api alone with no configuration (SQLite, in-process worker);
 //! - `load_balancer`: two apis behind nginx (`deploy/nginx/storefront.conf`),
 //!   one of them stopped with SIGTERM while orders flow.
@@ -29,6 +30,7 @@ mod embedded;
 mod harness;
 mod load_balancer;
 mod outage;
+mod rate_limits;
 mod scale_out;
 mod shutdown;
 mod subscriptions;

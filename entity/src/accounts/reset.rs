@@ -7,7 +7,7 @@ use sea_orm::sea_query::Expr;
 use super::users::find_by_email;
 use super::{Email, PasswordHash, refresh, tokens};
 use crate::error::DomainError;
-use crate::ids::PasswordResetId;
+use crate::ids::{PasswordResetId, UserId};
 use crate::jobs::{EmailMessage, SendEmail};
 use crate::outbox;
 use crate::tables::{password_resets, users};
@@ -59,7 +59,7 @@ pub async fn request_password_reset<C: ConnectionTrait>(conn: &C, email: &Email)
     Ok(())
 }
 
-/// Whether `raw_token` is a reset token that can still be used: a read,
+/// The account of `raw_token` when it is a reset token that can still be used: a read,
 /// before the caller hashes the new password (outside any transaction), so
 /// a bad token costs no argon2 work. [`reset_password`] checks again, by
 /// spending it.
@@ -67,7 +67,7 @@ pub async fn request_password_reset<C: ConnectionTrait>(conn: &C, email: &Email)
 /// # Errors
 /// [`DomainError::InvalidInput`] on the `token` field for an unknown, used or
 /// expired token; [`DomainError::Database`] otherwise.
-pub async fn check_reset_token<C: ConnectionTrait>(conn: &C, raw_token: &str) -> Result<(), DomainError> {
+pub async fn check_reset_token<C: ConnectionTrait>(conn: &C, raw_token: &str) -> Result<UserId, DomainError> {
     let invalid = || DomainError::invalid("token", "invalid or expired reset token");
     let hash = tokens::presented(raw_token).ok_or_else(invalid)?;
     let usable = password_resets::Entity::find()
@@ -76,7 +76,7 @@ pub async fn check_reset_token<C: ConnectionTrait>(conn: &C, raw_token: &str) ->
         .filter(password_resets::Column::ExpiresAt.gt(Utc::now()))
         .one(conn)
         .await?;
-    usable.map(|_| ()).ok_or_else(invalid)
+    usable.map(|reset| reset.user_id).ok_or_else(invalid)
 }
 
 /// Completes a password reset: spends the token `raw_token` (one conditional
