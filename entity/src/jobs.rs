@@ -5,8 +5,16 @@
 //!
 //! Delivery is at least once: a handler may see the same job twice and must
 //! make the second run a no-op (keyed by `payment_id` or `dedupe_key`).
+//!
+//! No payload carries a secret: a password reset email names its reset and
+//! the worker mints the token when it sends (`entity::accounts`, "Password
+//! reset tokens"). Payloads are still shown and logged only through
+//! [`redacted`], which blanks every value under a key of [`SECRET_KEYS`], in
+//! case an older build's payload (or a future one) holds one.
+use std::fmt;
+
 use crate::accounts::Email;
-use crate::ids::{OrderId, OutboxId, PaymentId};
+use crate::ids::{OrderId, OutboxId, PasswordResetId, PaymentId};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 #[cfg(test)]
 use uuid::Uuid;
@@ -62,12 +70,63 @@ impl Job for SendEmail {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "template", rename_all = "snake_case")]
 pub enum EmailMessage {
-    Welcome { name: String },
-    OrderConfirmation { order_id: OrderId },
-    PaymentReceipt { order_id: OrderId },
-    PaymentFailed { order_id: OrderId },
-    OrderCancelled { order_id: OrderId },
-    PasswordReset { name: String, token: String },
+    Welcome {
+        name: String,
+    },
+    OrderConfirmation {
+        order_id: OrderId,
+    },
+    PaymentReceipt {
+        order_id: OrderId,
+    },
+    PaymentFailed {
+        order_id: OrderId,
+    },
+    OrderCancelled {
+        order_id: OrderId,
+    },
+    /// The worker mints the reset's token when it sends the email.
+    #[serde(rename = "password_reset_v2")]
+    PasswordReset {
+        name: String,
+        reset_id: PasswordResetId,
+    },
+    /// The shape builds before `password_reset_v2` wrote, with the raw token
+    /// in the payload. Only read, so rows and queued jobs from such a build
+    /// drain: the worker finds their reset by the token's hash, rewrites
+    /// the payload as `password_reset_v2` and mints a new token (the old
+    /// one stops working). Never written.
+    #[serde(rename = "password_reset")]
+    LegacyPasswordReset {
+        name: String,
+        token: LegacyResetToken,
+    },
+}
+
+/// The raw reset token of a legacy payload. It never leaves the process
+/// again: `Debug` and `Serialize` write [`REDACTED`], and only
+/// [`LegacyResetToken::expose`] reads it (to find its reset by hash).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct LegacyResetToken(String);
+
+impl LegacyResetToken {
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for LegacyResetToken {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
+
+impl fmt::Debug for LegacyResetToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
 }
 
 impl EmailMessage {
@@ -80,9 +139,60 @@ impl EmailMessage {
             EmailMessage::PaymentReceipt { .. } => "payment_receipt",
             EmailMessage::PaymentFailed { .. } => "payment_failed",
             EmailMessage::OrderCancelled { .. } => "order_cancelled",
-            EmailMessage::PasswordReset { .. } => "password_reset",
+            EmailMessage::PasswordReset { .. } | EmailMessage::LegacyPasswordReset { .. } => "password_reset",
         }
     }
+}
+
+/// What stands in for a secret wherever a payload is shown or logged.
+pub const REDACTED: &str = "[redacted]";
+
+/// Keys whose values are secrets, compared ignoring case, `_` and `-`
+/// (so `refresh_token`, `refreshToken` and `Refresh-Token` are one key).
+/// The one list: [`redacted`] applies it to every payload an admin sees
+/// (`deadJobs.payload`) and every `Debug` of an [`Envelope`].
+pub const SECRET_KEYS: [&str; 9] = [
+    "token",
+    "password",
+    "newpassword",
+    "secret",
+    "accesstoken",
+    "refreshtoken",
+    "paymenttoken",
+    "authorization",
+    "apikey",
+];
+
+/// `payload` with the value of every [`SECRET_KEYS`] key, at any depth,
+/// replaced by [`REDACTED`].
+#[must_use]
+pub fn redacted(payload: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match payload {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, value)| {
+                    let shown = if is_secret_key(key) {
+                        Value::String(REDACTED.to_owned())
+                    } else {
+                        redacted(value)
+                    };
+                    (key.clone(), shown)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redacted).collect()),
+        other => other.clone(),
+    }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let normal: String = key
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    SECRET_KEYS.contains(&normal.as_str())
 }
 
 #[cfg(test)]
@@ -116,11 +226,66 @@ mod tests {
         assert_eq!(SettlePayment::NAME, "settle_payment.v1");
         assert_eq!(ReleasePayment::NAME, "release_payment.v1");
     }
+
+    #[test]
+    fn a_password_reset_email_carries_the_reset_id_and_no_token() {
+        let job = SendEmail {
+            dedupe_key: "password-reset:00000000-0000-0000-0000-000000000000".into(),
+            to: Email::parse("ada@example.com").expect("valid"),
+            message: EmailMessage::PasswordReset {
+                name: "Ada".into(),
+                reset_id: PasswordResetId(Uuid::nil()),
+            },
+            request_id: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&job).expect("serialize")["message"],
+            serde_json::json!({
+                "template": "password_reset_v2",
+                "name": "Ada",
+                "reset_id": "00000000-0000-0000-0000-000000000000"
+            })
+        );
+    }
+
+    #[test]
+    fn a_legacy_payload_still_decodes_and_never_shows_its_token() {
+        let legacy = serde_json::json!({
+            "dedupe_key": "password-reset:x", "to": "ada@example.com", "request_id": null,
+            "message": { "template": "password_reset", "name": "Ada", "token": "s3cret-raw-token" },
+        });
+        let job: SendEmail = serde_json::from_value(legacy).expect("legacy payloads decode");
+        let EmailMessage::LegacyPasswordReset { token, .. } = &job.message else {
+            panic!("decoded as {:?}", job.message);
+        };
+        assert_eq!(token.expose(), "s3cret-raw-token");
+        assert_eq!(job.message.template(), "password_reset");
+        assert!(!format!("{job:?}").contains("s3cret"));
+        assert!(!serde_json::to_string(&job).expect("serialize").contains("s3cret"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_at_any_depth_under_any_spelling_of_their_key() {
+        let payload = serde_json::json!({
+            "dedupe_key": "password-reset:1",
+            "message": { "template": "password_reset", "name": "Ada", "token": "abc" },
+            "list": [{ "refreshToken": "r" }, { "NEW_PASSWORD": "p" }, { "payment-token": "t" }],
+        });
+        assert_eq!(
+            redacted(&payload),
+            serde_json::json!({
+                "dedupe_key": "password-reset:1",
+                "message": { "template": "password_reset", "name": "Ada", "token": REDACTED },
+                "list": [{ "refreshToken": REDACTED }, { "NEW_PASSWORD": REDACTED }, { "payment-token": REDACTED }],
+            })
+        );
+    }
 }
 
 /// What travels on a queue: one attempt of one outbox row's job. The payload
-/// stays JSON here; the worker decodes it by `job_name`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// stays JSON here; the worker decodes it by `job_name`. `Debug` shows the
+/// payload [`redacted`].
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     /// The outbox row this attempt came from (a retry is a new row).
     pub outbox_id: OutboxId,
@@ -128,6 +293,17 @@ pub struct Envelope {
     /// 1 for the first attempt.
     pub attempt: u32,
     pub payload: serde_json::Value,
+}
+
+impl fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Envelope")
+            .field("outbox_id", &self.outbox_id)
+            .field("job_name", &self.job_name)
+            .field("attempt", &self.attempt)
+            .field("payload", &redacted(&self.payload))
+            .finish()
+    }
 }
 
 /// The queues jobs run on; each worker process may consume one or both.

@@ -166,6 +166,24 @@ pub async fn redispatch_unfinished<C: ConnectionTrait>(conn: &C) -> Result<u64, 
     Ok(updated.rows_affected)
 }
 
+/// Replaces the stored payload of the row `id` (a legacy payload rewritten
+/// without its secret: see `accounts::legacy_reset_id`).
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn replace_payload<C: ConnectionTrait>(
+    conn: &C,
+    id: OutboxId,
+    payload: serde_json::Value,
+) -> Result<(), DomainError> {
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::Payload, Expr::value(payload))
+        .filter(outbox::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Records that the attempt of a row finished (whatever its outcome).
 ///
 /// # Errors

@@ -16,6 +16,8 @@
 //! - [`graphql`]: [`GraphqlClient`], the HTTP client every black-box test
 //!   speaks GraphQL with, and signed-in [`Session`]s.
 //! - [`node`]: Node programs the tests run (example client, audits).
+//! - [`scan`]: a value searched for in every table column and every key of
+//!   a Redis namespace (secrets that must not be kept).
 //! - [`wait`]: [`eventually`], polling with a deadline.
 //! - [`ws`]: a `graphql-transport-ws` client that shows frames and close codes.
 //! - the macros [`on_both_backends!`] and [`on_backends!`]: one test per backend.
@@ -24,6 +26,7 @@ pub mod fixtures;
 pub mod graphql;
 pub mod node;
 pub mod redis;
+pub mod scan;
 pub mod smtp;
 pub mod wait;
 pub mod ws;

@@ -81,6 +81,29 @@ impl TestSmtp {
     pub fn received(&self) -> Vec<Received> {
         self.inbox.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
+
+    /// The messages received so far whose subject contains `fragment`, parsed.
+    pub fn about(&self, fragment: &str) -> Vec<Parsed> {
+        self.received()
+            .iter()
+            .map(|m| parse(&m.data))
+            .filter(|m| m.subject.contains(fragment))
+            .collect()
+    }
+
+    /// Waits (20 s at most) until `count` messages about `fragment` have
+    /// arrived and returns them all; panics with the subjects received.
+    pub async fn wait_for(&self, fragment: &str, count: usize) -> Vec<Parsed> {
+        for _ in 0..200 {
+            let found = self.about(fragment);
+            if found.len() >= count {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let all: Vec<String> = self.received().iter().map(|m| parse(&m.data).subject).collect();
+        panic!("expected {count} emails about {fragment:?}; received: {all:?}");
+    }
 }
 
 /// mailin calls a clone of this per connection: `current` is the message
@@ -147,6 +170,20 @@ pub struct Parsed {
 }
 
 impl Parsed {
+    /// The token of the password reset link (`…/reset-password?token=…`)
+    /// in the text part; panics when there is none.
+    pub fn reset_token(&self) -> String {
+        let text = self.text();
+        let start = text
+            .find("reset-password?token=")
+            .unwrap_or_else(|| panic!("no reset link in: {text}"))
+            + "reset-password?token=".len();
+        text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect()
+    }
+
     pub fn text(&self) -> &str {
         assert_eq!(self.text_parts.len(), 1, "one text/plain part: {self:#?}");
         &self.text_parts[0]

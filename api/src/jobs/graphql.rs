@@ -15,7 +15,8 @@ pub struct DeadJob {
     id: ID,
     /// The job's stable name, e.g. `settle_payment.v1`.
     name: String,
-    /// The job's payload, as JSON text.
+    /// The job's payload, as JSON text; the value of a secret-bearing key
+    /// (token, password, …: `entity::jobs::SECRET_KEYS`) reads `[redacted]`.
     payload: String,
     /// Attempts made before it died.
     attempts: i32,
@@ -28,7 +29,7 @@ impl From<dead_jobs::Model> for DeadJob {
         Self {
             id: ids::to_gql(row.id),
             name: row.job_name,
-            payload: row.payload.to_string(),
+            payload: entity::jobs::redacted(&row.payload).to_string(),
             attempts: row.attempts,
             last_error: row.last_error,
             failed_at: row.failed_at,

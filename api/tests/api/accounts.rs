@@ -1,8 +1,5 @@
-use entity::jobs::{EmailMessage, SendEmail};
-use entity::tables::outbox;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
-use testkit::Backend;
+use testkit::{Backend, Behaviour, TestSmtp};
 
 use crate::helpers::{TestApp, error_code, on_both_backends};
 
@@ -139,7 +136,8 @@ async fn refresh_tokens_rotate_and_logout_revokes(backend: Backend) {
 on_both_backends!(refresh_and_logout, refresh_tokens_rotate_and_logout_revokes);
 
 async fn password_reset_works_once_with_the_emailed_token(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let smtp = TestSmtp::start(Behaviour::Accept);
+    let app = TestApp::spawn_with_worker(backend, &smtp).await;
     let session = app.register("forgetful@example.com").await;
     let request = "mutation($e: String!) { requestPasswordReset(email: $e) }";
 
@@ -148,14 +146,18 @@ async fn password_reset_works_once_with_the_emailed_token(backend: Backend) {
         unknown["data"]["requestPasswordReset"], true,
         "no hint about which emails exist"
     );
-    assert_eq!(reset_tokens(&app).await.len(), 0);
 
     let known = app
         .graphql(request, json!({ "e": "Forgetful@example.com" }))
         .await;
     assert_eq!(known["data"]["requestPasswordReset"], true);
-    let tokens = reset_tokens(&app).await;
-    assert_eq!(tokens.len(), 1, "one reset email queued");
+    let emails = smtp.wait_for("Reset your", 1).await;
+    assert_eq!(
+        (emails.len(), emails[0].to.as_str()),
+        (1, "forgetful@example.com"),
+        "one reset email, none to the unknown address"
+    );
+    let tokens = [emails[0].reset_token()];
 
     let reset = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
     let done = app
@@ -180,23 +182,6 @@ async fn password_reset_works_once_with_the_emailed_token(backend: Backend) {
     app.login(&session.email, "a brand new password").await;
 }
 on_both_backends!(password_reset, password_reset_works_once_with_the_emailed_token);
-
-/// The raw reset tokens in queued password-reset emails.
-async fn reset_tokens(app: &TestApp) -> Vec<String> {
-    let rows = outbox::Entity::find()
-        .filter(outbox::Column::JobName.eq("send_email.v1"))
-        .all(&app.state.db)
-        .await
-        .expect("outbox rows");
-    rows.into_iter()
-        .filter_map(
-            |row| match serde_json::from_value::<SendEmail>(row.payload).ok()?.message {
-                EmailMessage::PasswordReset { token, .. } => Some(token),
-                _ => None,
-            },
-        )
-        .collect()
-}
 
 #[tokio::test]
 async fn an_answer_carrying_tokens_is_neither_cached_nor_sniffed() {

@@ -1,10 +1,12 @@
 //! `TestApp`: the real api on a free port with a database of its own, and
 //! typed helpers to talk GraphQL to it over HTTP (through `testkit`).
+use std::time::Duration;
+
 use api::config::Config;
 use api::startup::Application;
 use api::state::AppState;
 use serde_json::Value;
-use testkit::{Backend, GraphqlClient, TestDb};
+use testkit::{Backend, GraphqlClient, Namespace, TestDb, TestSmtp};
 
 pub use testkit::{Session, error_code, on_both_backends};
 
@@ -17,6 +19,9 @@ pub struct TestApp {
     pub graphql: GraphqlClient,
     /// The `METRICS_BIND` port, when the test set one.
     pub metrics_port: Option<u16>,
+    /// The Redis key namespace of the app's queue, when it has one
+    /// ([`TestApp::spawn_with_worker`] on PostgreSQL); its keys go on drop.
+    pub redis: Option<Namespace>,
     /// Kept so the database lives as long as the app.
     _db: TestDb,
 }
@@ -24,6 +29,34 @@ pub struct TestApp {
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts the app with its worker in-process and mail to `smtp`: quick
+    /// retries (3 attempts), a 300 ms capture timeout, fast polling; the
+    /// queue is SQLite's on SQLite, Redis (a namespace of its own) on
+    /// PostgreSQL.
+    pub async fn spawn_with_worker(backend: Backend, smtp: &TestSmtp) -> Self {
+        let smtp_url = smtp.url();
+        let redis = (backend == Backend::Postgres).then(|| Namespace::new("test"));
+        let queue = redis.as_ref().map(|ns| (ns.url.clone(), ns.name.clone()));
+        let mut app = Self::spawn_with(backend, move |config| {
+            config.embedded_worker = true;
+            let worker = &mut config.worker;
+            worker.smtp_url = Some(smtp_url);
+            worker.retry.max_attempts = 3;
+            worker.retry.backoff_base = Duration::from_millis(50);
+            worker.retry.backoff_max = Duration::from_millis(200);
+            worker.capture_timeout = Duration::from_millis(300);
+            worker.sweep_interval = Duration::from_millis(100);
+            worker.queue.poll_interval = Duration::from_millis(50);
+            if let Some((url, namespace)) = queue {
+                worker.redis_url = Some(url);
+                worker.queue_namespace = namespace;
+            }
+        })
+        .await;
+        app.redis = redis;
+        app
     }
 
     /// Starts the app with a config changed by `adjust` first.
@@ -46,6 +79,7 @@ impl TestApp {
             client: graphql.http.clone(),
             graphql,
             metrics_port,
+            redis: None,
             _db: db,
         }
     }

@@ -8,7 +8,7 @@ use entity::tables::outbox;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use testkit::Backend;
-use testkit::{Behaviour, Parsed, TestSmtp, parse};
+use testkit::{Behaviour, Parsed, TestSmtp};
 
 use crate::helpers::{Session, TestApp, error_code, on_both_backends};
 
@@ -20,27 +20,11 @@ struct Shop {
     product: String,
 }
 
-/// An app with its worker in-process, quick retries (3 attempts), a 300 ms
-/// capture timeout, and mail to a test SMTP server.
+/// An app with its worker in-process (`TestApp::spawn_with_worker`) and
+/// mail to a test SMTP server.
 async fn shop(backend: Backend) -> Shop {
     let smtp = TestSmtp::start(Behaviour::Accept);
-    let smtp_url = smtp.url();
-    let app = TestApp::spawn_with(backend, move |config| {
-        config.embedded_worker = true;
-        let worker = &mut config.worker;
-        worker.smtp_url = Some(smtp_url);
-        worker.retry.max_attempts = 3;
-        worker.retry.backoff_base = Duration::from_millis(50);
-        worker.retry.backoff_max = Duration::from_millis(200);
-        worker.capture_timeout = Duration::from_millis(300);
-        worker.sweep_interval = Duration::from_millis(100);
-        worker.queue.poll_interval = Duration::from_millis(50);
-        if backend == Backend::Postgres {
-            worker.redis_url = Some(std::env::var("REDIS_URL").expect("REDIS_URL: run scripts/test"));
-            worker.queue_namespace = format!("test-{}", uuid::Uuid::now_v7().simple());
-        }
-    })
-    .await;
+    let app = TestApp::spawn_with_worker(backend, &smtp).await;
     let admin = app.admin().await;
     let product = app.create_product(&admin, "JOB-1", 1234, 50).await;
     let customer = app.register("buyer@example.com").await;
@@ -100,29 +84,11 @@ impl Shop {
 
     /// Emails received so far, parsed, with the given subject fragment.
     fn mail(&self, subject: &str) -> Vec<Parsed> {
-        self.smtp
-            .received()
-            .iter()
-            .map(|m| parse(&m.data))
-            .filter(|m| m.subject.contains(subject))
-            .collect()
+        self.smtp.about(subject)
     }
 
     async fn wait_for_mail(&self, subject: &str, count: usize) -> Vec<Parsed> {
-        for _ in 0..200 {
-            let found = self.mail(subject);
-            if found.len() >= count {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let all: Vec<String> = self
-            .smtp
-            .received()
-            .iter()
-            .map(|m| parse(&m.data).subject)
-            .collect();
-        panic!("expected {count} emails about {subject:?}; received: {all:?}");
+        self.smtp.wait_for(subject, count).await
     }
 }
 

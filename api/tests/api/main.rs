@@ -16,5 +16,6 @@ mod overload;
 mod persisted;
 mod playground;
 mod rate_limits;
+mod secrets;
 mod subscriptions;
 mod web_client;

@@ -7,7 +7,9 @@
 //! - `tokens`: opaque random tokens and the SHA-256 digests stored for them.
 //! - `users`: [`register`], [`authenticate`], [`ensure_admin`], [`find_user`].
 //! - `refresh`: [`issue_refresh_token`], [`rotate_refresh_token`], [`revoke_refresh_token`].
-//! - `reset`: [`request_password_reset`], [`reset_password`].
+//! - `reset`: [`request_password_reset`], [`mint_reset_token`] (at send
+//!   time), [`reset_password`]; why the token is minted when its email is
+//!   sent is written there.
 //!
 //! The rules:
 //! - An email belongs to one account, compared case-insensitively: [`Email`]
@@ -19,7 +21,8 @@
 //!   its timing says which emails have accounts.
 //! - Refresh tokens and password reset tokens are 32 random bytes, handed out
 //!   once in base64url and stored only as their SHA-256 hex digest: a leaked
-//!   table cannot be replayed. Both are single use, spent by one conditional
+//!   table cannot be replayed. A reset token is made by the worker as it
+//!   sends the email, so no job payload, queue or dead job ever holds one. Both are single use, spent by one conditional
 //!   `UPDATE … WHERE used_at IS NULL AND expires_at > now`, so two racing
 //!   callers cannot both spend one token.
 //! - A refresh token presented a second time means it was copied: every live
@@ -49,7 +52,10 @@ pub use refresh::{
     REFRESH_TOKEN_TTL, end_all_sessions, issue_refresh_token, revoke_refresh_token, rotate_refresh_token,
     token_version,
 };
-pub use reset::{PASSWORD_RESET_TTL, check_reset_token, request_password_reset, reset_password};
+pub use reset::{
+    PASSWORD_RESET_TTL, check_reset_token, legacy_reset_id, mint_reset_token, request_password_reset,
+    reset_password,
+};
 pub use users::{authenticate, ensure_admin, find_user, register};
 
 /// An email address: trimmed, lower-cased so uniqueness is

@@ -10,11 +10,11 @@ use chrono::{TimeDelta, Utc};
 use entity::DomainError;
 use entity::accounts::{
     DisplayName, Email, PASSWORD_RESET_TTL, Password, REFRESH_TOKEN_TTL, Role, authenticate, ensure_admin,
-    find_user, issue_refresh_token, register, request_password_reset, reset_password, revoke_refresh_token,
-    rotate_refresh_token,
+    find_user, issue_refresh_token, legacy_reset_id, mint_reset_token, register, request_password_reset,
+    reset_password, revoke_refresh_token, rotate_refresh_token,
 };
 use entity::db::begin_write;
-use entity::ids::UserId;
+use entity::ids::{PasswordResetId, UserId};
 use entity::jobs::{EmailMessage, Job, SendEmail};
 use entity::tables::{outbox, password_resets, refresh_tokens, users};
 use sea_orm::sea_query::Expr;
@@ -99,17 +99,27 @@ async fn outbox_emails(db: &TestDb) -> Vec<SendEmail> {
         .collect()
 }
 
-/// The raw token of the newest password reset email in the outbox.
-async fn reset_token_from_outbox(db: &TestDb) -> String {
+/// The reset of the newest password reset email in the outbox.
+async fn newest_reset_email(db: &TestDb) -> PasswordResetId {
     outbox_emails(db)
         .await
         .into_iter()
         .rev()
         .find_map(|job| match job.message {
-            EmailMessage::PasswordReset { token, .. } => Some(token),
+            EmailMessage::PasswordReset { reset_id, .. } => Some(reset_id),
             _ => None,
         })
         .expect("a password reset email")
+}
+
+/// The token the newest password reset email is sent with, minted as the
+/// worker does when it sends it.
+async fn send_newest_reset_email(db: &TestDb) -> String {
+    let reset_id = newest_reset_email(db).await;
+    mint_reset_token(&db.conn, reset_id)
+        .await
+        .expect("mint")
+        .expect("the reset is usable")
 }
 
 async fn refresh_rows(db: &TestDb, user_id: UserId) -> Vec<refresh_tokens::Model> {
@@ -439,11 +449,14 @@ async fn a_reset_request_writes_one_email_and_one_reset_for_known_emails_only(ba
     let emails = outbox_emails(&db).await;
     assert_eq!((resets.len(), emails.len()), (1, 1));
     let (reset, email) = (&resets[0], &emails[0]);
-    let EmailMessage::PasswordReset { name, token } = &email.message else {
+    let EmailMessage::PasswordReset { name, reset_id } = &email.message else {
         panic!("a password reset email, got {email:?}");
     };
+    assert_eq!(
+        *reset_id, reset.id,
+        "the job names its reset and carries no token"
+    );
     assert_eq!(reset.user_id, user.id);
-    assert_eq!(reset.token_hash, sha256_hex(token), "only the digest is stored");
     assert_eq!(reset.used_at, None);
     let lifetime = reset.expires_at - reset.created_at;
     assert!(
@@ -466,7 +479,7 @@ async fn a_reset_token_from_the_email_sets_the_password_once_and_signs_out_every
         .expect("register");
     let session = issue_refresh_token(&db.conn, user.id).await.expect("issue");
     request_reset(&db, "ada@example.com").await;
-    let token = reset_token_from_outbox(&db).await;
+    let token = send_newest_reset_email(&db).await;
 
     reset(&db, &token, "a brand new password")
         .await
@@ -500,7 +513,7 @@ async fn an_expired_reset_token_is_refused(backend: Backend) {
     let db = TestDb::migrated(backend).await;
     let user = insert_user(&db.conn, "ada@example.com").await;
     request_reset(&db, "ada@example.com").await;
-    let token = reset_token_from_outbox(&db).await;
+    let token = send_newest_reset_email(&db).await;
     password_resets::Entity::update_many()
         .col_expr(
             password_resets::Column::ExpiresAt,
@@ -522,6 +535,106 @@ async fn an_expired_reset_token_is_refused(backend: Backend) {
 on_both_backends!(
     an_expired_reset_token_is_refused,
     an_expired_reset_token_is_refused
+);
+
+async fn minting_again_kills_the_previous_token_and_a_spent_or_expired_reset_mints_nothing(backend: Backend) {
+    let db = TestDb::migrated(backend).await;
+    insert_user(&db.conn, "ada@example.com").await;
+    request_reset(&db, "ada@example.com").await;
+    let reset_id = newest_reset_email(&db).await;
+    let stored = || async {
+        password_resets::Entity::find_by_id(reset_id)
+            .one(&db.conn)
+            .await
+            .expect("query")
+            .expect("the reset")
+    };
+    let unminted = stored().await.token_hash;
+
+    let first = mint_reset_token(&db.conn, reset_id)
+        .await
+        .expect("mint")
+        .expect("usable");
+    assert_eq!(
+        stored().await.token_hash,
+        sha256_hex(&first),
+        "only the digest is stored"
+    );
+    assert_ne!(
+        sha256_hex(&first),
+        unminted,
+        "no token worked before the email was sent"
+    );
+    let second = mint_reset_token(&db.conn, reset_id)
+        .await
+        .expect("mint")
+        .expect("usable");
+    assert_ne!(first, second);
+
+    let stale = reset(&db, &first, "a brand new password").await;
+    assert!(
+        matches!(stale, Err(DomainError::InvalidInput { field: "token", .. })),
+        "the first email's token died when the second was minted: {stale:?}"
+    );
+    reset(&db, &second, "a brand new password")
+        .await
+        .expect("the newest token works");
+    assert_eq!(
+        mint_reset_token(&db.conn, reset_id).await.expect("mint"),
+        None,
+        "a used reset mints nothing"
+    );
+
+    request_reset(&db, "ada@example.com").await;
+    let expiring = newest_reset_email(&db).await;
+    password_resets::Entity::update_many()
+        .col_expr(
+            password_resets::Column::ExpiresAt,
+            Expr::value(Utc::now() - TimeDelta::minutes(1)),
+        )
+        .filter(password_resets::Column::Id.eq(expiring))
+        .exec(&db.conn)
+        .await
+        .expect("expire");
+    assert_eq!(
+        mint_reset_token(&db.conn, expiring).await.expect("mint"),
+        None,
+        "an expired reset mints nothing"
+    );
+}
+on_both_backends!(
+    minting_again_kills_the_previous_token,
+    minting_again_kills_the_previous_token_and_a_spent_or_expired_reset_mints_nothing
+);
+
+async fn a_legacy_token_finds_its_usable_reset_by_hash(backend: Backend) {
+    let db = TestDb::migrated(backend).await;
+    insert_user(&db.conn, "ada@example.com").await;
+    request_reset(&db, "ada@example.com").await;
+    let reset_id = newest_reset_email(&db).await;
+    let token = mint_reset_token(&db.conn, reset_id)
+        .await
+        .expect("mint")
+        .expect("usable");
+
+    assert_eq!(
+        legacy_reset_id(&db.conn, &token).await.expect("query"),
+        Some(reset_id)
+    );
+    assert_eq!(
+        legacy_reset_id(&db.conn, "not-a-token").await.expect("query"),
+        None
+    );
+    reset(&db, &token, "a brand new password").await.expect("reset");
+    assert_eq!(
+        legacy_reset_id(&db.conn, &token).await.expect("query"),
+        None,
+        "a used reset is not found"
+    );
+}
+on_both_backends!(
+    a_legacy_token_finds_its_usable_reset,
+    a_legacy_token_finds_its_usable_reset_by_hash
 );
 
 async fn ensure_admin_creates_an_admin_then_promotes_an_existing_customer(backend: Backend) {

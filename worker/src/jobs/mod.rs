@@ -54,7 +54,7 @@ fn decode<J: Job + DeserializeOwned>(envelope: &Envelope) -> Result<J, JobOutcom
 }
 
 /// Runs one attempt and records its outcome; never fails (see module docs).
-pub async fn run(ctx: &JobContext, envelope: Envelope) {
+pub async fn run(ctx: &JobContext, mut envelope: Envelope) {
     let started = std::time::Instant::now();
     // The order whose payment this job may have changed.
     let mut changed_order = None;
@@ -74,7 +74,7 @@ pub async fn run(ctx: &JobContext, envelope: Envelope) {
             Err(outcome) => outcome,
         },
         SendEmail::NAME => match decode::<SendEmail>(&envelope) {
-            Ok(job) => send_email::run(ctx, &job).await,
+            Ok(job) => send_email::run(ctx, &mut envelope, job).await,
             Err(outcome) => outcome,
         },
         other => JobOutcome::Fail(format!("no handler for job {other:?}")),

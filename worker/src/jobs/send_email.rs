@@ -1,9 +1,11 @@
 //! `send_email.v1`: render and send one email, at most once per dedupe key
-//! (rules: `entity::notifications`).
+//! (rules: `entity::notifications`). A password reset email gets its token
+//! here, minted after the delivery is claimed (`entity::accounts`, reset
+//! module docs): the token is in the email and nowhere else.
 use std::time::Duration;
 
 use entity::DomainError;
-use entity::jobs::{EmailMessage, JobOutcome, SendEmail};
+use entity::jobs::{EmailMessage, Envelope, JobOutcome, SendEmail};
 use entity::money::Money;
 use entity::notifications::{Claim, claim_delivery, delivery_failed, delivery_sent};
 
@@ -13,9 +15,52 @@ use crate::notifications::{EmailContent, LineSummary, OrderSummary, render};
 /// How long a sender holds a delivery; longer than any SMTP exchange.
 const LEASE: Duration = Duration::from_secs(120);
 
-pub async fn run(ctx: &JobContext, job: &SendEmail) -> JobOutcome {
-    retry_on_error(send(ctx, job).await)
+/// Takes `envelope` mutably: a legacy payload is rewritten without its
+/// token (see [`drain_legacy`]), so the retry or dead row made from the
+/// envelope afterwards holds no secret either.
+pub async fn run(ctx: &JobContext, envelope: &mut Envelope, job: SendEmail) -> JobOutcome {
+    match drain_legacy(ctx, envelope, job).await {
+        Ok(job) => retry_on_error(send(ctx, &job).await),
+        Err(outcome) => outcome,
+    }
 }
+
+/// A job from a build that put the raw reset token in the payload becomes
+/// a `PasswordReset` by id (its reset found by the token's hash), in the
+/// envelope and in its outbox row; the token it carried is never sent and
+/// stops working when the new one is minted. Other jobs pass unchanged.
+async fn drain_legacy(
+    ctx: &JobContext,
+    envelope: &mut Envelope,
+    mut job: SendEmail,
+) -> Result<SendEmail, JobOutcome> {
+    let EmailMessage::LegacyPasswordReset { name, token } = &job.message else {
+        return Ok(job);
+    };
+    // A database error leaves the legacy payload for the retry: dropping it
+    // would lose the email.
+    let found = entity::accounts::legacy_reset_id(&ctx.db, token.expose())
+        .await
+        .map_err(|err| retry_on_error(Err(err)))?;
+    let result = if let Some(reset_id) = found {
+        job.message = EmailMessage::PasswordReset {
+            name: name.clone(),
+            reset_id,
+        };
+        envelope.payload =
+            serde_json::to_value(&job).unwrap_or_else(|_| entity::jobs::redacted(&envelope.payload));
+        Ok(job)
+    } else {
+        envelope.payload = entity::jobs::redacted(&envelope.payload);
+        Err(JobOutcome::Fail(RESET_UNUSABLE.into()))
+    };
+    entity::outbox::replace_payload(&ctx.db, envelope.outbox_id, envelope.payload.clone())
+        .await
+        .map_err(|err| retry_on_error(Err(err)))?;
+    result
+}
+
+const RESET_UNUSABLE: &str = "the password reset was used or expired before its email was sent";
 
 async fn send(ctx: &JobContext, job: &SendEmail) -> Result<JobOutcome, DomainError> {
     match claim_delivery(&ctx.db, job, LEASE).await? {
@@ -32,10 +77,12 @@ async fn send(ctx: &JobContext, job: &SendEmail) -> Result<JobOutcome, DomainErr
         Claim::Send(_) => {}
     }
     let Some(content) = content(ctx, &job.message).await? else {
-        delivery_failed(&ctx.db, &job.dedupe_key, "the order no longer exists", true).await?;
-        return Ok(JobOutcome::Fail(
-            "the order of this email no longer exists".into(),
-        ));
+        let why = match job.message {
+            EmailMessage::PasswordReset { .. } | EmailMessage::LegacyPasswordReset { .. } => RESET_UNUSABLE,
+            _ => "the order of this email no longer exists",
+        };
+        delivery_failed(&ctx.db, &job.dedupe_key, why, true).await?;
+        return Ok(JobOutcome::Fail(why.into()));
     };
     let email = render(job.to.as_str(), &content, &ctx.links);
     match ctx.mailer.send(&email).await {
@@ -56,17 +103,23 @@ async fn send(ctx: &JobContext, job: &SendEmail) -> Result<JobOutcome, DomainErr
     }
 }
 
-/// Looks up what the email shows; `None` when its order is gone.
+/// Looks up what the email shows (minting a reset's token); `None` when its
+/// order is gone or its reset can no longer be used.
 async fn content(ctx: &JobContext, message: &EmailMessage) -> Result<Option<EmailContent>, DomainError> {
     let order_email = |order_id, wrap: fn(OrderSummary) -> EmailContent| async move {
         Ok::<_, DomainError>(summary(ctx, order_id).await?.map(wrap))
     };
     match message {
         EmailMessage::Welcome { name } => Ok(Some(EmailContent::Welcome { name: name.clone() })),
-        EmailMessage::PasswordReset { name, token } => Ok(Some(EmailContent::PasswordReset {
-            name: name.clone(),
-            token: token.clone(),
-        })),
+        EmailMessage::PasswordReset { name, reset_id } => {
+            let token = entity::accounts::mint_reset_token(&ctx.db, *reset_id).await?;
+            Ok(token.map(|token| EmailContent::PasswordReset {
+                name: name.clone(),
+                token,
+            }))
+        }
+        // `run` turned these into `PasswordReset` already.
+        EmailMessage::LegacyPasswordReset { .. } => Ok(None),
         EmailMessage::OrderConfirmation { order_id } => {
             order_email(*order_id, EmailContent::OrderConfirmation).await
         }
