@@ -140,3 +140,77 @@ fn flatten(value: &Value, out: &mut Vec<u8>) {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, DbBackend};
+
+    use super::{database_cells_holding, redis_keys_holding};
+    use crate::{Backend, Namespace, TestDb};
+
+    async fn a_table_added_later_is_scanned_too(backend: Backend) {
+        let db = TestDb::migrated(backend).await;
+        let (create, insert) = match db.conn.get_database_backend() {
+            DbBackend::Postgres => (
+                "CREATE TABLE later_added (id BIGINT, note TEXT, data JSONB)",
+                r#"INSERT INTO later_added VALUES (7, 'plain', '{"k": "needle-in-json"}')"#,
+            ),
+            _ => (
+                "CREATE TABLE later_added (id INTEGER, note TEXT, data BLOB)",
+                "INSERT INTO later_added VALUES (7, 'plain', CAST('{\"k\": \"needle-in-json\"}' AS BLOB))",
+            ),
+        };
+        db.conn.execute_unprepared(create).await.expect("create");
+        db.conn.execute_unprepared(insert).await.expect("insert");
+
+        assert_eq!(
+            database_cells_holding(&db.conn, "needle-in-json").await,
+            ["later_added.data"]
+        );
+        assert!(
+            database_cells_holding(&db.conn, "nowhere-at-all")
+                .await
+                .is_empty()
+        );
+    }
+    crate::on_both_backends!(later_tables, a_table_added_later_is_scanned_too);
+
+    #[tokio::test]
+    async fn every_redis_type_is_read() {
+        let ns = Namespace::new("scan");
+        let client = redis::Client::open(ns.url.as_str()).expect("url");
+        let mut conn = client.get_multiplexed_async_connection().await.expect("connect");
+        let key = |kind: &str| format!("{}:{kind}", ns.name);
+        let mut pipe = redis::pipe();
+        pipe.set(key("string"), "a needle here")
+            .rpush(key("list"), vec!["x", "needle"])
+            .hset(key("hash-value"), "field", "needle")
+            .hset(key("hash-field"), "needle", "value")
+            .sadd(key("set"), "needle")
+            .zadd(key("zset"), "needle", 1)
+            .set(key("clean"), "nothing to see");
+        pipe.cmd("XADD")
+            .arg(key("stream"))
+            .arg("*")
+            .arg("f")
+            .arg("needle");
+        pipe.exec_async(&mut conn).await.expect("write the probes");
+
+        let scan = redis_keys_holding(&ns.url, &ns.name, "needle").await;
+        let mut holding = scan.holding.clone();
+        holding.sort();
+        let mut expected: Vec<String> = [
+            "hash-field",
+            "hash-value",
+            "list",
+            "set",
+            "stream",
+            "string",
+            "zset",
+        ]
+        .map(key)
+        .to_vec();
+        expected.sort();
+        assert_eq!((scan.keys, holding), (8, expected));
+    }
+}
