@@ -24,7 +24,7 @@ use async_graphql::extensions::{
 };
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{Request, Response, ServerResult, Variables};
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, histogram};
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
 use crate::errors::tag_request_errors;
 
@@ -189,7 +189,8 @@ fn operation<'d>(
     }
 }
 
-/// Says what each api metric means (`# HELP`); the recorder is
+/// Says what each api metric means (`# HELP`), and shows the gauges from
+/// the start (at 0 until something opens); the recorder is
 /// `worker::metrics::install`'s.
 pub fn describe() {
     describe_counter!(
@@ -226,6 +227,8 @@ pub fn describe() {
         "storefront_websockets_open",
         "GraphQL WebSockets open on this instance"
     );
+    gauge!("storefront_subscriptions_open").increment(0.0);
+    gauge!("storefront_websockets_open").increment(0.0);
 }
 
 /// Records the size of one DataLoader batch.

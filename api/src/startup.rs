@@ -226,6 +226,7 @@ impl Application {
             limiter: limiter(&config)?,
             rate_limits: Arc::new(config.rate_limits.clone()),
             kicker: jobs.kicker(),
+            queue: jobs.queue(),
             events,
             statements,
         };
@@ -264,14 +265,13 @@ impl Application {
                     }),
             ),
             trusted_proxies: config.trusted_proxies.clone(),
-            queue: jobs.queue(),
             sockets: Arc::default(),
         });
 
         let page = MetricsPage {
             handle: metrics_handle,
             db: state.db.clone(),
-            queue: jobs.queue(),
+            queue: state.queue.clone(),
         };
         let metrics = match config.metrics_bind {
             Some(bind) => {

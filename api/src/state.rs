@@ -17,6 +17,9 @@ pub struct AppState {
     pub sessions: Arc<crate::auth::Sessions>,
     /// Wakes the dispatcher after a commit that wrote outbox rows.
     pub kicker: worker::dispatch::Kicker,
+    /// The job queue this process pushes to, if any: `/readyz` checks it,
+    /// admins and `/metrics` read its depths.
+    pub queue: Option<worker::queue::JobQueue>,
     /// Order changes, published after commits and heard by `orderUpdated`.
     pub events: worker::events::OrderEvents,
     /// SQL statements run so far, counted by the connection's metric hook

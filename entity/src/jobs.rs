@@ -316,10 +316,13 @@ pub enum QueueName {
 impl QueueName {
     pub const ALL: [QueueName; 2] = [QueueName::Emails, QueueName::Settlements];
 
+    /// The jobs of the settlements queue; every other job is an email's.
+    pub const SETTLEMENT_JOBS: [&'static str; 2] = [SettlePayment::NAME, ReleasePayment::NAME];
+
     /// The queue a job of this name runs on.
     #[must_use]
     pub fn for_job(job_name: &str) -> Self {
-        if job_name == SettlePayment::NAME || job_name == ReleasePayment::NAME {
+        if Self::SETTLEMENT_JOBS.contains(&job_name) {
             QueueName::Settlements
         } else {
             QueueName::Emails

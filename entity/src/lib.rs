@@ -14,6 +14,7 @@
 //! - [`pagination`]: page sizes and keyset pages.
 //! - [`outbox`]: jobs written inside the caller's transaction; the retry schedule; the sweeper's due rows.
 //! - [`dead_jobs`]: jobs that failed for good, kept for an admin to retry.
+//! - [`workers`]: the job runners' heartbeats (who is alive, running what).
 //! - [`jobs`]: the job payloads (`SettlePayment`, `SendEmail`) and their stable names.
 //! - [`money`]: integer minor units plus currency, checked arithmetic, formatting.
 //! - [`db`]: connecting (SQLite WAL + busy timeout, PostgreSQL) and write transactions.
@@ -33,5 +34,6 @@ pub mod outbox;
 pub mod pagination;
 pub mod payments;
 pub mod tables;
+pub mod workers;
 
 pub use error::DomainError;

@@ -16,7 +16,7 @@ use sea_orm::{Condition, DbBackend, PaginatorTrait, QueryOrder, QuerySelect};
 
 use crate::error::DomainError;
 use crate::ids::OutboxId;
-use crate::jobs::{Envelope, Job};
+use crate::jobs::{Envelope, Job, QueueName};
 use crate::tables::outbox;
 
 fn row(job_name: &str, payload: serde_json::Value, attempt: i32, delay: Duration) -> outbox::ActiveModel {
@@ -236,6 +236,40 @@ pub async fn record_dispatch_failure<C: ConnectionTrait>(
         .exec(conn)
         .await?;
     Ok(())
+}
+
+/// The outbox rows of one queue's jobs that are due and wait to be pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    pub count: u64,
+    /// Since when the oldest of them has been due.
+    pub oldest: Option<chrono::DateTime<Utc>>,
+}
+
+/// The rows of `queue`'s jobs that are due now and not yet pushed: work
+/// that waits in the database rather than on the queue.
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn due_on<C: ConnectionTrait>(conn: &C, queue: QueueName) -> Result<Due, DomainError> {
+    let settlement = outbox::Column::JobName.is_in(QueueName::SETTLEMENT_JOBS);
+    let of_queue = match queue {
+        QueueName::Settlements => settlement,
+        QueueName::Emails => settlement.not(),
+    };
+    let due = Condition::all()
+        .add(of_queue)
+        .add(outbox::Column::DispatchedAt.is_null())
+        .add(outbox::Column::CompletedAt.is_null())
+        .add(outbox::Column::AvailableAt.lte(Utc::now()));
+    let count = outbox::Entity::find().filter(due.clone()).count(conn).await?;
+    let oldest = outbox::Entity::find()
+        .filter(due)
+        .order_by_asc(outbox::Column::AvailableAt)
+        .one(conn)
+        .await?
+        .map(|row| row.available_at);
+    Ok(Due { count, oldest })
 }
 
 /// How many rows wait to be pushed (due or not): the outbox backlog.

@@ -7,10 +7,12 @@
 //!   constraints and unique constraints.
 //! - [`m20261202_000001_token_version`]: `users.token_version`, which ends a
 //!   user's access tokens at once (sign out everywhere, password reset).
+//! - [`m20261202_000002_worker_heartbeats`]: `worker_heartbeats`, the job runners' heartbeats.
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_schema;
 mod m20261202_000001_token_version;
+mod m20261202_000002_worker_heartbeats;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -21,6 +23,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_schema::Migration),
             Box::new(m20261202_000001_token_version::Migration),
+            Box::new(m20261202_000002_worker_heartbeats::Migration),
         ]
     }
 }

@@ -90,6 +90,10 @@ fn describe() {
     );
     describe_gauge!("storefront_dead_jobs", "jobs that failed for good");
     describe_gauge!(
+        "storefront_workers_alive",
+        "worker processes whose heartbeat is recent (from the database)"
+    );
+    describe_gauge!(
         "storefront_queue_depth",
         "jobs waiting or running on a queue, by queue"
     );
@@ -122,7 +126,7 @@ pub fn job_pushed(job: &str) {
 }
 
 /// What a scrape samples besides the counters: the database (pool use,
-/// outbox backlog, dead jobs) and, when the process has one, the queue.
+/// outbox backlog, dead jobs, live workers) and, when the process has one, the queue.
 pub struct Sources<'a> {
     pub db: &'a DatabaseConnection,
     pub queue: Option<&'a JobQueue>,
@@ -144,6 +148,10 @@ pub async fn scrape(handle: &PrometheusHandle, sources: Sources<'_>) -> String {
     match entity::outbox::backlog(sources.db).await {
         Ok(backlog) => gauge!("storefront_outbox_backlog").set(count(backlog)),
         Err(error) => tracing::warn!(%error, "metrics: could not read the outbox backlog"),
+    }
+    match entity::workers::alive(sources.db).await {
+        Ok(alive) => gauge!("storefront_workers_alive").set(count(alive)),
+        Err(error) => tracing::warn!(%error, "metrics: could not count live workers"),
     }
     match entity::dead_jobs::count(sources.db).await {
         Ok(dead) => gauge!("storefront_dead_jobs").set(count(dead)),

@@ -8,9 +8,11 @@
 //! process exits 0.
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::Context as _;
 use entity::payments::PaymentGateway;
+use entity::workers::Heartbeat;
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
@@ -178,6 +180,20 @@ impl Worker {
         }
         tracing::info!(worker_id = %self.worker_id, queues = ?self.config.queues, concurrency = self.config.concurrency, "worker started");
 
+        let running = Arc::new(AtomicU32::new(0));
+        let (heartbeat_stop, heartbeat_stopped) = tokio::sync::oneshot::channel::<()>();
+        let heartbeat = tokio::spawn(heartbeats(
+            self.db.clone(),
+            Heartbeat {
+                worker_id: self.worker_id.clone(),
+                queues: self.config.queues.iter().map(|q| q.as_str().to_owned()).collect(),
+                started_at: chrono::Utc::now(),
+                running_jobs: 0,
+            },
+            Arc::clone(&running),
+            heartbeat_stopped,
+        ));
+
         let mut tasks = tokio::task::JoinSet::new();
         for queue_name in self.config.queues.clone() {
             let (queue, ctx, id, stop) = (
@@ -187,10 +203,15 @@ impl Worker {
                 stopped(),
             );
             let concurrency = self.config.concurrency;
+            let running = Arc::clone(&running);
             tasks.spawn(async move {
                 let handler = move |envelope| {
                     let ctx = ctx.clone();
-                    async move { jobs::run(&ctx, envelope).await }
+                    let running = Running::start(&running);
+                    async move {
+                        jobs::run(&ctx, envelope).await;
+                        drop(running);
+                    }
                 };
                 if let Err(err) = queue.consume(queue_name, concurrency, &id, handler, stop).await {
                     tracing::error!(queue = queue_name.as_str(), error = %err, "consumer stopped");
@@ -212,10 +233,54 @@ impl Worker {
         tracing::info!("worker stopping: no new jobs; waiting for running ones");
         let _ = stop_tx.send(true);
         while tasks.join_next().await.is_some() {}
+        let _ = heartbeat_stop.send(());
+        let _ = heartbeat.await;
         if let Some(handle) = health_handle {
             handle.stop(true).await;
         }
         tracing::info!("worker stopped");
         Ok(())
+    }
+}
+
+/// One job running, counted in the heartbeat until dropped.
+struct Running(Arc<AtomicU32>);
+
+impl Running {
+    fn start(count: &Arc<AtomicU32>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Writes this worker's heartbeat every `HEARTBEAT_EVERY` until `stopped`,
+/// then removes its row (see `entity::workers`). A failed write is logged
+/// and tried again at the next beat.
+async fn heartbeats(
+    db: DatabaseConnection,
+    mut beat: Heartbeat,
+    running: Arc<AtomicU32>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut every = tokio::time::interval(entity::workers::HEARTBEAT_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                beat.running_jobs = running.load(Ordering::Relaxed);
+                if let Err(error) = entity::workers::beat(&db, &beat).await {
+                    tracing::warn!(%error, "could not write the worker heartbeat");
+                }
+            }
+            _ = &mut stopped => break,
+        }
+    }
+    if let Err(error) = entity::workers::leave(&db, &beat.worker_id).await {
+        tracing::warn!(%error, "could not remove the worker heartbeat");
     }
 }

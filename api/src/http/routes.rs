@@ -22,8 +22,6 @@ pub struct Endpoint {
     pub ws: super::ws::WsLimits,
     /// Automatic persisted queries, or only the trusted documents.
     pub persisted: super::persisted::PersistedQueries,
-    /// The job queue this process pushes to, checked by `/readyz`.
-    pub queue: Option<worker::queue::JobQueue>,
     pub sockets: std::sync::Arc<super::ws::SocketCounts>,
     /// Whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
     pub trusted_proxies: super::client_ip::TrustedProxies,
@@ -114,7 +112,7 @@ async fn healthz() -> HttpResponse {
 /// Ready when the database answers, and the queue when this process has
 /// one: 503 with `{"database":"ok","queue":"down"}` otherwise.
 async fn readyz(endpoint: web::Data<Endpoint>) -> HttpResponse {
-    worker::health::Readiness::check(&endpoint.state.db, endpoint.queue.as_ref())
+    worker::health::Readiness::check(&endpoint.state.db, endpoint.state.queue.as_ref())
         .await
         .response()
 }

@@ -10,6 +10,7 @@ mod helpers;
 mod http;
 mod jobs;
 mod limits;
+mod machinery;
 mod metrics;
 mod orders;
 mod overload;

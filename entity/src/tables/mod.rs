@@ -12,3 +12,4 @@ pub mod products;
 pub mod refresh_tokens;
 pub mod stock_movements;
 pub mod users;
+pub mod worker_heartbeats;
