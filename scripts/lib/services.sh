@@ -11,6 +11,7 @@
 #   PG_BIN_DIR         directory holding initdb/pg_ctl/postgres
 #   REDIS_SERVER_BIN   path of redis-server
 #   NGINX_BIN          path of nginx
+#   PROMTOOL_BIN       path of promtool
 #   PG_PORT, REDIS_PORT              ports of the private instances
 #   PG_STARTED, REDIS_STARTED        "1" once we started an instance
 #   PG_WORK_DIR, PG_TMP_DIR          private PostgreSQL directories
@@ -223,6 +224,23 @@ find_nginx() {
 		/usr/local/nginx/sbin/nginx; do
 		if [[ -n $bin && -x $bin ]]; then
 			NGINX_BIN=$bin
+			return 0
+		fi
+	done
+	return 1
+}
+
+# Sets PROMTOOL_BIN to an executable promtool (Debian's `prometheus`
+# package ships it in /usr/bin).
+find_promtool() {
+	local bin
+	if [[ -n ${PROMTOOL_BIN:-} && -x $PROMTOOL_BIN ]]; then
+		return 0
+	fi
+	PROMTOOL_BIN=""
+	for bin in "$(command -v promtool 2>/dev/null || true)" /usr/bin/promtool /usr/local/bin/promtool; do
+		if [[ -n $bin && -x $bin ]]; then
+			PROMTOOL_BIN=$bin
 			return 0
 		fi
 	done

@@ -19,9 +19,10 @@
 //! - `rate_limits`: one limit shared by two api processes on one Redis;
 //! - `embedded`: the api alone with no configuration (SQLite, in-process worker);
 //! - `load_balancer`: two apis behind nginx (`deploy/nginx/storefront.conf`),
-//!   one of them stopped with SIGTERM while orders flow.
+//!   one of them stopped with SIGTERM while orders flow;
+//! - `metrics`: `deploy/` (alerts, dashboard) against both binaries' `/metrics`, checked with promtool.
 //!
-//! Needs `DATABASE_URL`, `REDIS_URL`, `REDIS_SERVER_BIN` and nginx: run through
+//! Needs `DATABASE_URL`, `REDIS_URL`, `REDIS_SERVER_BIN`, nginx and promtool: run through
 //! `scripts/test` (or export them as it does).
 
 mod crash;
@@ -29,6 +30,7 @@ mod degraded;
 mod embedded;
 mod harness;
 mod load_balancer;
+mod metrics;
 mod outage;
 mod rate_limits;
 mod scale_out;
