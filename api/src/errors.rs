@@ -4,10 +4,11 @@
 //! - Resolvers return `async_graphql::Result`; domain failures are converted
 //!   here, once, with [`GqlResultExt::or_gql`].
 //! - Every error carries `extensions.code`: UNAUTHENTICATED, FORBIDDEN,
-//!   NOT_FOUND, BAD_USER_INPUT, OUT_OF_STOCK, PAYMENT_DECLINED, CONFLICT,
-//!   RATE_LIMITED or INTERNAL (and, for requests that fail to parse or
-//!   validate, GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED; for a
-//!   document that costs too much, MAX_COST_EXCEEDED).
+//!   NOT_FOUND, BAD_USER_INPUT, OUT_OF_STOCK, PAYMENT_DECLINED,
+//!   PAYMENT_UNAVAILABLE, CONFLICT, RATE_LIMITED or INTERNAL (and, for
+//!   requests that fail to parse or validate, GRAPHQL_PARSE_FAILED /
+//!   GRAPHQL_VALIDATION_FAILED; for a document that costs too much,
+//!   MAX_COST_EXCEEDED).
 //! - Anything unexpected (database, encoding) is logged with its cause chain
 //!   and the request id; the client gets only INTERNAL and that request id.
 use async_graphql::{Context, ErrorExtensions};
@@ -23,6 +24,9 @@ pub mod code {
     pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
     pub const OUT_OF_STOCK: &str = "OUT_OF_STOCK";
     pub const PAYMENT_DECLINED: &str = "PAYMENT_DECLINED";
+    /// The payment provider failed, hung, or its circuit breaker is open:
+    /// nothing was placed; the same request may be retried later.
+    pub const PAYMENT_UNAVAILABLE: &str = "PAYMENT_UNAVAILABLE";
     pub const CONFLICT: &str = "CONFLICT";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     /// A document costing more than `MAX_QUERY_COST` (see `cost`).
@@ -86,6 +90,7 @@ pub fn from_domain(err: DomainError, request_id: &str) -> async_graphql::Error {
         }
         DomainError::Conflict(_) => client_error(code::CONFLICT, message),
         DomainError::PaymentDeclined(_) => client_error(code::PAYMENT_DECLINED, message),
+        DomainError::PaymentUnavailable(_) => client_error(code::PAYMENT_UNAVAILABLE, message),
         DomainError::Database(_) | DomainError::Encoding(_) => internal(&err, request_id),
     }
 }

@@ -179,8 +179,10 @@ async fn persisted_queries(config: &Config) -> anyhow::Result<crate::http::persi
         return Ok(trusted);
     }
     match &config.worker.redis_url {
-        Some(url) => PersistedQueries::in_redis(url, &config.worker.queue_namespace)
-            .context("REDIS_URL for persisted queries"),
+        Some(url) => {
+            PersistedQueries::in_redis(url, &config.worker.queue_namespace, config.worker.queue.redis)
+                .context("REDIS_URL for persisted queries")
+        }
         None => Ok(PersistedQueries::in_memory()),
     }
 }

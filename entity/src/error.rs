@@ -22,6 +22,10 @@ pub enum DomainError {
     /// The payment gateway refused the payment for good.
     #[error("payment declined: {0}")]
     PaymentDeclined(String),
+    /// The payment provider could not be asked (it failed, hung or is shut
+    /// off by a circuit breaker): nothing was charged or written; retry later.
+    #[error("payment provider unavailable: {0}")]
+    PaymentUnavailable(String),
     /// The thing does not exist, or the caller may not see it.
     #[error("{entity} not found")]
     NotFound { entity: &'static str },

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use entity::jobs::QueueName;
 
-use crate::queue::QueueOptions;
+use crate::breaker::BreakerSettings;
+use crate::queue::{QueueOptions, RedisTimeouts};
 
 /// How failed attempts are retried: exponential backoff with jitter, up to
 /// `max_attempts` attempts in all, then the job is dead.
@@ -58,8 +59,18 @@ pub struct WorkerConfig {
     /// `WORKER_QUEUES` (default both): `emails`, `settlements`.
     pub queues: Vec<QueueName>,
     pub retry: RetryPolicy,
-    /// `CAPTURE_TIMEOUT_MS` (default 10000): a capture taking longer is a timeout.
+    /// `CAPTURE_TIMEOUT_MS` (default 10000): a capture, void or refund taking
+    /// longer is a timeout.
     pub capture_timeout: Duration,
+    /// `AUTHORIZE_TIMEOUT_MS` (default 10000): an authorisation (placeOrder)
+    /// taking longer is a timeout.
+    pub authorize_timeout: Duration,
+    /// `SMTP_TIMEOUT_MS` (default 30000): one email's SMTP exchange, and each
+    /// connection or command in it.
+    pub smtp_timeout: Duration,
+    /// `BREAKER_FAILURES`, `BREAKER_OPEN_MS`: the circuit breakers around the
+    /// payment gateway and SMTP.
+    pub breaker: BreakerSettings,
     /// `ORDER_PAYMENT_TIMEOUT_SECS` (default 1800): unpaid orders older than this are cancelled.
     pub order_payment_timeout: Duration,
     /// `SWEEP_INTERVAL_MS` (default 1000): how often the outbox is swept.
@@ -165,6 +176,9 @@ impl std::fmt::Debug for WorkerConfig {
             .field("queues", &self.queues)
             .field("retry", &self.retry)
             .field("capture_timeout", &self.capture_timeout)
+            .field("authorize_timeout", &self.authorize_timeout)
+            .field("smtp_timeout", &self.smtp_timeout)
+            .field("breaker", &self.breaker)
             .field("order_payment_timeout", &self.order_payment_timeout)
             .field("sweep_interval", &self.sweep_interval)
             .field("dispatch_grace", &self.dispatch_grace)
@@ -205,6 +219,16 @@ impl WorkerConfig {
             backoff_max: millis("JOB_BACKOFF_MAX_MS", 300_000)?,
         };
         config.capture_timeout = millis("CAPTURE_TIMEOUT_MS", 10_000)?;
+        config.authorize_timeout = millis("AUTHORIZE_TIMEOUT_MS", 10_000)?;
+        config.smtp_timeout = millis("SMTP_TIMEOUT_MS", 30_000)?;
+        config.breaker = BreakerSettings {
+            failures: parsed("BREAKER_FAILURES", 5_u32)?.max(1),
+            open_for: millis("BREAKER_OPEN_MS", 10_000)?,
+        };
+        config.queue.redis = RedisTimeouts {
+            connect: millis("REDIS_CONNECT_TIMEOUT_MS", 2_000)?,
+            response: millis("REDIS_RESPONSE_TIMEOUT_MS", 5_000)?,
+        };
         config.order_payment_timeout = secs("ORDER_PAYMENT_TIMEOUT_SECS", 1_800)?;
         config.sweep_interval = millis("SWEEP_INTERVAL_MS", 1_000)?;
         config.dispatch_grace = millis("DISPATCH_GRACE_MS", 3_000)?;
@@ -243,6 +267,9 @@ impl WorkerConfig {
                 backoff_max: Duration::from_secs(300),
             },
             capture_timeout: Duration::from_secs(10),
+            authorize_timeout: Duration::from_secs(10),
+            smtp_timeout: Duration::from_secs(30),
+            breaker: BreakerSettings::default(),
             order_payment_timeout: Duration::from_secs(1_800),
             sweep_interval: Duration::from_secs(1),
             dispatch_grace: Duration::from_secs(3),
@@ -254,16 +281,25 @@ impl WorkerConfig {
         }
     }
 
-    /// The payment gateway this configuration names, built once per process
-    /// and shared by everything that calls it. The sandbox is the only
-    /// adapter today.
+    /// The payment gateway this configuration names, behind its timeouts
+    /// and circuit breaker ([`crate::gateway`]): built once per process and
+    /// shared by everything that calls it. The sandbox is the only adapter today.
     #[must_use]
     pub fn payment_gateway(&self) -> std::sync::Arc<dyn entity::payments::PaymentGateway> {
-        match self.gateway {
+        let adapter: std::sync::Arc<dyn entity::payments::PaymentGateway> = match self.gateway {
             GatewayKind::Sandbox => std::sync::Arc::new(entity::payments::SandboxGateway {
                 timeout_after: self.sandbox_hang,
             }),
-        }
+        };
+        let timeouts = crate::gateway::GatewayTimeouts {
+            authorize: self.authorize_timeout,
+            settle: self.capture_timeout,
+        };
+        std::sync::Arc::new(crate::gateway::GuardedGateway::new(
+            adapter,
+            timeouts,
+            self.breaker,
+        ))
     }
 
     /// Where the file transport writes `.eml` files.

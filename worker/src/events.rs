@@ -52,6 +52,9 @@ struct RedisChannel {
     client: redis::Client,
     publisher: ConnectionManager,
     channel: Arc<str>,
+    /// Bounds subscribing too (connect + one reply), so a Redis that
+    /// swallows packets is retried rather than waited on for ever.
+    timeouts: crate::queue::RedisTimeouts,
 }
 
 impl std::fmt::Debug for OrderEvents {
@@ -84,16 +87,21 @@ impl OrderEvents {
     ///
     /// # Errors
     /// When `url` is not a Redis URL.
-    pub fn redis(url: &str, namespace: &str) -> redis::RedisResult<Self> {
+    pub fn redis(
+        url: &str,
+        namespace: &str,
+        timeouts: crate::queue::RedisTimeouts,
+    ) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url)?;
         let publisher =
-            ConnectionManager::new_lazy_with_config(client.clone(), crate::queue::redis_config())?;
+            ConnectionManager::new_lazy_with_config(client.clone(), crate::queue::redis_config(timeouts))?;
         Ok(Self {
             local: broadcast::channel(CAPACITY).0,
             redis: Some(RedisChannel {
                 client,
                 publisher,
                 channel: format!("{namespace}:order-events").into(),
+                timeouts,
             }),
         })
     }
@@ -139,6 +147,15 @@ impl OrderEvents {
                 let mut pubsub = redis.client.get_async_pubsub().await?;
                 pubsub.subscribe(&*redis.channel).await?;
                 Ok::<_, redis::RedisError>(pubsub)
+            };
+            let limit = redis.timeouts.connect + redis.timeouts.response;
+            let session = async {
+                tokio::time::timeout(limit, session).await.unwrap_or_else(|_| {
+                    Err(redis::RedisError::from((
+                        redis::ErrorKind::Io,
+                        "subscribing timed out",
+                    )))
+                })
             };
             let pubsub = tokio::select! {
                 () = &mut shutdown => return,

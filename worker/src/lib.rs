@@ -9,16 +9,20 @@
 //! - [`env`], [`telemetry`], [`process`]: reading variables, logging, the
 //!   runtime and the shutdown signal — shared with the `api` binary.
 //! - [`queue`]: apalis-redis / apalis-sqlite behind one small [`queue::JobQueue`].
+//! - [`breaker`]: circuit breakers; [`gateway`]: the payment gateway behind
+//!   its timeouts and breaker.
 //! - [`dispatch`]: outbox → queue, with backpressure; the sweeper.
 //! - [`jobs`]: one attempt of a job, its outcome (retry with backoff, dead), one file per job.
 //! - [`notifications`]: email templates and the SMTP / file mailer.
 //! - [`schedules`]: order expiry on apalis-cron.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`; [`metrics`]: the counters.
+pub mod breaker;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod env;
 pub mod events;
+pub mod gateway;
 pub mod health;
 pub mod jobs;
 pub mod metrics;

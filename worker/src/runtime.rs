@@ -21,7 +21,7 @@ use crate::dispatch::{Dispatcher, Kicker};
 use crate::events::OrderEvents;
 use crate::health::{self, Probes};
 use crate::jobs::{self, JobContext};
-use crate::notifications::{Links, Mailer};
+use crate::notifications::{Links, Mailer, SmtpLimits};
 use crate::queue::{JobQueue, unique_worker_id};
 
 /// How often expired unpaid orders are looked for.
@@ -34,7 +34,8 @@ const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 /// When `REDIS_URL` is not a Redis URL.
 pub fn open_events(config: &WorkerConfig) -> anyhow::Result<OrderEvents> {
     match &config.redis_url {
-        Some(url) => OrderEvents::redis(url, &config.queue_namespace).context("REDIS_URL for order events"),
+        Some(url) => OrderEvents::redis(url, &config.queue_namespace, config.queue.redis)
+            .context("REDIS_URL for order events"),
         None => Ok(OrderEvents::in_process()),
     }
 }
@@ -101,8 +102,17 @@ impl Worker {
         gateway: Arc<dyn PaymentGateway>,
         events: OrderEvents,
     ) -> anyhow::Result<Self> {
-        let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir(), &config.mail_from)
-            .context("configuring the mailer (SMTP_URL, MAIL_FROM)")?;
+        let limits = SmtpLimits {
+            timeout: config.smtp_timeout,
+            breaker: config.breaker,
+        };
+        let mailer = Mailer::from_config_with(
+            config.smtp_url.as_deref(),
+            &config.mail_dir(),
+            &config.mail_from,
+            limits,
+        )
+        .context("configuring the mailer (SMTP_URL, MAIL_FROM)")?;
         let dispatcher = Dispatcher::new(
             db.clone(),
             queue.clone(),
@@ -115,7 +125,6 @@ impl Worker {
             mailer: Arc::new(mailer),
             links: Links::new(&config.public_url),
             retry: config.retry,
-            capture_timeout: config.capture_timeout,
             kicker: dispatcher.kicker(),
             events,
         };

@@ -107,7 +107,8 @@ pub struct OrderLineInput {
 pub struct PlaceOrderInput {
     lines: Vec<OrderLineInput>,
     /// A payment method token; the sandbox accepts `sandbox_ok`,
-    /// `sandbox_declined`, `sandbox_capture_declined`, `sandbox_flaky`, `sandbox_timeout`.
+    /// `sandbox_declined`, `sandbox_capture_declined`, `sandbox_flaky`, `sandbox_timeout`,
+    /// `sandbox_slow`, `sandbox_authorize_timeout`.
     payment_token: String,
     /// Any string of 1-128 visible characters; retrying with the same key
     /// returns the same order.

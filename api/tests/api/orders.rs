@@ -271,14 +271,9 @@ async fn release_payment_of(app: &TestApp, order_id: &str) {
         .find(|row| row.payload["order_id"] == order_id)
         .expect("cancelling wrote a release job");
     let job: ReleasePayment = serde_json::from_value(row.payload).expect("payload");
-    let outcome = entity::payments::release_payment(
-        &app.state.db,
-        app.state.gateway.as_ref(),
-        &job,
-        std::time::Duration::from_secs(5),
-    )
-    .await
-    .expect("release");
+    let outcome = entity::payments::release_payment(&app.state.db, app.state.gateway.as_ref(), &job)
+        .await
+        .expect("release");
     assert_eq!(outcome, entity::jobs::JobOutcome::Done);
 }
 

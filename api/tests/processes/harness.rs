@@ -466,19 +466,31 @@ impl Cluster {
         self.graphql.create_product(admin, sku, 1500, stock).await
     }
 
+    /// Asks for an order of one `product` paid with `payment_token` under
+    /// `idempotency_key`; returns the response body, whatever it says.
+    pub async fn try_place_order(
+        &self,
+        customer: &Session,
+        product: &str,
+        payment_token: &str,
+        idempotency_key: &str,
+    ) -> Value {
+        self.graphql(
+            Some(&customer.access_token),
+            "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id status } }",
+            json!({ "input": {
+                "lines": [{ "productId": product, "quantity": 1 }],
+                "paymentToken": payment_token,
+                "idempotencyKey": idempotency_key,
+            }}),
+        )
+        .await
+    }
+
     /// Places an order of one `product` paid with `payment_token`; returns its id.
     pub async fn place_order(&self, customer: &Session, product: &str, payment_token: &str) -> String {
-        let body = self
-            .graphql(
-                Some(&customer.access_token),
-                "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id status } }",
-                json!({ "input": {
-                    "lines": [{ "productId": product, "quantity": 1 }],
-                    "paymentToken": payment_token,
-                    "idempotencyKey": uuid::Uuid::now_v7().to_string(),
-                }}),
-            )
-            .await;
+        let key = uuid::Uuid::now_v7().to_string();
+        let body = self.try_place_order(customer, product, payment_token, &key).await;
         let order = &body["data"]["placeOrder"];
         assert_eq!(order["status"], "PENDING_PAYMENT", "placeOrder accepted: {body}");
         order["id"]
@@ -682,24 +694,58 @@ impl Cluster {
 
 // ------------------------------------------------------------------ SMTP
 
-/// A slow link to an SMTP server: a TCP relay that holds each chunk the
-/// server sends for `delay`, so every SMTP exchange takes a while and an
-/// email job stays in flight long enough to signal its worker.
+/// A link to an SMTP server that a test can slow down or cut: a TCP relay
+/// that holds each chunk the server sends for `delay` (so every SMTP
+/// exchange takes a while and an email job stays in flight long enough to
+/// signal its worker), and that [`SlowRelay::cut`] takes down — listener
+/// closed (connections refused) and open connections dropped — until
+/// [`SlowRelay::restore`] listens on the same port again.
 pub struct SlowRelay {
     pub port: u16,
-    accept: tokio::task::JoinHandle<()>,
+    upstream: u16,
+    delay: Duration,
+    /// The accept loop; it owns the connections, so aborting it drops them.
+    accept: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl SlowRelay {
     pub async fn start(upstream: u16, delay: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the relay");
         let port = listener.local_addr().expect("relay address").port();
-        let accept = tokio::spawn(async move {
+        let mut link = Self {
+            port,
+            upstream,
+            delay,
+            accept: None,
+        };
+        link.serve(listener);
+        link
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let (upstream, delay) = (self.upstream, self.delay);
+        self.accept = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(relay(client, upstream, delay));
+                connections.spawn(relay(client, upstream, delay));
+                while connections.try_join_next().is_some() {}
             }
-        });
-        Self { port, accept }
+        }));
+    }
+
+    /// The server becomes unreachable: new connections are refused, open ones drop.
+    pub fn cut(&mut self) {
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+        }
+    }
+
+    /// The server is reachable again, on the same port.
+    pub async fn restore(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("bind the relay's port again");
+        self.serve(listener);
     }
 
     pub fn url(&self) -> String {
@@ -709,7 +755,7 @@ impl SlowRelay {
 
 impl Drop for SlowRelay {
     fn drop(&mut self) {
-        self.accept.abort();
+        self.cut();
     }
 }
 

@@ -9,6 +9,8 @@
 //! - `harness`: finding the binaries, starting them with their output in
 //!   `target/process-tests/<test>/`, a slow SMTP link; the GraphQL client,
 //!   the private `redis-server` and polling come from `testkit`;
+//! - `breakers`: SMTP down, a hanging gateway, hanging captures: circuit
+//!   breakers open, nothing fails or is lost, everything settles after;
 //! - `crash`: SIGKILL a worker with jobs in flight;
 //! - `outage`: Redis down while orders are placed;
 //! - `degraded`: api and worker started while Redis is down;
@@ -25,6 +27,7 @@
 //! Needs `DATABASE_URL`, `REDIS_URL`, `REDIS_SERVER_BIN`, nginx and promtool: run through
 //! `scripts/test` (or export them as it does).
 
+mod breakers;
 mod crash;
 mod degraded;
 mod embedded;

@@ -123,8 +123,13 @@ fn declined(err: GatewayError) -> DomainError {
     match err {
         GatewayError::Declined(reason) => DomainError::PaymentDeclined(reason),
         GatewayError::InvalidToken => DomainError::invalid("paymentToken", "unknown payment token"),
-        GatewayError::Transient(_) | GatewayError::Timeout => {
-            DomainError::PaymentDeclined("the payment provider did not answer; try again".into())
+        GatewayError::Transient(_) | GatewayError::Timeout | GatewayError::Unavailable { .. } => {
+            let why = match err {
+                GatewayError::Unavailable { .. } => "it failed repeatedly just now and is not being called",
+                GatewayError::Timeout => "it did not answer in time",
+                _ => "it failed",
+            };
+            DomainError::PaymentUnavailable(format!("{why}; no order was placed, try again later"))
         }
     }
 }
@@ -136,6 +141,8 @@ fn declined(err: GatewayError) -> DomainError {
 /// [`DomainError::InvalidInput`] for bad lines, key or token;
 /// [`DomainError::NotFound`] for an unknown or inactive product;
 /// [`DomainError::OutOfStock`]; [`DomainError::PaymentDeclined`];
+/// [`DomainError::PaymentUnavailable`] when the gateway failed, hung or its
+/// circuit breaker is open (nothing is written then);
 /// [`DomainError::Conflict`] when a price changed while the order was placed.
 pub async fn place_order(
     db: &DatabaseConnection,

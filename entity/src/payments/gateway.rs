@@ -1,4 +1,6 @@
 //! The payment gateway boundary: what the shop asks of a payment provider.
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::error::DomainError;
@@ -44,13 +46,20 @@ pub enum GatewayError {
     /// No answer in time: the outcome is unknown, retry (captures are idempotent).
     #[error("gateway timed out")]
     Timeout,
+    /// Not called: the provider failed or hung repeatedly just now (a
+    /// circuit breaker is open); try again after `retry_after`.
+    #[error("payment provider unavailable; try again in {retry_after:?}")]
+    Unavailable { retry_after: Duration },
 }
 
 impl GatewayError {
     /// Whether trying again later may succeed.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
-        matches!(self, GatewayError::Transient(_) | GatewayError::Timeout)
+        matches!(
+            self,
+            GatewayError::Transient(_) | GatewayError::Timeout | GatewayError::Unavailable { .. }
+        )
     }
 }
 

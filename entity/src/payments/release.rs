@@ -5,9 +5,8 @@
 //! REFUNDED payments need nothing, so a redelivered job is a no-op. The
 //! gateway is called first and the outcome written after with a
 //! compare-and-set; if a racing capture changed the payment meanwhile
-//! (AUTHORIZED → SETTLED), the job looks again and refunds.
-use std::time::Duration;
-
+//! (AUTHORIZED → SETTLED), the job looks again and refunds. The gateway
+//! bounds its own calls (the adapter's timeout).
 use sea_orm::DatabaseConnection;
 use sea_orm::entity::prelude::*;
 
@@ -27,12 +26,12 @@ const MAX_ROUNDS: usize = 3;
 /// # Errors
 /// [`DomainError`] only when the database fails; gateway failures are
 /// outcomes: a refusal is `Fail` (the job is dead for an admin to see), a
-/// transient error or a timeout is `Retry`.
+/// transient error or a timeout is `Retry`; an unavailable gateway (not
+/// called: its circuit breaker is open) is `Later`.
 pub async fn release_payment(
     db: &DatabaseConnection,
     gateway: &dyn PaymentGateway,
     job: &ReleasePayment,
-    timeout: Duration,
 ) -> Result<JobOutcome, DomainError> {
     let order_status: Option<OrderStatus> = orders::Entity::find_by_id(job.order_id)
         .one(db)
@@ -60,19 +59,19 @@ pub async fn release_payment(
         };
         if let Some(reference) = &payment.authorization_ref {
             let amount = Money::from_parts(payment.amount_minor, &payment.currency)?;
-            let call = async {
-                if next == PaymentStatus::Voided {
-                    gateway.void(reference).await
-                } else {
-                    gateway.refund(reference, amount).await
-                }
-            };
-            let result = match tokio::time::timeout(timeout, call).await {
-                Ok(result) => result,
-                Err(_) => Err(GatewayError::Timeout),
+            let result = if next == PaymentStatus::Voided {
+                gateway.void(reference).await
+            } else {
+                gateway.refund(reference, amount).await
             };
             match result {
                 Ok(()) => {}
+                Err(err @ GatewayError::Unavailable { retry_after }) => {
+                    return Ok(JobOutcome::Later {
+                        after: retry_after,
+                        reason: err.to_string(),
+                    });
+                }
                 Err(err) if err.is_retryable() => return Ok(JobOutcome::Retry(err.to_string())),
                 Err(err) => return Ok(JobOutcome::Fail(format!("{next} refused: {err}"))),
             }

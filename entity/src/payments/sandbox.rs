@@ -20,8 +20,22 @@ pub mod tokens {
     pub const FLAKY: &str = "sandbox_flaky";
     /// Capture never answers in time.
     pub const TIMEOUT: &str = "sandbox_timeout";
+    /// Capture hangs on its first attempt (a timeout), then settles: a
+    /// gateway that stalls and recovers.
+    pub const SLOW: &str = "sandbox_slow";
+    /// Authorisation never answers in time: `placeOrder` fails with
+    /// PAYMENT_UNAVAILABLE and writes nothing.
+    pub const AUTHORIZE_TIMEOUT: &str = "sandbox_authorize_timeout";
     /// Every token the sandbox accepts.
-    pub const ALL: &[&str] = &[OK, DECLINED, CAPTURE_DECLINED, FLAKY, TIMEOUT];
+    pub const ALL: &[&str] = &[
+        OK,
+        DECLINED,
+        CAPTURE_DECLINED,
+        FLAKY,
+        TIMEOUT,
+        SLOW,
+        AUTHORIZE_TIMEOUT,
+    ];
 }
 
 /// How many captures of a [`tokens::FLAKY`] payment fail before one succeeds.
@@ -29,7 +43,8 @@ pub const FLAKY_FAILURES: u32 = 2;
 
 #[derive(Debug, Clone)]
 pub struct SandboxGateway {
-    /// How long a [`tokens::TIMEOUT`] capture hangs before reporting a timeout;
+    /// How long a hanging call ([`tokens::TIMEOUT`], [`tokens::SLOW`],
+    /// [`tokens::AUTHORIZE_TIMEOUT`]) hangs before reporting a timeout;
     /// callers normally give up sooner with their own deadline.
     pub timeout_after: Duration,
 }
@@ -39,6 +54,13 @@ impl Default for SandboxGateway {
         Self {
             timeout_after: Duration::from_secs(30),
         }
+    }
+}
+
+impl SandboxGateway {
+    async fn hang<T>(&self) -> Result<T, GatewayError> {
+        tokio::time::sleep(self.timeout_after).await;
+        Err(GatewayError::Timeout)
     }
 }
 
@@ -55,6 +77,7 @@ impl PaymentGateway for SandboxGateway {
     async fn authorize(&self, token: &PaymentToken, _amount: Money) -> Result<String, GatewayError> {
         match token.as_str() {
             tokens::DECLINED => Err(GatewayError::Declined("card declined".into())),
+            tokens::AUTHORIZE_TIMEOUT => self.hang().await,
             t if tokens::ALL.contains(&t) => Ok(format!("sbx:{t}:{}", uuid::Uuid::now_v7().simple())),
             _ => Err(GatewayError::InvalidToken),
         }
@@ -73,10 +96,9 @@ impl PaymentGateway for SandboxGateway {
                 "sandbox flaky failure {attempt} of {FLAKY_FAILURES}"
             ))),
             tokens::FLAKY => Ok(()),
-            tokens::TIMEOUT => {
-                tokio::time::sleep(self.timeout_after).await;
-                Err(GatewayError::Timeout)
-            }
+            tokens::TIMEOUT => self.hang().await,
+            tokens::SLOW if attempt <= 1 => self.hang().await,
+            tokens::SLOW => Ok(()),
             _ => Err(GatewayError::Declined("unknown authorisation".into())),
         }
     }
@@ -146,6 +168,14 @@ mod tests {
             gateway.capture(&slow, amount(), 1).await,
             Err(GatewayError::Timeout)
         );
+
+        let stalls_once = auth(tokens::SLOW).await.expect("authorises");
+        assert_eq!(
+            gateway.capture(&stalls_once, amount(), 1).await,
+            Err(GatewayError::Timeout)
+        );
+        assert_eq!(gateway.capture(&stalls_once, amount(), 2).await, Ok(()));
+        assert_eq!(auth(tokens::AUTHORIZE_TIMEOUT).await, Err(GatewayError::Timeout));
 
         assert_eq!(gateway.void(&ok).await, Ok(()));
         assert_eq!(gateway.refund(&ok, amount()).await, Ok(()));

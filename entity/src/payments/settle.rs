@@ -8,9 +8,12 @@
 //!   voided meanwhile) records the money as taken and writes a
 //!   `release_payment.v1` job, which refunds it;
 //! - every attempt is counted on the payment (`attempts`, `last_error`),
-//!   which GraphQL shows on `Order.payment`.
-use std::time::Duration;
-
+//!   which GraphQL shows on `Order.payment`; a capture the gateway adapter
+//!   refused without calling (its circuit breaker is open) is no attempt:
+//!   the job is postponed.
+//!
+//! The gateway bounds its own calls (the adapter's timeout), so a hanging
+//! provider comes back here as [`GatewayError::Timeout`].
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use sea_orm::entity::prelude::*;
@@ -61,12 +64,12 @@ async fn start_attempt(
 /// # Errors
 /// [`DomainError`] only when the database fails; gateway failures are
 /// outcomes: a decline is `Done` (the order is PAYMENT_FAILED), a transient
-/// error or a timeout is `Retry`.
+/// error or a timeout is `Retry`; an unavailable gateway (not called) is
+/// `Later`.
 pub async fn settle_payment(
     db: &DatabaseConnection,
     gateway: &dyn PaymentGateway,
     job: &SettlePayment,
-    capture_timeout: Duration,
 ) -> Result<JobOutcome, DomainError> {
     let Some(payment) = start_attempt(db, job.payment_id).await? else {
         return match payments::Entity::find_by_id(job.payment_id).one(db).await? {
@@ -80,18 +83,28 @@ pub async fn settle_payment(
     let amount = Money::from_parts(payment.amount_minor, &payment.currency)?;
     let reference = payment.authorization_ref.clone().unwrap_or_default();
     let attempt = u32::try_from(payment.attempts).unwrap_or(u32::MAX);
-    let captured =
-        match tokio::time::timeout(capture_timeout, gateway.capture(&reference, amount, attempt)).await {
-            Ok(result) => result,
-            Err(_) => Err(GatewayError::Timeout),
-        };
-    match captured {
+    match gateway.capture(&reference, amount, attempt).await {
         Ok(()) => record_settled(db, &payment, job.request_id.clone()).await,
         Err(GatewayError::Declined(reason)) => {
             record_declined(db, &payment, &reason, job.request_id.clone()).await
         }
         Err(GatewayError::InvalidToken) => {
             record_declined(db, &payment, "unknown authorisation", job.request_id.clone()).await
+        }
+        Err(err @ GatewayError::Unavailable { retry_after }) => {
+            // Not called, so not an attempt: take back the one just counted.
+            payments::Entity::update_many()
+                .col_expr(
+                    payments::Column::Attempts,
+                    Expr::col(payments::Column::Attempts).sub(1),
+                )
+                .filter(payments::Column::Id.eq(payment.id))
+                .exec(db)
+                .await?;
+            Ok(JobOutcome::Later {
+                after: retry_after,
+                reason: err.to_string(),
+            })
         }
         Err(err @ (GatewayError::Transient(_) | GatewayError::Timeout)) => {
             let message = err.to_string();

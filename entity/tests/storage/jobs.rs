@@ -138,13 +138,14 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 async fn each_sandbox_token_settles_as_documented(backend: Backend) {
     let db = TestDb::migrated(backend).await;
+    // The sandbox's own hang stands in for the adapter's timeout.
     let gateway = SandboxGateway {
-        timeout_after: Duration::from_secs(5),
+        timeout_after: TIMEOUT,
     };
 
     let ok = placed_order(&db, &gateway, tokens::OK).await;
     assert_eq!(
-        settle_payment(&db.conn, &gateway, &job(&ok), TIMEOUT)
+        settle_payment(&db.conn, &gateway, &job(&ok))
             .await
             .expect("settle"),
         JobOutcome::Done
@@ -154,7 +155,7 @@ async fn each_sandbox_token_settles_as_documented(backend: Backend) {
         (OrderStatus::Paid, PaymentStatus::Settled, 1, None, 3)
     );
     assert_eq!(emails_queued(&db, "payment_receipt").await, 1);
-    let again = settle_payment(&db.conn, &gateway, &job(&ok), TIMEOUT)
+    let again = settle_payment(&db.conn, &gateway, &job(&ok))
         .await
         .expect("settle");
     assert_eq!(again, JobOutcome::Done, "settling a settled payment is a no-op");
@@ -162,7 +163,7 @@ async fn each_sandbox_token_settles_as_documented(backend: Backend) {
 
     let declined = placed_order(&db, &gateway, tokens::CAPTURE_DECLINED).await;
     assert_eq!(
-        settle_payment(&db.conn, &gateway, &job(&declined), TIMEOUT)
+        settle_payment(&db.conn, &gateway, &job(&declined))
             .await
             .expect("settle"),
         JobOutcome::Done
@@ -177,7 +178,7 @@ async fn each_sandbox_token_settles_as_documented(backend: Backend) {
 
     let flaky = placed_order(&db, &gateway, tokens::FLAKY).await;
     for attempt in 1..=2 {
-        let outcome = settle_payment(&db.conn, &gateway, &job(&flaky), TIMEOUT)
+        let outcome = settle_payment(&db.conn, &gateway, &job(&flaky))
             .await
             .expect("settle");
         assert!(
@@ -187,7 +188,7 @@ async fn each_sandbox_token_settles_as_documented(backend: Backend) {
         assert_eq!(state(&db, &flaky).await.2, attempt);
     }
     assert_eq!(
-        settle_payment(&db.conn, &gateway, &job(&flaky), TIMEOUT)
+        settle_payment(&db.conn, &gateway, &job(&flaky))
             .await
             .expect("settle"),
         JobOutcome::Done
@@ -195,7 +196,7 @@ async fn each_sandbox_token_settles_as_documented(backend: Backend) {
     assert_eq!(state(&db, &flaky).await.0, OrderStatus::Paid);
 
     let slow = placed_order(&db, &gateway, tokens::TIMEOUT).await;
-    let outcome = settle_payment(&db.conn, &gateway, &job(&slow), TIMEOUT)
+    let outcome = settle_payment(&db.conn, &gateway, &job(&slow))
         .await
         .expect("settle");
     assert_eq!(outcome, JobOutcome::Retry("gateway timed out".into()));
@@ -224,9 +225,7 @@ async fn release(db: &TestDb, gateway: &dyn PaymentGateway, placed: &Placed) -> 
         .find(|row| row.payload["order_id"] == serde_json::json!(placed.order.id))
         .expect("the cancellation wrote a release job");
     let job: ReleasePayment = serde_json::from_value(row.payload).expect("payload");
-    release_payment(&db.conn, gateway, &job, TIMEOUT)
-        .await
-        .expect("release")
+    release_payment(&db.conn, gateway, &job).await.expect("release")
 }
 
 async fn a_cancelled_order_is_never_captured_and_a_late_capture_is_refunded(backend: Backend) {
@@ -239,7 +238,7 @@ async fn a_cancelled_order_is_never_captured_and_a_late_capture_is_refunded(back
         .expect("cancel");
     assert_eq!(release(&db, &gateway, &waiting).await, JobOutcome::Done);
     assert_eq!(
-        settle_payment(&db.conn, &gateway, &job(&waiting), TIMEOUT)
+        settle_payment(&db.conn, &gateway, &job(&waiting))
             .await
             .expect("settle"),
         JobOutcome::Done
@@ -252,7 +251,7 @@ async fn a_cancelled_order_is_never_captured_and_a_late_capture_is_refunded(back
     assert_eq!(state(&db, &waiting).await.1, PaymentStatus::Voided);
 
     let settled = placed_order(&db, &gateway, tokens::OK).await;
-    settle_payment(&db.conn, &gateway, &job(&settled), TIMEOUT)
+    settle_payment(&db.conn, &gateway, &job(&settled))
         .await
         .expect("settle");
     let cancelled = entity::orders::cancel_order(&db.conn, settled.user, settled.order.id, None).await;

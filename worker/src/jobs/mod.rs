@@ -8,7 +8,8 @@
 //!   due after an exponential backoff with jitter; at the limit, a dead job;
 //! - `Fail`: a dead job at once (a permanent error);
 //! - `Later`: the same attempt again after a wait (another worker holds the
-//!   work, e.g. an email whose sender's lease has not run out).
+//!   work, e.g. an email whose sender's lease has not run out; or a circuit
+//!   breaker is open and the gateway or SMTP server was not called).
 //!
 //! This is the only retry mechanism: apalis never re-runs a job because it
 //! failed (see `queue`). Delivery is at least once, so handlers are
@@ -39,7 +40,6 @@ pub struct JobContext {
     pub mailer: Arc<Mailer>,
     pub links: Links,
     pub retry: RetryPolicy,
-    pub capture_timeout: Duration,
     /// Wakes the dispatcher when a job wrote new outbox rows (a receipt email
     /// after a settlement), so they do not wait for the sweeper's grace.
     pub kicker: crate::dispatch::Kicker,

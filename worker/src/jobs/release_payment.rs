@@ -8,7 +8,7 @@ use super::{JobContext, retry_on_error};
 pub async fn run(ctx: &JobContext, job: &ReleasePayment) -> JobOutcome {
     let span = tracing::info_span!("release_payment", payment_id = %job.payment_id, request_id = job.request_id.as_deref().unwrap_or("-"));
     retry_on_error(
-        entity::payments::release_payment(&ctx.db, ctx.gateway.as_ref(), job, ctx.capture_timeout)
+        entity::payments::release_payment(&ctx.db, ctx.gateway.as_ref(), job)
             .instrument(span)
             .await,
     )

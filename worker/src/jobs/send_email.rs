@@ -10,7 +10,7 @@ use entity::money::Money;
 use entity::notifications::{Claim, claim_delivery, delivery_failed, delivery_sent};
 
 use super::{JobContext, retry_on_error};
-use crate::notifications::{EmailContent, LineSummary, OrderSummary, render};
+use crate::notifications::{EmailContent, LineSummary, MailError, OrderSummary, render};
 
 /// How long a sender holds a delivery; longer than any SMTP exchange.
 const LEASE: Duration = Duration::from_secs(120);
@@ -90,6 +90,15 @@ async fn send(ctx: &JobContext, job: &SendEmail) -> Result<JobOutcome, DomainErr
             delivery_sent(&ctx.db, &job.dedupe_key).await?;
             tracing::info!(template = job.message.template(), dedupe_key = %job.dedupe_key, "email sent");
             Ok(JobOutcome::Done)
+        }
+        Err(err @ MailError::Unavailable(refused)) => {
+            // Not sent, not tried: give the claim back and come back later,
+            // without using up an attempt.
+            delivery_failed(&ctx.db, &job.dedupe_key, &err.to_string(), false).await?;
+            Ok(JobOutcome::Later {
+                after: refused.retry_after,
+                reason: err.to_string(),
+            })
         }
         Err(err) => {
             let message = err.to_string();

@@ -10,7 +10,7 @@ pub async fn run(ctx: &JobContext, job: &SettlePayment) -> JobOutcome {
     // tagging other jobs' log lines with this payment.
     let span = tracing::info_span!("settle_payment", payment_id = %job.payment_id, request_id = job.request_id.as_deref().unwrap_or("-"));
     retry_on_error(
-        entity::payments::settle_payment(&ctx.db, ctx.gateway.as_ref(), job, ctx.capture_timeout)
+        entity::payments::settle_payment(&ctx.db, ctx.gateway.as_ref(), job)
             .instrument(span)
             .await,
     )

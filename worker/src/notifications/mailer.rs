@@ -5,12 +5,20 @@
 //! Error policy: every failure of [`Mailer::send`] is either
 //! [`MailError::Transient`] (the job layer retries it with backoff: SMTP 4xx,
 //! connection refused, timeouts, I/O) or [`MailError::Permanent`] (the job
-//! fails at once: SMTP 5xx, an invalid recipient). [`MailError::Config`] only
-//! comes from [`Mailer::from_config`], at start-up. Error messages never
-//! contain `SMTP_URL` itself, because it may carry credentials.
+//! fails at once: SMTP 5xx, an invalid recipient) or [`MailError::Unavailable`]
+//! (not sent: the SMTP circuit breaker is open; the job is postponed without
+//! using an attempt). [`MailError::Config`] only comes from
+//! [`Mailer::from_config`], at start-up. Error messages never contain
+//! `SMTP_URL` itself, because it may carry credentials.
+//!
+//! Every SMTP send runs within `SMTP_TIMEOUT_MS` and through the SMTP
+//! circuit breaker ([`crate::breaker`]): unreachable servers, timeouts and
+//! 421 ("service not available") count as failures; any other reply, even a
+//! refusal, shows the server is up.
 use std::error::Error as StdError;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
@@ -18,10 +26,25 @@ use lettre::transport::smtp;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::templates::{RenderedEmail, one_line};
+use crate::breaker::{BreakerSettings, CircuitBreaker, Dependency, Guarded, Refused};
 
-/// How long one SMTP connection attempt or command may take before the send
-/// counts as a (transient) timeout; lettre's own default is a minute.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How SMTP sends are bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmtpLimits {
+    /// `SMTP_TIMEOUT_MS` (default 30 s): one whole send, and each connection
+    /// or command in it (lettre's own default is a minute per command).
+    pub timeout: Duration,
+    pub breaker: BreakerSettings,
+}
+
+impl Default for SmtpLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            breaker: BreakerSettings::default(),
+        }
+    }
+}
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -32,6 +55,9 @@ pub enum Mailer {
     /// Relays through the SMTP server of `SMTP_URL`.
     Smtp {
         transport: AsyncSmtpTransport<Tokio1Executor>,
+        /// Shared by the clones, so the process has one SMTP breaker.
+        breaker: Arc<CircuitBreaker>,
+        timeout: Duration,
         from: Mailbox,
         /// `SMTP_URL` without credentials or query, for logs.
         endpoint: String,
@@ -64,6 +90,10 @@ pub enum MailError {
         /// `to_string()` on the delivery row, and the server's reply belongs there.
         cause: BoxError,
     },
+    /// Not sent, the server not even tried: it failed repeatedly just now
+    /// (the SMTP circuit breaker is open). Try again after `retry_after`.
+    #[error(transparent)]
+    Unavailable(Refused),
     /// Trying again will not help: the server rejected the email (5xx) or the
     /// recipient address is invalid.
     #[error("permanent mail failure: {context}: {cause}")]
@@ -92,7 +122,7 @@ impl MailError {
     pub fn smtp_code(&self) -> Option<u16> {
         let cause = match self {
             MailError::Transient { cause, .. } | MailError::Permanent { cause, .. } => cause,
-            MailError::Config { .. } => return None,
+            MailError::Config { .. } | MailError::Unavailable(_) => return None,
         };
         cause
             .downcast_ref::<smtp::Error>()
@@ -138,6 +168,23 @@ impl Mailer {
     /// With an `smtp_url`, when called outside a Tokio runtime: lettre's
     /// connection pool spawns its cleanup task on the current runtime.
     pub fn from_config(smtp_url: Option<&str>, mail_dir: &Path, from: &str) -> Result<Mailer, MailError> {
+        Self::from_config_with(smtp_url, mail_dir, from, SmtpLimits::default())
+    }
+
+    /// [`Mailer::from_config`] with SMTP sends bounded by `limits`
+    /// (`SMTP_TIMEOUT_MS`, the breaker settings) rather than the defaults.
+    ///
+    /// # Errors
+    /// As [`Mailer::from_config`].
+    ///
+    /// # Panics
+    /// As [`Mailer::from_config`].
+    pub fn from_config_with(
+        smtp_url: Option<&str>,
+        mail_dir: &Path,
+        from: &str,
+        limits: SmtpLimits,
+    ) -> Result<Mailer, MailError> {
         let from: Mailbox = from
             .parse()
             .map_err(|source| MailError::config_caused_by("MAIL_FROM is not a valid address", source))?;
@@ -146,10 +193,12 @@ impl Mailer {
                 let endpoint = SmtpEndpoint::parse(url)?;
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&endpoint.lettre_url)
                     .map_err(|source| MailError::config_caused_by("SMTP_URL is not usable", source))?
-                    .timeout(Some(SMTP_TIMEOUT))
+                    .timeout(Some(limits.timeout))
                     .build();
                 Ok(Mailer::Smtp {
                     transport,
+                    breaker: Arc::new(CircuitBreaker::new(Dependency::Smtp, limits.breaker)),
+                    timeout: limits.timeout,
                     from,
                     endpoint: endpoint.redacted,
                 })
@@ -176,7 +225,8 @@ impl Mailer {
     /// # Errors
     /// [`MailError::Permanent`] for an invalid recipient or an SMTP 5xx reply;
     /// [`MailError::Transient`] for an SMTP 4xx reply, a connection or TLS
-    /// failure, a timeout, or a file that could not be written.
+    /// failure, a timeout, or a file that could not be written;
+    /// [`MailError::Unavailable`] when the SMTP breaker is open (not sent).
     pub async fn send(&self, email: &RenderedEmail) -> Result<(), MailError> {
         let to: Mailbox = email.to.parse().map_err(|cause| MailError::Permanent {
             context: "invalid recipient address",
@@ -196,11 +246,24 @@ impl Mailer {
                 cause: Box::new(cause),
             })?;
         match self {
-            Mailer::Smtp { transport, .. } => transport
-                .send(message)
-                .await
-                .map(drop)
-                .map_err(classify_smtp_error),
+            Mailer::Smtp {
+                transport,
+                breaker,
+                timeout,
+                ..
+            } => {
+                let server_down =
+                    |error: &smtp::Error| error.status().is_none_or(|code| u16::from(code) == 421);
+                match breaker.call(*timeout, transport.send(message), server_down).await {
+                    Ok(_) => Ok(()),
+                    Err(Guarded::Refused(refused)) => Err(MailError::Unavailable(refused)),
+                    Err(err @ Guarded::TimedOut(_)) => Err(MailError::Transient {
+                        context: "the SMTP server did not answer in time",
+                        cause: Box::new(err),
+                    }),
+                    Err(Guarded::Failed(error)) => Err(classify_smtp_error(error)),
+                }
+            }
             Mailer::File { transport, .. } => {
                 transport
                     .send(message)

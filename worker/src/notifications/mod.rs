@@ -24,7 +24,7 @@
 pub mod mailer;
 pub mod templates;
 
-pub use mailer::{MailError, Mailer};
+pub use mailer::{MailError, Mailer, SmtpLimits};
 pub use templates::{
     DEFAULT_PUBLIC_URL, EmailContent, LineSummary, Links, OrderSummary, RenderedEmail, render,
 };

@@ -108,7 +108,7 @@ mod consumer;
 mod redis;
 mod sqlite;
 
-pub use self::redis::{RedisQueue, redis_config};
+pub use self::redis::{RedisQueue, RedisTimeouts, redis_config};
 pub use self::sqlite::SqliteQueue;
 
 /// The depth per queue the dispatcher should stay under (see the module docs):
@@ -171,6 +171,9 @@ pub struct QueueOptions {
     /// keep it near the concurrency: bigger batches mean fewer round trips
     /// but less even sharing between consumers.
     pub fetch_batch: usize,
+    /// `REDIS_CONNECT_TIMEOUT_MS`, `REDIS_RESPONSE_TIMEOUT_MS`: every Redis
+    /// connection of the process (queue, events, persisted queries).
+    pub redis: RedisTimeouts,
 }
 
 impl Default for QueueOptions {
@@ -181,6 +184,7 @@ impl Default for QueueOptions {
             orphan_after: Duration::from_secs(30),
             shutdown_deadline: Duration::from_secs(20),
             fetch_batch: 10,
+            redis: RedisTimeouts::default(),
         }
     }
 }

@@ -22,10 +22,26 @@ use futures::{Future, StreamExt};
 use super::consumer::{Deliver, EventStream};
 use super::{QueueError, QueueOptions, queue_key};
 
-/// Longest wait for one Redis reply. redis-rs defaults to 500 ms, after
-/// which a busy Redis ends apalis workers (apalis-dev/apalis-redis#76).
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long Redis may take; a slower connection or reply is an error the
+/// caller retries (the connection manager reconnects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedisTimeouts {
+    /// `REDIS_CONNECT_TIMEOUT_MS` (default 2000).
+    pub connect: Duration,
+    /// `REDIS_RESPONSE_TIMEOUT_MS` (default 5000): one reply. redis-rs
+    /// defaults to 500 ms, after which a busy Redis ends apalis workers
+    /// (apalis-dev/apalis-redis#76).
+    pub response: Duration,
+}
+
+impl Default for RedisTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(2),
+            response: Duration::from_secs(5),
+        }
+    }
+}
 /// Reconnection attempts per failed request; the consumer retries on top.
 const RECONNECT_RETRIES: usize = 3;
 /// Finished tasks deleted per vacuum round.
@@ -74,14 +90,13 @@ return #ids
     )
 });
 
-/// How every Redis connection of ours behaves: replies within
-/// [`RESPONSE_TIMEOUT`], connections within [`CONNECT_TIMEOUT`], a few
-/// quick reconnection attempts per failed request.
+/// How every Redis connection of ours behaves: replies and connections
+/// within `timeouts`, a few quick reconnection attempts per failed request.
 #[must_use]
-pub fn redis_config() -> ConnectionManagerConfig {
+pub fn redis_config(timeouts: RedisTimeouts) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(timeouts.response))
+        .set_connection_timeout(Some(timeouts.connect))
         .set_number_of_retries(RECONNECT_RETRIES)
         .set_max_delay(Duration::from_secs(1))
 }
@@ -108,7 +123,7 @@ impl std::fmt::Debug for RedisQueue {
 impl RedisQueue {
     pub(super) async fn connect(url: &str, namespace: &str, opts: QueueOptions) -> Result<Self, QueueError> {
         let client = Client::open(url)?;
-        let config = redis_config();
+        let config = redis_config(opts.redis);
         // Lazy: the first command connects, and a failed one reconnects, so
         // a process started while Redis is down comes up (degraded) and
         // its jobs flow once Redis is there.

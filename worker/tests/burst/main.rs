@@ -70,6 +70,7 @@ async fn fifty_thousand_due_jobs_all_complete_without_the_queue_passing_its_high
         orphan_after: Duration::from_secs(20),
         shutdown_deadline: Duration::from_secs(5),
         fetch_batch: FETCH_BATCH,
+        ..QueueOptions::default()
     };
     let queue = JobQueue::redis(&redis_url(), &namespace.name, config.queue.clone())
         .await

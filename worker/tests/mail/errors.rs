@@ -89,6 +89,43 @@ async fn nothing_listening_is_transient() {
 }
 
 #[tokio::test]
+async fn five_refused_connections_open_the_smtp_breaker_but_refusals_from_a_live_server_do_not() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let unreachable = Mailer::from_config(
+        Some(&format!("smtp://127.0.0.1:{port}")),
+        &std::env::temp_dir(),
+        MAIL_FROM,
+    )
+    .expect("SMTP mailer");
+    for _ in 0..5 {
+        let err = unreachable
+            .send(&welcome("ada@example.com"))
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, MailError::Transient { .. }), "{err:?}");
+    }
+    let err = unreachable
+        .send(&welcome("ada@example.com"))
+        .await
+        .expect_err("not tried");
+    assert!(matches!(err, MailError::Unavailable(_)), "{err:?}");
+    assert!(
+        !err.is_permanent(),
+        "an open breaker postpones, never fails a job"
+    );
+
+    let refusing = TestSmtp::start(Behaviour::RejectRecipient(550));
+    let mailer = refusing.mailer();
+    for _ in 0..7 {
+        let err = mailer.send(&welcome("ada@example.com")).await.expect_err("550");
+        assert!(err.is_permanent(), "an answer, every time: {err:?}");
+    }
+}
+
+#[tokio::test]
 async fn an_invalid_recipient_is_permanent_and_never_reaches_the_server() {
     let server = TestSmtp::start(Behaviour::Accept);
 

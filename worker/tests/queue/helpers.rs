@@ -29,6 +29,7 @@ pub fn fast_options() -> QueueOptions {
         orphan_after: Duration::from_secs(3),
         shutdown_deadline: Duration::from_secs(2),
         fetch_batch: 10,
+        ..QueueOptions::default()
     }
 }
 
