@@ -191,9 +191,8 @@ async fn persisted_queries(config: &Config) -> anyhow::Result<crate::http::persi
 fn limiter(config: &Config) -> anyhow::Result<crate::throttle::Limiter> {
     use crate::throttle::Limiter;
     match &config.worker.redis_url {
-        Some(url) => {
-            Limiter::in_redis(url, &config.worker.queue_namespace).context("REDIS_URL for rate limits")
-        }
+        Some(url) => Limiter::in_redis(url, &config.worker.queue_namespace, config.worker.queue.redis)
+            .context("REDIS_URL for rate limits"),
         None => Ok(Limiter::in_process()),
     }
 }

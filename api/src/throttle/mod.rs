@@ -89,10 +89,14 @@ impl Limiter {
     ///
     /// # Errors
     /// When `url` is not a Redis URL.
-    pub fn in_redis(url: &str, namespace: &str) -> redis::RedisResult<Self> {
+    pub fn in_redis(
+        url: &str,
+        namespace: &str,
+        timeouts: worker::queue::RedisTimeouts,
+    ) -> redis::RedisResult<Self> {
         let conn = ConnectionManager::new_lazy_with_config(
             redis::Client::open(url)?,
-            worker::queue::redis_config(),
+            worker::queue::redis_config(timeouts),
         )?;
         Ok(Self(Arc::new(Inner {
             redis: Some(Remote {

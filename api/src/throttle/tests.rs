@@ -2,13 +2,15 @@
 use std::time::Duration;
 
 use testkit::Namespace;
+use worker::queue::RedisTimeouts;
 
 use super::{Limiter, Quota};
 
 /// Both stores, each with a fresh namespace (kept alive by the caller).
 fn limiters() -> (Namespace, Vec<(&'static str, Limiter)>) {
     let namespace = Namespace::new("sf-throttle");
-    let redis = Limiter::in_redis(&namespace.url, &namespace.name).expect("a Redis URL");
+    let redis =
+        Limiter::in_redis(&namespace.url, &namespace.name, RedisTimeouts::default()).expect("a Redis URL");
     (
         namespace,
         vec![("redis", redis), ("in-process", Limiter::in_process())],
@@ -108,8 +110,10 @@ async fn many_tasks_at_once_take_exactly_the_burst() {
 #[tokio::test]
 async fn two_limiters_on_one_redis_share_their_buckets() {
     let namespace = Namespace::new("sf-throttle");
-    let first = Limiter::in_redis(&namespace.url, &namespace.name).expect("a Redis URL");
-    let second = Limiter::in_redis(&namespace.url, &namespace.name).expect("a Redis URL");
+    let first =
+        Limiter::in_redis(&namespace.url, &namespace.name, RedisTimeouts::default()).expect("a Redis URL");
+    let second =
+        Limiter::in_redis(&namespace.url, &namespace.name, RedisTimeouts::default()).expect("a Redis URL");
     let quota = Quota::per(4, Duration::from_secs(3600));
     let mut allowed = 0;
     for n in 0..10 {
@@ -122,7 +126,8 @@ async fn two_limiters_on_one_redis_share_their_buckets() {
 #[tokio::test]
 async fn keys_live_in_the_namespace_and_name_no_subject() {
     let namespace = Namespace::new("sf-throttle");
-    let limiter = Limiter::in_redis(&namespace.url, &namespace.name).expect("a Redis URL");
+    let limiter =
+        Limiter::in_redis(&namespace.url, &namespace.name, RedisTimeouts::default()).expect("a Redis URL");
     let quota = Quota::per(3, Duration::from_secs(60));
     limiter.take("login", "secret-person@example.com", quota, 1).await;
     let mut conn = redis::Client::open(namespace.url.as_str())
@@ -152,7 +157,12 @@ async fn without_redis_the_same_quotas_hold_in_process_and_quickly() {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port();
-    let limiter = Limiter::in_redis(&format!("redis://127.0.0.1:{port}"), "down").expect("a Redis URL");
+    let limiter = Limiter::in_redis(
+        &format!("redis://127.0.0.1:{port}"),
+        "down",
+        RedisTimeouts::default(),
+    )
+    .expect("a Redis URL");
     let quota = Quota::per(3, Duration::from_secs(3600));
     let started = std::time::Instant::now();
     let allowed: Vec<bool> = futures::future::join_all((0..10).map(|_| limiter.take("down", "k", quota, 1)))
