@@ -65,19 +65,24 @@ async fn a_554_after_data_is_permanent() {
     assert_eq!(err.smtp_code(), Some(554));
 }
 
-#[tokio::test]
-async fn nothing_listening_is_transient() {
-    // Take a free port, then close it, so the connection is refused.
+/// A mailer for a port nothing listens on (taken free, then closed), so
+/// every connection is refused.
+fn unreachable_mailer() -> Mailer {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port();
-    let mailer = Mailer::from_config(
+    Mailer::from_config(
         Some(&format!("smtp://127.0.0.1:{port}")),
         &std::env::temp_dir(),
         MAIL_FROM,
     )
-    .expect("SMTP mailer");
+    .expect("SMTP mailer")
+}
+
+#[tokio::test]
+async fn nothing_listening_is_transient() {
+    let mailer = unreachable_mailer();
 
     let err = mailer
         .send(&welcome("ada@example.com"))
@@ -90,16 +95,7 @@ async fn nothing_listening_is_transient() {
 
 #[tokio::test]
 async fn five_refused_connections_open_the_smtp_breaker_but_refusals_from_a_live_server_do_not() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
-    let unreachable = Mailer::from_config(
-        Some(&format!("smtp://127.0.0.1:{port}")),
-        &std::env::temp_dir(),
-        MAIL_FROM,
-    )
-    .expect("SMTP mailer");
+    let unreachable = unreachable_mailer();
     for _ in 0..5 {
         let err = unreachable
             .send(&welcome("ada@example.com"))
