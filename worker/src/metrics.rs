@@ -105,6 +105,14 @@ fn describe() {
         "storefront_db_pool_max_connections",
         "the database pool's maximum size"
     );
+    describe_gauge!(
+        "circuit_breaker_state",
+        "circuit breaker of a dependency (payment_gateway, smtp): 0 closed, 1 open, 2 half-open"
+    );
+    describe_counter!(
+        "circuit_breaker_transitions_total",
+        "circuit breaker state changes, by dependency, from and to"
+    );
 }
 
 /// Records one finished job attempt.

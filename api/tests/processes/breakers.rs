@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use entity::jobs::{Job, SettlePayment};
-use entity::tables::{orders, outbox, products};
+use entity::notifications::DeliveryStatus;
+use entity::tables::{email_deliveries, orders, outbox, products};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::Value;
 use testkit::Session;
@@ -34,6 +35,16 @@ async fn wait_for_transition(process: &Process, dependency: &str, what: &str, wi
     .await;
 }
 
+/// `circuit_breaker_state{dependency=…}` on `process`'s `/metrics`.
+async fn breaker_state(cluster: &Cluster, process: &Process, dependency: &str) -> Option<f64> {
+    cluster
+        .metric(
+            process,
+            &format!("circuit_breaker_state{{dependency=\"{dependency}\"}}"),
+        )
+        .await
+}
+
 fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
@@ -52,6 +63,23 @@ async fn smtp_down_for_30_seconds_every_email_goes_out_once_afterwards() {
     cluster
         .wait_for_mail("Welcome", customers.len(), Duration::from_secs(30))
         .await;
+    // ...and the worker has heard the server's 250 for each: a link cut
+    // between the server's 250 and the worker hearing it would make the
+    // worker send that email again (SMTP cannot tell), which is not the
+    // outage this test is about.
+    eventually(Duration::from_secs(10), "every welcome marked sent", || async {
+        let sent = email_deliveries::Entity::find()
+            .filter(email_deliveries::Column::Status.eq(DeliveryStatus::Sent))
+            .count(&cluster.db.conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        if sent == customers.len() as u64 {
+            Ok(())
+        } else {
+            Err(format!("{sent} sent"))
+        }
+    })
+    .await;
 
     // Act: SMTP unreachable for 30 s while the customers order
     link.cut();
@@ -59,6 +87,11 @@ async fn smtp_down_for_30_seconds_every_email_goes_out_once_afterwards() {
     let orders = cluster.order_one_each(&customers, &product).await;
     wait_for_transition(&worker, "smtp", "opened", Duration::from_secs(30)).await;
     println!("smtp outage: breaker open {:.1?} after the cut", cut.elapsed());
+    let state = breaker_state(&cluster, &worker, "smtp").await;
+    assert!(
+        matches!(state, Some(s) if s >= 1.0),
+        "/metrics shows the breaker open (1) or probing (2): {state:?}"
+    );
     tokio::time::sleep_until((cut + Duration::from_secs(30)).into()).await;
     assert!(
         cluster.dead_jobs(&admin).await.is_empty(),
@@ -68,6 +101,9 @@ async fn smtp_down_for_30_seconds_every_email_goes_out_once_afterwards() {
     let back = Instant::now();
 
     // Assert: every email exactly once, no dead job, the breaker closed again
+    cluster
+        .wait_for_mail("Order ", orders.len(), Duration::from_secs(60))
+        .await;
     cluster.assert_every_email_once(&orders, customers.len()).await;
     println!(
         "smtp outage: every email sent {:.1?} after SMTP came back",
@@ -75,6 +111,7 @@ async fn smtp_down_for_30_seconds_every_email_goes_out_once_afterwards() {
     );
     assert!(cluster.dead_jobs(&admin).await.is_empty());
     wait_for_transition(&worker, "smtp", "closed", Duration::from_secs(5)).await;
+    assert_eq!(breaker_state(&cluster, &worker, "smtp").await, Some(0.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,6 +157,11 @@ async fn a_hanging_gateway_opens_the_breaker_and_place_order_fails_fast_until_a_
     );
     println!("hanging gateway: placeOrder refused in {refused_in:?} while the breaker is open");
     assert_nothing_written(&cluster, "HANG-1").await;
+    assert_eq!(
+        breaker_state(&cluster, &cluster.api, "payment_gateway").await,
+        Some(1.0),
+        "the api's /metrics shows its gateway breaker open"
+    );
 
     // Assert: once the breaker lets a probe through, the same request succeeds and settles
     let order = eventually(
@@ -145,6 +187,17 @@ async fn a_hanging_gateway_opens_the_breaker_and_place_order_fails_fast_until_a_
         .wait_until_paid(&[(order, buyer.clone())], Duration::from_secs(30))
         .await;
     assert_eq!(transitions(&cluster.api, "payment_gateway", "closed"), 1);
+    assert_eq!(
+        breaker_state(&cluster, &cluster.api, "payment_gateway").await,
+        Some(0.0)
+    );
+    let page = cluster.metrics_page(&cluster.api).await;
+    for (from, to) in [("closed", "open"), ("open", "half_open"), ("half_open", "closed")] {
+        let series = format!(
+            "circuit_breaker_transitions_total{{dependency=\"payment_gateway\",from=\"{from}\",to=\"{to}\"}} 1"
+        );
+        assert!(page.lines().any(|line| line == series), "{series} in\n{page}");
+    }
 }
 
 /// No order, no outbox row, no stock taken by the refused orders.
@@ -190,6 +243,11 @@ async fn captures_that_hang_postpone_settlements_without_failing_any_and_all_set
         "hanging captures: breaker open {:.1?} after the first order",
         started.elapsed()
     );
+    assert_eq!(
+        breaker_state(&cluster, &worker, "payment_gateway").await,
+        Some(1.0),
+        "the worker's /metrics shows its gateway breaker open"
+    );
     let later = cluster.order_one_each(&customers[5..], &product).await;
 
     // Assert: their settlements wait without using an attempt
@@ -216,5 +274,9 @@ async fn captures_that_hang_postpone_settlements_without_failing_any_and_all_set
         assert_eq!(order["payment"]["attempts"], expected, "order {i}: {order}");
     }
     wait_for_transition(&worker, "payment_gateway", "closed", Duration::from_secs(5)).await;
+    assert_eq!(
+        breaker_state(&cluster, &worker, "payment_gateway").await,
+        Some(0.0)
+    );
     cluster.assert_every_email_once(&orders, customers.len()).await;
 }

@@ -673,18 +673,31 @@ impl Cluster {
 
     // ----------------------------------------------------------- metrics
 
-    /// The sum of `storefront_jobs_finished_total` on a worker's `/metrics`.
-    pub async fn jobs_finished(&self, worker: &Process) -> u64 {
-        let page = self
-            .graphql
+    /// The `/metrics` page of `process` (a worker, or an api in development).
+    pub async fn metrics_page(&self, process: &Process) -> String {
+        self.graphql
             .http
-            .get(worker.url("/metrics"))
+            .get(process.url("/metrics"))
             .send()
             .await
             .expect("GET /metrics")
             .text()
             .await
-            .expect("metrics text");
+            .expect("metrics text")
+    }
+
+    /// The value of one series (`name{labels}` exactly as the page spells
+    /// it) on `process`'s `/metrics`, if it is there.
+    pub async fn metric(&self, process: &Process, series: &str) -> Option<f64> {
+        self.metrics_page(process)
+            .await
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
+    /// The sum of `storefront_jobs_finished_total` on a worker's `/metrics`.
+    pub async fn jobs_finished(&self, worker: &Process) -> u64 {
+        let page = self.metrics_page(worker).await;
         page.lines()
             .filter(|line| line.starts_with("storefront_jobs_finished_total{"))
             .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
