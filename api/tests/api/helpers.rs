@@ -24,6 +24,9 @@ pub struct TestApp {
     pub redis: Option<Namespace>,
     /// Kept so the database lives as long as the app.
     _db: TestDb,
+    /// The app's `DATA_DIR` (mail written as files lands here), removed on
+    /// drop, so no test leaves files in the source tree.
+    _data_dir: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -63,6 +66,9 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::migrated(backend).await;
         let mut config = Config::local(db.url.clone(), JWT_SECRET);
+        let data_dir = tempfile::tempdir().expect("a temporary DATA_DIR");
+        config.data_dir = data_dir.path().to_path_buf();
+        config.worker.data_dir = data_dir.path().to_path_buf();
         adjust(&mut config);
         api::startup::prepare_database(&config)
             .await
@@ -81,6 +87,7 @@ impl TestApp {
             metrics_port,
             redis: None,
             _db: db,
+            _data_dir: data_dir,
         }
     }
 

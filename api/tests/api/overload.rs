@@ -4,6 +4,7 @@
 //! still answers, and every order that was accepted exists, none other.
 use std::time::{Duration, Instant};
 
+use api::throttle::rules::{Limit, Rate};
 use futures::future::join_all;
 use serde_json::{Value, json};
 use testkit::Backend;
@@ -14,8 +15,13 @@ const REQUESTS: usize = 2_560;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_times_the_in_flight_bound_is_shed_with_503_and_nothing_accepted_is_lost() {
-    // Arrange: default settings, one customer, plenty of stock.
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    // Arrange: default settings, but one customer stands for the many a real
+    // burst comes from: the per-customer order limit (30/h) is off, so every
+    // request is a real order to run or shed, not a cheap RATE_LIMITED.
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.rate_limits.set(Limit::PlaceOrderUser, Rate::Off);
+    })
+    .await;
     let admin = app.admin().await;
     let product = app.create_product(&admin, "LOAD-1", 100, 100_000).await;
     let customer = app.register("load@example.com").await;
