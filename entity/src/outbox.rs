@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{Condition, DbBackend, PaginatorTrait, QueryOrder, QuerySelect};
 
 use crate::error::DomainError;
@@ -120,23 +120,25 @@ pub async fn due<C: ConnectionTrait>(
 ) -> Result<Vec<outbox::Model>, DomainError> {
     let now = Utc::now();
     let ago = |d: Duration| now - chrono::Duration::from_std(d).unwrap_or_default();
-    // `completed_at IS NULL`: on SQLite no lock is held while pushing, so a
-    // job can finish before its row is marked dispatched (`mark_dispatched`
-    // then leaves it alone); such a row is done, not due. Without this, a
-    // batch of them was pushed again every round and wedged the dispatcher.
     let waiting = Condition::all()
         .add(outbox::Column::DispatchedAt.is_null())
-        .add(outbox::Column::CompletedAt.is_null())
         .add(outbox::Column::AvailableAt.lte(now))
         .add(
             Condition::any()
                 .add(outbox::Column::Attempt.gt(1))
                 .add(outbox::Column::CreatedAt.lte(ago(grace))),
         );
-    let lost = Condition::all()
-        .add(outbox::Column::CompletedAt.is_null())
-        .add(outbox::Column::DispatchedAt.lte(ago(lost_after)));
+    let lost = outbox::Column::DispatchedAt.lte(ago(lost_after));
+    // `completed_at IS NULL`: on SQLite no lock is held while pushing, so a
+    // job can finish before its row is marked dispatched (`mark_dispatched`
+    // then leaves it alone); such a row is done, not due. Without this, a
+    // batch of them was pushed again every round and wedged the dispatcher.
+    // It stays a top-level term, outside the `OR`: SQLite only uses the
+    // partial index `ix_outbox_unfinished_available_at` (whose order is the
+    // `ORDER BY`) when the query's own `AND` terms name its `WHERE`;
+    // otherwise it scans the whole table (docs/outbox-indexes.md).
     let mut query = outbox::Entity::find()
+        .filter(outbox::Column::CompletedAt.is_null())
         .filter(Condition::any().add(waiting).add(lost))
         .order_by_asc(outbox::Column::AvailableAt)
         .limit(limit);
@@ -144,6 +146,55 @@ pub async fn due<C: ConnectionTrait>(
         query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
     Ok(query.all(conn).await?)
+}
+
+/// Deletes at most `batch` rows whose attempt finished more than
+/// `older_than` ago, in one statement; returns how many. Call it again
+/// until it returns less than `batch` (the worker's prune schedule does,
+/// pausing between batches so no statement holds locks for long).
+///
+/// Only `completed_at` decides: a row still waiting, dispatched but not
+/// finished, or finished recently is never touched. Nothing else refers to
+/// outbox rows — a dead job keeps its own copy of the payload, which is
+/// what an admin's retry puts back in the outbox — so dead jobs are kept
+/// until an admin acts, whatever the outbox's retention.
+///
+/// On PostgreSQL the rows are picked `FOR UPDATE SKIP LOCKED`: prunes
+/// running at once in several workers take disjoint batches and never wait
+/// on each other or on a worker completing a row. On SQLite writes are
+/// serialised by the database itself.
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn prune_completed<C: ConnectionTrait>(
+    conn: &C,
+    older_than: Duration,
+    batch: u64,
+) -> Result<u64, DomainError> {
+    // A retention beyond chrono's range: nothing is that old.
+    let Some(cutoff) = chrono::Duration::from_std(older_than)
+        .ok()
+        .and_then(|age| Utc::now().checked_sub_signed(age))
+    else {
+        return Ok(0);
+    };
+    let mut finished = Query::select();
+    finished
+        .column(outbox::Column::Id)
+        .from(outbox::Entity)
+        // `IS NOT NULL` spelled out: it is the partial index's `WHERE`
+        // (`ix_outbox_completed_at`), and it says what is never deleted.
+        .and_where(outbox::Column::CompletedAt.is_not_null())
+        .and_where(outbox::Column::CompletedAt.lt(cutoff))
+        .limit(batch);
+    if conn.get_database_backend() == DbBackend::Postgres {
+        finished.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let deleted = outbox::Entity::delete_many()
+        .filter(outbox::Column::Id.in_subquery(finished))
+        .exec(conn)
+        .await?;
+    Ok(deleted.rows_affected)
 }
 
 /// Makes every row that was pushed and never completed due again: the queue

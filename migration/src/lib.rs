@@ -8,11 +8,14 @@
 //! - [`m20261202_000001_token_version`]: `users.token_version`, which ends a
 //!   user's access tokens at once (sign out everywhere, password reset).
 //! - [`m20261202_000002_worker_heartbeats`]: `worker_heartbeats`, the job runners' heartbeats.
+//! - [`m20261207_000001_outbox_indexes`]: the outbox's indexes fitted to the
+//!   dispatcher's, the reaper's and the pruner's queries (partial indexes).
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_schema;
 mod m20261202_000001_token_version;
 mod m20261202_000002_worker_heartbeats;
+mod m20261207_000001_outbox_indexes;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -24,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_schema::Migration),
             Box::new(m20261202_000001_token_version::Migration),
             Box::new(m20261202_000002_worker_heartbeats::Migration),
+            Box::new(m20261207_000001_outbox_indexes::Migration),
         ]
     }
 }

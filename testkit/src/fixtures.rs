@@ -100,3 +100,35 @@ pub async fn insert_outbox_rows(
     }
     Ok(())
 }
+
+/// `count` attempts of `job` that were created, dispatched and finished at
+/// `finished_at` (outbox history, for the pruning tests), in multi-row
+/// `INSERT`s of [`CHUNK`] rows. Returns their ids.
+///
+/// # Errors
+/// The database's, when an insert fails.
+pub async fn insert_finished_outbox_rows(
+    db: &DatabaseConnection,
+    job: &SettlePayment,
+    count: usize,
+    finished_at: chrono::DateTime<Utc>,
+) -> Result<Vec<OutboxId>, DbErr> {
+    let payload = serde_json::to_value(job).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let ids: Vec<OutboxId> = (0..count).map(|_| OutboxId::new()).collect();
+    for chunk in ids.chunks(CHUNK) {
+        let rows = chunk.iter().map(|id| outbox::ActiveModel {
+            id: Set(*id),
+            job_name: Set(SettlePayment::NAME.to_owned()),
+            payload: Set(payload.clone()),
+            attempt: Set(1),
+            available_at: Set(finished_at),
+            created_at: Set(finished_at),
+            dispatched_at: Set(Some(finished_at)),
+            completed_at: Set(Some(finished_at)),
+            dispatch_attempts: Set(0),
+            last_error: Set(None),
+        });
+        outbox::Entity::insert_many(rows).exec(db).await?;
+    }
+    Ok(ids)
+}

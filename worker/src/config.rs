@@ -82,6 +82,12 @@ pub struct WorkerConfig {
     pub redispatch_after: Duration,
     /// `QUEUE_HIGH_WATER` (default 2000): no more is pushed to a queue holding this many jobs.
     pub high_water: u64,
+    /// `OUTBOX_RETENTION` (default `7d`): outbox rows whose attempt finished
+    /// longer ago than this are deleted (see `schedules::run_outbox_prune`).
+    pub outbox_retention: Duration,
+    /// `OUTBOX_PRUNE_INTERVAL_SECS` (default 300): how often the outbox is
+    /// pruned; the first round runs when the worker starts.
+    pub outbox_prune_interval: Duration,
     /// `SANDBOX_TIMEOUT_MS` (default 30000): how long the sandbox's timeout token hangs.
     pub sandbox_hang: Duration,
     /// `PAYMENT_GATEWAY`: which payment service takes the money.
@@ -131,7 +137,7 @@ impl GatewayKind {
         }
     }
 }
-use crate::env::{millis, parsed, secs, var};
+use crate::env::{duration, millis, parsed, secs, var};
 
 /// Parses `emails,settlements`.
 ///
@@ -184,6 +190,8 @@ impl std::fmt::Debug for WorkerConfig {
             .field("dispatch_grace", &self.dispatch_grace)
             .field("redispatch_after", &self.redispatch_after)
             .field("high_water", &self.high_water)
+            .field("outbox_retention", &self.outbox_retention)
+            .field("outbox_prune_interval", &self.outbox_prune_interval)
             .field("sandbox_hang", &self.sandbox_hang)
             .field("gateway", &self.gateway)
             .field("queue", &self.queue)
@@ -234,6 +242,14 @@ impl WorkerConfig {
         config.dispatch_grace = millis("DISPATCH_GRACE_MS", 3_000)?;
         config.high_water = parsed("QUEUE_HIGH_WATER", 2_000)?;
         config.redispatch_after = secs("REDISPATCH_AFTER_SECS", 600)?;
+        config.outbox_retention = duration("OUTBOX_RETENTION", config.outbox_retention)?;
+        config.outbox_prune_interval = secs("OUTBOX_PRUNE_INTERVAL_SECS", 300)?;
+        if config.outbox_prune_interval.is_zero() {
+            return Err(ConfigError {
+                name: "OUTBOX_PRUNE_INTERVAL_SECS",
+                reason: "must be at least 1".into(),
+            });
+        }
         config.sandbox_hang = millis("SANDBOX_TIMEOUT_MS", 30_000)?;
         config.gateway = GatewayKind::from_env(crate::env::is_production())?;
         config.queue.shutdown_deadline = secs("SHUTDOWN_DEADLINE_SECS", 20)?;
@@ -275,6 +291,8 @@ impl WorkerConfig {
             dispatch_grace: Duration::from_secs(3),
             high_water: 2_000,
             redispatch_after: Duration::from_secs(600),
+            outbox_retention: Duration::from_secs(7 * 24 * 60 * 60),
+            outbox_prune_interval: Duration::from_secs(300),
             sandbox_hang: Duration::from_secs(30),
             gateway: GatewayKind::Sandbox,
             queue: QueueOptions::default(),

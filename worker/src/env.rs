@@ -97,6 +97,46 @@ pub fn secs(name: &'static str, default_secs: u64) -> Result<Duration, EnvError>
     parsed(name, default_secs).map(Duration::from_secs)
 }
 
+/// `name` as a whole number with its unit, or `default`: `7d`, `12h`,
+/// `30m`, `45s` (days, hours, minutes, seconds).
+///
+/// # Errors
+/// [`EnvError`] when the value is not of that form (a bare number is
+/// refused: its unit would be a guess).
+pub fn duration(name: &'static str, default: Duration) -> Result<Duration, EnvError> {
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => parse_duration(&raw).map_err(|reason| EnvError { name, reason }),
+    }
+}
+
+/// `7d`, `12h`, `30m`, `45s`.
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let expected =
+        || format!("{raw:?} is not a duration: write a whole number and a unit, e.g. 7d, 12h, 30m, 45s");
+    let split = raw.len().saturating_sub(1);
+    let (number, unit) = (
+        raw.get(..split).ok_or_else(expected)?,
+        raw.get(split..).ok_or_else(expected)?,
+    );
+    let seconds_per_unit: u64 = match unit {
+        "d" => 24 * 60 * 60,
+        "h" => 60 * 60,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err(expected()),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(expected());
+    }
+    let count: u64 = number.parse().map_err(|_| expected())?;
+    count
+        .checked_mul(seconds_per_unit)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{raw:?} is too long a duration"))
+}
+
 /// The SQLite file under `DATA_DIR` unless `DATABASE_URL` names a database.
 #[must_use]
 pub fn database_url(data_dir: &std::path::Path) -> String {
@@ -132,5 +172,34 @@ mod redact_tests {
             "sqlite://var/storefront.db?mode=rwc"
         );
         assert_eq!(redact_url("not a url"), "not a url");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::parse_duration;
+
+    #[test]
+    fn durations_need_a_whole_number_and_a_unit() {
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration(" 12h "), Ok(Duration::from_secs(12 * 3_600)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1_800)));
+        assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for bad in [
+            "",
+            "7",
+            "d",
+            "7w",
+            "1.5d",
+            "-1d",
+            "+1d",
+            "7 d",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} is refused");
+        }
     }
 }

@@ -14,7 +14,7 @@
 //! - [`dispatch`]: outbox → queue, with backpressure; the sweeper.
 //! - [`jobs`]: one attempt of a job, its outcome (retry with backoff, dead), one file per job.
 //! - [`notifications`]: email templates and the SMTP / file mailer.
-//! - [`schedules`]: order expiry on apalis-cron.
+//! - [`schedules`]: order expiry on apalis-cron; pruning the outbox.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`; [`metrics`]: the counters.
 pub mod breaker;
 pub mod cli;

@@ -238,6 +238,14 @@ impl Worker {
             }
         });
 
+        let (db, retention, every, stop) = (
+            self.db.clone(),
+            self.config.outbox_retention,
+            self.config.outbox_prune_interval,
+            stopped(),
+        );
+        tasks.spawn(crate::schedules::run_outbox_prune(db, retention, every, stop));
+
         shutdown.await;
         tracing::info!("worker stopping: no new jobs; waiting for running ones");
         let _ = stop_tx.send(true);

@@ -1,6 +1,13 @@
-//! Scheduled work, on apalis-cron: expiring orders that stayed unpaid past
-//! `ORDER_PAYMENT_TIMEOUT` (stock returned, payment released by a job, customer emailed).
+//! Scheduled work: expiring orders that stayed unpaid past
+//! `ORDER_PAYMENT_TIMEOUT` (stock returned, payment released by a job,
+//! customer emailed), on apalis-cron; pruning the outbox of rows finished
+//! longer ago than `OUTBOX_RETENTION` ([`run_outbox_prune`]).
 //! The outbox sweep is the dispatcher's own loop (`dispatch`).
+//!
+//! Every worker process runs both, safely at once: expiry cancels each order
+//! through its state machine (a second cancel is an illegal transition,
+//! skipped), pruning takes its rows `FOR UPDATE SKIP LOCKED` on PostgreSQL
+//! (SQLite has one writer at a time).
 use std::time::Duration;
 
 use apalis::prelude::{BoxDynError, Data, WorkerBuilder};
@@ -12,6 +19,12 @@ use crate::events::OrderEvents;
 
 /// Orders expired per tick at most; the next tick takes the rest.
 const EXPIRE_BATCH: u64 = 100;
+/// Outbox rows deleted per statement: small, so each `DELETE` holds its
+/// row locks (and SQLite's write lock) for a few milliseconds.
+const PRUNE_BATCH: u64 = 500;
+/// The pause between two prune statements, so the dispatcher's and the
+/// jobs' writes get in between (SQLite has a single writer).
+const PRUNE_PAUSE: Duration = Duration::from_millis(50);
 
 /// A tick every `interval`, starting one interval from now.
 #[derive(Debug, Clone, Copy)]
@@ -72,4 +85,60 @@ pub async fn run_expiry(
         })
         .await
         .map_err(|e| anyhow::anyhow!("order expiry schedule stopped: {e}"))
+}
+
+/// One prune round: deletes outbox rows finished more than `retention` ago,
+/// `batch` at a time with `pause` in between, until a statement finds less
+/// than a full batch. Returns how many rows it deleted.
+///
+/// # Errors
+/// The database's; rows deleted by earlier batches stay deleted.
+pub async fn prune_outbox(
+    db: &DatabaseConnection,
+    retention: Duration,
+    batch: u64,
+    pause: Duration,
+) -> Result<u64, entity::error::DomainError> {
+    let mut total = 0;
+    loop {
+        let deleted = entity::outbox::prune_completed(db, retention, batch).await?;
+        total += deleted;
+        if deleted < batch {
+            return Ok(total);
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Prunes the outbox when started and then every `interval` until
+/// `shutdown` (a round never overlaps the next). The first round runs at
+/// once rather than one interval later, so a worker that restarts more
+/// often than `interval` still prunes. A plain timer rather than
+/// apalis-cron: a round may take longer than a tick, and must not start
+/// twice in one process.
+pub async fn run_outbox_prune(
+    db: DatabaseConnection,
+    retention: Duration,
+    interval: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticker.tick() => {}
+        }
+        tokio::select! {
+            // Each `DELETE` is a statement of its own: one cut short here
+            // either happened or did not; the next start prunes the rest.
+            () = &mut shutdown => return,
+            pruned = prune_outbox(&db, retention, PRUNE_BATCH, PRUNE_PAUSE) => match pruned {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, ?retention, "pruned finished outbox rows past their retention"),
+                Err(error) => tracing::warn!(%error, "pruning the outbox failed; will try again"),
+            },
+        }
+    }
 }

@@ -1,0 +1,104 @@
+//! The worker prunes the outbox on its own, with the default settings
+//! (`OUTBOX_RETENTION` 7 days, `OUTBOX_PRUNE_INTERVAL_SECS` 300): the first
+//! round runs when the worker starts, so rows finished more than a week ago
+//! are gone within seconds of a start and recent ones stay. One test per
+//! backend: SQLite with the embedded queue, PostgreSQL with Redis.
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use entity::ids::OutboxId;
+use entity::tables::outbox;
+use sea_orm::EntityTrait;
+use testkit::fixtures::{insert_finished_outbox_rows, settled_payment};
+use testkit::{Backend, Namespace, TestDb, on_both_backends, redis_url};
+use worker::config::WorkerConfig;
+use worker::queue::JobQueue;
+
+/// Well past the first round: pruning 1,200 rows takes milliseconds.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+async fn ids(db: &TestDb) -> HashSet<OutboxId> {
+    outbox::Entity::find()
+        .all(&db.conn)
+        .await
+        .expect("list outbox rows")
+        .into_iter()
+        .map(|row| row.id)
+        .collect()
+}
+
+async fn a_started_worker_prunes_rows_finished_past_the_default_retention(backend: Backend) {
+    // Arrange: more than two prune batches finished eight days ago, and
+    // rows finished six days ago
+    let db = TestDb::migrated(backend).await;
+    let job = settled_payment(&db.conn).await.expect("a settled payment");
+    let old = insert_finished_outbox_rows(&db.conn, &job, 1_200, Utc::now() - chrono::Duration::days(8))
+        .await
+        .expect("old finished rows");
+    let recent = insert_finished_outbox_rows(&db.conn, &job, 20, Utc::now() - chrono::Duration::days(6))
+        .await
+        .expect("recent finished rows");
+    let namespace = Namespace::new("sf-prune");
+    let mail_dir = tempfile::tempdir().expect("a temporary directory");
+    let redis = (backend == Backend::Postgres).then(redis_url);
+    let mut config = WorkerConfig::local(db.url.clone(), redis.clone());
+    config.queue_namespace = namespace.name.clone();
+    config.data_dir = mail_dir.path().to_owned();
+    assert_eq!(
+        config.outbox_retention,
+        Duration::from_secs(7 * 24 * 3_600),
+        "the default retention"
+    );
+    assert_eq!(
+        config.outbox_prune_interval,
+        Duration::from_secs(300),
+        "the default interval"
+    );
+    let queue = match &redis {
+        Some(url) => JobQueue::redis(url, &namespace.name, config.queue.clone()).await,
+        None => JobQueue::sqlite(&db.url, &namespace.name, config.queue.clone()).await,
+    }
+    .expect("open the queue");
+
+    // Act: a worker starts
+    let worker = worker::Worker::from_parts(
+        config.clone(),
+        db.conn.clone(),
+        queue,
+        config.payment_gateway(),
+        worker::events::OrderEvents::in_process(),
+    )
+    .expect("build the worker");
+    let started = Instant::now();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let mut left = ids(&db).await;
+    while old.iter().any(|id| left.contains(id)) {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{} of {} old rows still there {DEADLINE:?} after the worker started",
+            old.iter().filter(|id| left.contains(id)).count(),
+            old.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = ids(&db).await;
+    }
+    let pruned_in = started.elapsed();
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the worker stops")
+        .expect("the worker task does not panic")
+        .expect("the worker runs without error");
+
+    // Assert: the old rows went, the recent ones stayed
+    println!("prune: 1,200 rows past the retention deleted {pruned_in:.2?} after the worker started");
+    assert_eq!(left, recent.into_iter().collect::<HashSet<_>>());
+}
+on_both_backends!(
+    prune_schedule,
+    a_started_worker_prunes_rows_finished_past_the_default_retention
+);
