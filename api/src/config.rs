@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use worker::env::{EnvError, flag, parsed, var};
 
+use crate::cost::BucketSettings;
 use crate::http::AllowedOrigins;
 use crate::http::client_ip::TrustedProxies;
 use crate::throttle::rules::RateLimits;
@@ -74,6 +75,9 @@ pub struct Config {
     pub max_depth: usize,
     /// `MAX_QUERY_COST`: the most one document may cost (see `cost`).
     pub max_query_cost: u64,
+    /// `COST_BUCKET_SIZE`, `COST_RESTORE_RATE`: each client's bucket of
+    /// query cost points (see `cost::bucket`).
+    pub cost_bucket: BucketSettings,
     pub max_body_bytes: usize,
     /// `CORS_ALLOWED_ORIGINS`: browser origins that may call the api
     /// (development: this machine on any port; production: none).
@@ -143,6 +147,7 @@ impl std::fmt::Debug for Config {
             .field("playground_dir", &self.playground_dir)
             .field("max_depth", &self.max_depth)
             .field("max_query_cost", &self.max_query_cost)
+            .field("cost_bucket", &self.cost_bucket)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("max_in_flight", &self.max_in_flight)
@@ -198,6 +203,11 @@ impl Config {
         };
         let rate_limits =
             RateLimits::from_lookup(var).map_err(|(name, reason)| ConfigError::Invalid { name, reason })?;
+        let cost_bucket = BucketSettings::new(
+            parsed("COST_BUCKET_SIZE", crate::cost::bucket::DEFAULT_SIZE)?,
+            parsed("COST_RESTORE_RATE", crate::cost::bucket::DEFAULT_RESTORE_RATE)?,
+        )
+        .map_err(|(name, reason)| ConfigError::Invalid { name, reason })?;
         let trusted_proxies =
             TrustedProxies::parse(&var("TRUSTED_PROXIES").unwrap_or_default()).map_err(|reason| {
                 ConfigError::Invalid {
@@ -222,6 +232,7 @@ impl Config {
             playground_dir: var("PLAYGROUND_DIR").map(PathBuf::from),
             max_depth: parsed("GRAPHQL_MAX_DEPTH", 10)?,
             max_query_cost: parsed("MAX_QUERY_COST", crate::cost::DEFAULT_MAX_QUERY_COST)?,
+            cost_bucket,
             max_body_bytes: parsed("MAX_BODY_BYTES", 1024 * 1024)?,
             cors_allowed_origins,
             trusted_documents: var("TRUSTED_DOCUMENTS").map(PathBuf::from),
@@ -255,6 +266,7 @@ impl Config {
             playground_dir: None,
             max_depth: 10,
             max_query_cost: crate::cost::DEFAULT_MAX_QUERY_COST,
+            cost_bucket: BucketSettings::default(),
             max_body_bytes: 1024 * 1024,
             cors_allowed_origins: AllowedOrigins::development(),
             trusted_documents: None,

@@ -11,7 +11,7 @@
 //! - [`auth`]: JWT access tokens and the per-request viewer.
 //! - [`errors`]: the error policy and `extensions.code`.
 //! - [`limits`]: how deep and large one document may be (introspection measured apart).
-//! - [`cost`]: what one document costs, the Shopify way; MAX_COST_EXCEEDED.
+//! - [`cost`]: what one document costs, the Shopify way; MAX_COST_EXCEEDED; each client's cost bucket and `extensions.cost`.
 //! - [`throttle`]: rate limits shared by every instance (GCRA in Redis, in process without it).
 //! - [`metrics`]: GraphQL operations and DataLoader batches for `/metrics` (the page: `http::metrics`).
 //! - [`http`]: GraphQL-over-HTTP, the GraphiQL playground, the actix routes.

@@ -15,6 +15,8 @@
 //! - `storefront_graphql_operation_duration_seconds{operation, type}`
 //! - `storefront_graphql_errors_total{operation, type, code}`
 //! - `storefront_dataloader_batch_size{loader}`
+//! - `rate_limited_total{limit}`: refusals by a rate limit (`throttle`),
+//!   a login block, or a client's cost bucket (`limit="cost_bucket"`)
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
@@ -218,6 +220,10 @@ pub fn describe() {
     describe_histogram!(
         "storefront_dataloader_batch_size",
         "keys per DataLoader batch, by loader"
+    );
+    describe_counter!(
+        "rate_limited_total",
+        "requests and calls refused RATE_LIMITED, by limit (cost_bucket: a client's query cost bucket)"
     );
     describe_gauge!(
         "storefront_subscriptions_open",

@@ -7,7 +7,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::accounts::{AccountsMutation, AccountsQuery};
 use crate::catalog::{CatalogMutation, CatalogQuery, ProductLoader};
-use crate::cost::QueryCost;
+use crate::cost::{BucketSettings, Buckets, QueryCost};
 use crate::jobs::{JobsMutation, JobsQuery};
 use crate::limits::DepthLimit;
 use crate::metrics::{OperationMetrics, OperationNames};
@@ -32,6 +32,9 @@ pub struct SchemaLimits {
     pub max_depth: usize,
     /// `MAX_QUERY_COST`: costlier documents are refused (see `cost`).
     pub max_query_cost: u64,
+    /// `COST_BUCKET_SIZE`, `COST_RESTORE_RATE`: what each client's
+    /// documents are paid from (see `cost::bucket`).
+    pub cost_bucket: BucketSettings,
     pub introspection: bool,
     /// "Did you mean …?" in validation errors: off in production, where
     /// they would describe a schema whose introspection is off.
@@ -55,7 +58,9 @@ pub fn build(state: AppState, limits: SchemaLimits, names: Arc<OperationNames>) 
     let mut schema = builder()
         .extension(OperationMetrics(names))
         .extension(QueryCost {
-            max: limits.max_query_cost,
+            // A document costing more than a whole bucket could never run.
+            max: limits.max_query_cost.min(u64::from(limits.cost_bucket.size)),
+            buckets: Buckets::new(state.limiter.clone(), limits.cost_bucket),
         })
         .extension(DepthLimit {
             max_depth: limits.max_depth,

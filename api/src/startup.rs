@@ -239,6 +239,7 @@ impl Application {
                 SchemaLimits {
                     max_depth: config.max_depth,
                     max_query_cost: config.max_query_cost,
+                    cost_bucket: config.cost_bucket,
                     introspection: config.introspection,
                     suggestions: config.environment != Environment::Production,
                 },

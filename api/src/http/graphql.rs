@@ -17,7 +17,8 @@
 //!   not be determined) and 200 otherwise, partial data included;
 //! - 429 with `Retry-After`, in either format, for a request that rate
 //!   limits refused as a whole (a persisted-query registration over its
-//!   limit, or a request whose every root field was refused RATE_LIMITED:
+//!   limit, a request its client's query cost bucket cannot pay for, or a
+//!   request whose every root field was refused RATE_LIMITED:
 //!   [`respond_limited`]).
 //!
 //! What the client sees of a refused request is a GraphQL-shaped body,

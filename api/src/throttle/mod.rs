@@ -12,6 +12,9 @@
 //!   placeOrder, persisted queries), their defaults and variables, and
 //!   what resolvers call.
 //!
+//! The query cost buckets (`cost::bucket`) are limits of this limiter too:
+//! a take of many units at once, and a refund.
+//!
 //! **Atomic.** In Redis a take is one script (`EVALSHA`): read the key's
 //! state, decide, write, on Redis's clock. Never a read then a write from
 //! here, so two instances cannot both spend the last unit, and instances

@@ -132,3 +132,19 @@ impl TestApp {
         self.state.statements.get()
     }
 }
+
+/// The lowercase hex SHA-256 of `text`: a persisted query's hash.
+pub fn sha256(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A query cost bucket for tests whose fixtures sign up or order tens of
+/// times from one client within seconds (a sign-up or an order costs about
+/// 100 points; the default bucket holds 1000).
+pub fn roomy_cost_bucket() -> api::cost::BucketSettings {
+    api::cost::BucketSettings::new(1_000_000, 50.0).expect("valid settings")
+}

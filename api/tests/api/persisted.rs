@@ -2,20 +2,12 @@
 //! (register, hit, miss, mismatch; POST and GET) and trusted-documents mode.
 use reqwest::header;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use testkit::Backend;
 
-use crate::helpers::{TestApp, on_both_backends};
+use crate::helpers::{TestApp, on_both_backends, sha256};
 
 const QUERY: &str = "query Catalog { products(first: 2) { totalCount } }";
 const MODERN: &str = "application/graphql-response+json";
-
-fn sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn persisted(hash: &str) -> Value {
     json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } })
