@@ -7,7 +7,7 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use testkit::Backend;
 
-use crate::helpers::{Session, TestApp, error_code, on_both_backends};
+use crate::helpers::{Session, TestApp, error_code, on_both_backends, roomy_cost_bucket};
 
 const PLACE: &str = "mutation($input: PlaceOrderInput!) {
   placeOrder(input: $input) {
@@ -130,6 +130,9 @@ async fn forty_customers_race_for_fifteen_units(backend: Backend) {
     let app = Arc::new(
         TestApp::spawn_with(backend, |config| {
             config.rate_limits.set(Limit::RegisterIp, Rate::Off);
+            // A sign-up costs about 100 points: forty at once drain this
+            // address's query cost bucket four times over.
+            config.cost_bucket = roomy_cost_bucket();
         })
         .await,
     );
@@ -349,7 +352,9 @@ const NESTED: &str = "query($first: Int) {
 }";
 
 async fn a_nested_order_query_runs_a_bounded_number_of_statements(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // Twenty orders in a few seconds, about 100 points each: twice what one
+    // customer's query cost bucket holds.
+    let app = TestApp::spawn_with(backend, |config| config.cost_bucket = roomy_cost_bucket()).await;
     let admin = app.admin().await;
     let a = app.create_product(&admin, "NEST-A", 100, 100).await;
     let b = app.create_product(&admin, "NEST-B", 200, 100).await;

@@ -9,17 +9,19 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 use testkit::Backend;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, roomy_cost_bucket};
 
 const REQUESTS: usize = 2_560;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_times_the_in_flight_bound_is_shed_with_503_and_nothing_accepted_is_lost() {
     // Arrange: default settings, but one customer stands for the many a real
-    // burst comes from: the per-customer order limit (30/h) is off, so every
-    // request is a real order to run or shed, not a cheap RATE_LIMITED.
+    // burst comes from: the per-customer order limit (30/h) is off, and its
+    // query cost bucket (about ten orders at once) roomy, so every request
+    // is a real order to run or shed, not a cheap RATE_LIMITED.
     let app = TestApp::spawn_with(Backend::Sqlite, |config| {
         config.rate_limits.set(Limit::PlaceOrderUser, Rate::Off);
+        config.cost_bucket = roomy_cost_bucket();
     })
     .await;
     let admin = app.admin().await;

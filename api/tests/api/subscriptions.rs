@@ -88,11 +88,17 @@ async fn pings_get_pongs_queries_run_once_and_the_limits_hold() {
         json!({ "type": "pong", "payload": { "n": 1 } })
     );
 
-    // A query over the socket: one result, then complete.
+    // A query over the socket: one result, with what it cost the user's
+    // fresh bucket, then complete.
     socket.subscribe("q", "{ me { email } }", json!({})).await;
+    let cost = json!({ "requestedQueryCost": 1, "actualQueryCost": 1, "throttleStatus": {
+        "maximumAvailable": 1000.0, "currentlyAvailable": 999, "restoreRate": 50.0 } });
     assert_eq!(
         message(socket.recv().await),
-        json!({ "type": "next", "id": "q", "payload": { "data": { "me": { "email": "limits@example.com" } } } })
+        json!({ "type": "next", "id": "q", "payload": {
+            "data": { "me": { "email": "limits@example.com" } },
+            "extensions": { "cost": cost },
+        } })
     );
     assert_eq!(
         message(socket.recv().await),

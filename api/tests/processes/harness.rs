@@ -357,6 +357,11 @@ impl Cluster {
             // Fixtures sign up tens of customers from this one address,
             // more than a shop allows an hour (10).
             ("RATE_LIMIT_REGISTER_IP", "200/1h"),
+            // ... and place tens of orders per customer within seconds:
+            // more than a client's query cost bucket holds (1000 points; a
+            // sign-up or an order costs about 100). The bucket's own tests
+            // are in tests/api/cost.rs.
+            ("COST_BUCKET_SIZE", "100000"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
