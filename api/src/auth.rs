@@ -165,7 +165,7 @@ impl Sessions {
         if let Some(version) = cached {
             return version;
         }
-        match entity::accounts::token_version(&self.db, user).await {
+        match crate::transaction::read(|| entity::accounts::token_version(&self.db, user)).await {
             Ok(version) => {
                 let mut versions = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
                 // Bounded: stale entries go when the map grows large.

@@ -58,8 +58,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `DATABASE_URL`, or the SQLite file under `DATA_DIR`.
     pub database_url: String,
-    /// `DATABASE_MAX_CONNECTIONS`.
-    pub database_max_connections: u32,
+    /// `DATABASE_MAX_CONNECTIONS` (default 20) and the pool's timeouts
+    /// (`DATABASE_*_TIMEOUT_MS`, see [`worker::config::database_pool`]).
+    pub database: entity::db::PoolSettings,
     /// `JWT_SECRET`; generated (with a warning) in development when unset.
     pub jwt_secret: Secret,
     /// True when the secret was generated, so the warning can say so.
@@ -138,7 +139,7 @@ impl std::fmt::Debug for Config {
             .field("metrics_bind", &self.metrics_bind)
             .field("data_dir", &self.data_dir)
             .field("database_url", &worker::env::redact_url(&self.database_url))
-            .field("database_max_connections", &self.database_max_connections)
+            .field("database", &self.database)
             .field("jwt_secret", &self.jwt_secret)
             .field("jwt_secret_generated", &self.jwt_secret_generated)
             .field("log_format", &self.log_format)
@@ -223,7 +224,7 @@ impl Config {
                 .transpose()?,
             data_dir,
             database_url,
-            database_max_connections: parsed("DATABASE_MAX_CONNECTIONS", 20)?,
+            database: worker::config::database_pool(parsed("DATABASE_MAX_CONNECTIONS", 20)?)?,
             jwt_secret: Secret::new(jwt_secret),
             jwt_secret_generated,
             log_format,
@@ -257,7 +258,7 @@ impl Config {
             metrics_bind: None,
             data_dir: std::env::temp_dir(),
             database_url,
-            database_max_connections: 20,
+            database: entity::db::PoolSettings::new(20),
             jwt_secret: Secret::new(jwt_secret.to_owned()),
             jwt_secret_generated: false,
             log_format: LogFormat::Pretty,

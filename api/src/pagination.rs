@@ -128,7 +128,9 @@ impl<N: ConnectionNode> Connection<N> {
     /// How many items the list holds across all pages (counted only when asked for).
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
         let state = ctx.data::<AppState>()?;
-        (self.count)(state.db.clone()).await.or_gql(ctx)
+        crate::transaction::read(|| (self.count)(state.db.clone()))
+            .await
+            .or_gql(ctx)
     }
 }
 

@@ -53,7 +53,11 @@ pub async fn connect(config: &Config, max_connections: u32) -> anyhow::Result<Da
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating DATA_DIR {}", config.data_dir.display()))?;
     }
-    entity::db::connect(&config.database_url, max_connections)
+    let settings = entity::db::PoolSettings {
+        max_connections,
+        ..config.database
+    };
+    entity::db::connect_with(&config.database_url, &settings)
         .await
         .context("connecting to the database")
 }
@@ -207,7 +211,7 @@ impl Application {
         let metrics_handle = worker::metrics::install();
         crate::metrics::describe();
         let statements = Arc::new(StatementCounter::default());
-        let mut db = connect(&config, config.database_max_connections).await?;
+        let mut db = connect(&config, config.database.max_connections).await?;
         let counter = Arc::clone(&statements);
         db.set_metric_callback(move |_| counter.record());
         if config.jwt_secret_generated {

@@ -8,6 +8,8 @@
 //! # Layout
 //! - [`db`]: [`Backend`] and [`TestDb`], a fresh SQLite file or PostgreSQL
 //!   database per test, cloned from a per-run template.
+//! - [`postgres`]: [`PrivatePostgres`], a PostgreSQL server of a test's
+//!   own, for tests that restart it.
 //! - [`redis`]: the shared Redis' URL, a key namespace removed on drop, and
 //!   [`PrivateRedis`] for tests that stop, restart or count Redis.
 //! - [`smtp`]: [`TestSmtp`], a real SMTP server in the test process, and
@@ -25,6 +27,7 @@ pub mod db;
 pub mod fixtures;
 pub mod graphql;
 pub mod node;
+pub mod postgres;
 pub mod redis;
 pub mod scan;
 pub mod smtp;
@@ -33,6 +36,7 @@ pub mod ws;
 
 pub use db::{Backend, TestDb};
 pub use graphql::{GraphqlClient, PASSWORD, Session, error_code};
+pub use postgres::PrivatePostgres;
 pub use redis::{Namespace, PrivateRedis, redis_url};
 pub use smtp::{Behaviour, MAIL_FROM, Parsed, Received, TestSmtp, parse};
 pub use wait::{eventually, until, until_async};

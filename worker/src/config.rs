@@ -93,6 +93,30 @@ pub struct WorkerConfig {
     /// `PAYMENT_GATEWAY`: which payment service takes the money.
     pub gateway: GatewayKind,
     pub queue: QueueOptions,
+    /// The worker's database pool (10 connections) and its timeouts: see [`database_pool`].
+    pub database: entity::db::PoolSettings,
+}
+
+/// The pool settings for `max_connections` connections, with
+/// `DATABASE_ACQUIRE_TIMEOUT_MS` (default 10000),
+/// `DATABASE_STATEMENT_TIMEOUT_MS` (default 30000) and
+/// `DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS` (default 60000); the api reads
+/// them the same way.
+///
+/// # Errors
+/// [`ConfigError`] naming a malformed variable.
+pub fn database_pool(max_connections: u32) -> Result<entity::db::PoolSettings, ConfigError> {
+    let defaults = entity::db::PoolSettings::new(max_connections);
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    Ok(entity::db::PoolSettings {
+        max_connections,
+        acquire_timeout: millis("DATABASE_ACQUIRE_TIMEOUT_MS", ms(defaults.acquire_timeout))?,
+        statement_timeout: millis("DATABASE_STATEMENT_TIMEOUT_MS", ms(defaults.statement_timeout))?,
+        idle_in_transaction_timeout: millis(
+            "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+            ms(defaults.idle_in_transaction_timeout),
+        )?,
+    })
 }
 
 pub use crate::env::EnvError as ConfigError;
@@ -195,6 +219,7 @@ impl std::fmt::Debug for WorkerConfig {
             .field("sandbox_hang", &self.sandbox_hang)
             .field("gateway", &self.gateway)
             .field("queue", &self.queue)
+            .field("database", &self.database)
             .finish()
     }
 }
@@ -251,6 +276,7 @@ impl WorkerConfig {
             });
         }
         config.sandbox_hang = millis("SANDBOX_TIMEOUT_MS", 30_000)?;
+        config.database = database_pool(config.database.max_connections)?;
         config.gateway = GatewayKind::from_env(crate::env::is_production())?;
         config.queue.shutdown_deadline = secs("SHUTDOWN_DEADLINE_SECS", 20)?;
         config.queue.orphan_after = secs("ORPHAN_AFTER_SECS", 30)?;
@@ -296,6 +322,7 @@ impl WorkerConfig {
             sandbox_hang: Duration::from_secs(30),
             gateway: GatewayKind::Sandbox,
             queue: QueueOptions::default(),
+            database: entity::db::PoolSettings::new(10),
         }
     }
 

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use entity::db::lost::ConnectionLost;
 use entity::jobs::QueueName;
 use sea_orm::{DatabaseConnection, DbBackend, TransactionTrait};
 use tokio::sync::Notify;
@@ -203,7 +204,17 @@ impl Dispatcher {
             match self.pump(grace).await {
                 Ok(0) => {}
                 Ok(pushed) => tracing::debug!(pushed, "outbox dispatched"),
-                Err(err) => tracing::warn!(error = %err, "outbox dispatch failed; will retry"),
+                Err(err) => {
+                    // A dead pooled connection (the database restarted): the
+                    // next round must not meet the pool's other dead ones.
+                    if err
+                        .downcast_ref::<sea_orm::DbErr>()
+                        .is_some_and(ConnectionLost::connection_lost)
+                    {
+                        entity::db::lost::record_fault();
+                    }
+                    tracing::warn!(error = %err, "outbox dispatch failed; will retry");
+                }
             }
         }
     }

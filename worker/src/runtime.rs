@@ -77,7 +77,7 @@ impl Worker {
     /// When the database, the queue, the mailer or the port cannot be set up.
     pub async fn build(config: WorkerConfig) -> anyhow::Result<Self> {
         crate::metrics::install();
-        let db = entity::db::connect(&config.database_url, 10)
+        let db = entity::db::connect_with(&config.database_url, &config.database)
             .await
             .context("connecting to the database")?;
         let queue = open_queue(&config).await?;

@@ -94,7 +94,7 @@ impl AccountsQuery {
             return Ok(None);
         };
         let state = ctx.data::<AppState>()?;
-        Ok(accounts::find_user(&state.db, actor.user_id)
+        Ok(crate::transaction::read(|| accounts::find_user(&state.db, actor.user_id))
             .await
             .or_gql(ctx)?
             .map(Into::into))
@@ -117,6 +117,8 @@ impl AccountsMutation {
         // argon2 before the transaction: it must not hold the write lock.
         let password_hash = password.hash().await.or_gql(ctx)?;
         let (user, refresh) = write_txn(ctx, |txn| {
+            // Cloned per attempt: a transaction that lost its connection runs again.
+            let (email, password_hash, name) = (email.clone(), password_hash.clone(), name.clone());
             Box::pin(async move {
                 let user = accounts::register(txn, &email, password_hash, &name, Role::Customer).await?;
                 let refresh = accounts::issue_refresh_token(txn, user.id).await?;
@@ -171,6 +173,7 @@ impl AccountsMutation {
     /// Revokes a refresh token. True when it was live.
     async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> async_graphql::Result<bool> {
         write_txn(ctx, |txn| {
+            let refresh_token = refresh_token.clone();
             Box::pin(async move { accounts::revoke_refresh_token(txn, &refresh_token).await })
         })
         .await
@@ -186,6 +189,7 @@ impl AccountsMutation {
         };
         rules::take(ctx, &[(Limit::PasswordResetEmail, email.as_str())]).await?;
         write_txn(ctx, |txn| {
+            let email = email.clone();
             Box::pin(async move { accounts::request_password_reset(txn, &email).await })
         })
         .await?;
@@ -210,6 +214,7 @@ impl AccountsMutation {
         rules::take(ctx, &[(Limit::ResetPasswordAccount, &account.to_string())]).await?;
         let password_hash = password.hash().await.or_gql(ctx)?;
         write_txn(ctx, |txn| {
+            let (token, password_hash) = (token.clone(), password_hash.clone());
             Box::pin(async move { accounts::reset_password(txn, &token, password_hash).await })
         })
         .await?;

@@ -11,6 +11,7 @@ use crate::ids;
 use crate::money::{MoneyView, money};
 use crate::pagination::{Connection, ConnectionNode, decode_after, encode_cursor};
 use crate::state::AppState;
+use crate::transaction::read;
 use crate::write_txn;
 
 /// A product of the catalog.
@@ -151,7 +152,8 @@ impl CatalogQuery {
             }
         };
         let state = ctx.data::<AppState>()?;
-        let found = entity::catalog::find_product(&state.db, &key, visibility(ctx)?)
+        let visibility = visibility(ctx)?;
+        let found = read(|| entity::catalog::find_product(&state.db, &key, visibility))
             .await
             .or_gql(ctx)?;
         Ok(found.map(Product))
@@ -172,14 +174,9 @@ impl CatalogQuery {
         let filter = DomainFilter::try_from(filter.unwrap_or_default()).or_gql(ctx)?;
         let visibility = visibility(ctx)?;
         let state = ctx.data::<AppState>()?;
-        let page = entity::catalog::listing::list_products(
-            &state.db,
-            &filter,
-            order,
-            after.as_ref(),
-            size,
-            visibility,
-        )
+        let page = read(|| {
+            entity::catalog::listing::list_products(&state.db, &filter, order, after.as_ref(), size, visibility)
+        })
         .await
         .or_gql(ctx)?;
         Ok(Connection::new(
@@ -239,7 +236,7 @@ impl CatalogMutation {
             input.active,
         )
         .or_gql(ctx)?;
-        let product = write_txn(ctx, |txn| Box::pin(entity::catalog::create_product(txn, new))).await?;
+        let product = write_txn(ctx, |txn| Box::pin(entity::catalog::create_product(txn, new.clone()))).await?;
         Ok(Product(product))
     }
 
@@ -279,6 +276,7 @@ impl CatalogMutation {
         let delta = StockDelta::parse(delta).or_gql(ctx)?;
         let reason = AdjustmentReason::parse(&reason).or_gql(ctx)?;
         let product = write_txn(ctx, |txn| {
+            let reason = reason.clone();
             Box::pin(async move { entity::catalog::adjust_stock(txn, id, delta, reason).await })
         })
         .await?;

@@ -16,7 +16,7 @@ impl Loader<ProductId> for ProductLoader {
 
     async fn load(&self, keys: &[ProductId]) -> Result<HashMap<ProductId, Self::Value>, Self::Error> {
         crate::metrics::loader_batch("product", keys.len());
-        entity::catalog::products_by_ids(&self.0, keys)
+        crate::transaction::read(|| entity::catalog::products_by_ids(&self.0, keys))
             .await
             .map_err(Arc::new)
     }

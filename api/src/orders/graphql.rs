@@ -15,6 +15,7 @@ use crate::orders::loaders::OrderLinesLoader;
 use crate::pagination::{Connection, ConnectionNode, decode_after, encode_cursor};
 use crate::payments::{Payment, PaymentLoader};
 use crate::state::AppState;
+use crate::transaction::read;
 use crate::throttle::rules::{self, Limit};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -127,7 +128,7 @@ impl OrdersQuery {
             return Ok(None);
         };
         let state = ctx.data::<AppState>()?;
-        Ok(entity::orders::find_order(&state.db, actor, id)
+        Ok(read(|| entity::orders::find_order(&state.db, actor, id))
             .await
             .or_gql(ctx)?
             .map(Order))
@@ -146,7 +147,7 @@ impl OrdersQuery {
         let size = entity::pagination::page_size(first).or_gql(ctx)?;
         let after: Option<OrderId> = decode_after(after.as_deref())?;
         let status: Option<entity::orders::OrderStatus> = status.map(Into::into);
-        let page = entity::orders::list_orders(&state.db, actor, status, after, size)
+        let page = read(|| entity::orders::list_orders(&state.db, actor, status, after, size))
             .await
             .or_gql(ctx)?;
         Ok(Connection::new(
@@ -187,13 +188,17 @@ impl OrdersMutation {
         };
         let state = ctx.data::<AppState>()?;
         let request_id = Some(errors::request_id(ctx).to_owned());
-        let placed = entity::orders::place_order(
-            &state.db,
-            state.gateway.as_ref(),
-            actor.user_id,
-            request,
-            request_id,
-        )
+        // Safe to run again when the connection died: the idempotency key
+        // finds an order that did commit, and one that did not was voided.
+        let placed = entity::db::retry::retrying("placeOrder", || {
+            entity::orders::place_order(
+                &state.db,
+                state.gateway.as_ref(),
+                actor.user_id,
+                request.clone(),
+                request_id.clone(),
+            )
+        })
         .await
         .or_gql(ctx)?;
         crate::jobs_written(ctx);

@@ -18,7 +18,7 @@ impl Loader<OrderId> for OrderLinesLoader {
 
     async fn load(&self, keys: &[OrderId]) -> Result<HashMap<OrderId, Self::Value>, Self::Error> {
         crate::metrics::loader_batch("order_lines", keys.len());
-        entity::orders::lines_by_order_ids(&self.0, keys)
+        crate::transaction::read(|| entity::orders::lines_by_order_ids(&self.0, keys))
             .await
             .map_err(Arc::new)
     }

@@ -18,7 +18,7 @@ impl Loader<OrderId> for PaymentLoader {
 
     async fn load(&self, keys: &[OrderId]) -> Result<HashMap<OrderId, Self::Value>, Self::Error> {
         crate::metrics::loader_batch("payment", keys.len());
-        entity::orders::payments_by_order_ids(&self.0, keys)
+        crate::transaction::read(|| entity::orders::payments_by_order_ids(&self.0, keys))
             .await
             .map_err(Arc::new)
     }

@@ -177,6 +177,14 @@ pub async fn place_order(
     .await;
     match outcome {
         Ok(order) => Ok(PlacedOrder { order, created: true }),
+        // The connection died during COMMIT and the server could not say
+        // whether it committed: the order may exist with this authorisation,
+        // so it is not voided (an unused authorisation lapses; voiding a placed
+        // order's would be worse). A retry with the same key finds the order,
+        // or places it anew.
+        Err(WriteError::Domain(DomainError::Database(err))) if crate::db::retry::is_commit_unknown(&err) => {
+            Err(DomainError::Database(err))
+        }
         Err(err) => {
             if let Err(void_err) = gateway.void(&authorization).await {
                 tracing::warn!(error = %void_err, "could not void the authorisation of an order that was not placed");
@@ -293,7 +301,8 @@ async fn write_order(
         request_id,
     )
     .await?;
-    txn.commit().await?;
+    // Resolves a COMMIT whose answer was lost (see `db::retry::commit`).
+    crate::db::retry::commit(db, txn).await?;
     Ok(order)
 }
 

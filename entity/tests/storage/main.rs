@@ -1,7 +1,9 @@
 //! Storage tests: every test runs on SQLite and on PostgreSQL, each with a
-//! database of its own (`testkit::TestDb`).
+//! database of its own (`testkit::TestDb`); `connections` restarts a
+//! private PostgreSQL (`testkit::PrivatePostgres`).
 mod accounts;
 mod catalog;
+mod connections;
 mod helpers;
 mod jobs;
 mod migrations;

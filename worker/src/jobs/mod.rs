@@ -20,6 +20,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use entity::db::lost::ConnectionLost;
 use entity::jobs::{Envelope, Job, JobOutcome, ReleasePayment, SendEmail, SettlePayment};
 use entity::payments::PaymentGateway;
 use sea_orm::DatabaseConnection;
@@ -95,6 +96,9 @@ async fn record(ctx: &JobContext, envelope: &Envelope, outcome: JobOutcome) {
         match write_outcome(ctx, envelope, &outcome).await {
             Ok(()) => return,
             Err(err) => {
+                if err.connection_lost() {
+                    entity::db::lost::record_fault();
+                }
                 tracing::error!(job = %envelope.job_name, error = %err, "could not record a job outcome; trying again");
                 tokio::time::sleep(wait).await;
                 wait *= 2;
@@ -132,10 +136,23 @@ async fn write_outcome(
     Ok(())
 }
 
-/// A database failure inside a handler is temporary as far as the job is concerned.
+/// A database failure inside a handler is temporary as far as the job is
+/// concerned. A dead connection (the database restarted) is not even the
+/// job's failure: the same attempt runs again shortly, on a fresh connection.
 pub(crate) fn retry_on_error(result: Result<JobOutcome, entity::DomainError>) -> JobOutcome {
     result.unwrap_or_else(|err| {
+        if err.connection_lost() {
+            entity::db::lost::record_fault();
+            tracing::warn!(error = %err, "job met a dead database connection; running it again");
+            return JobOutcome::Later {
+                after: DEAD_CONNECTION_PAUSE,
+                reason: format!("database connection lost: {err}"),
+            };
+        }
         tracing::warn!(error = %err, "job hit a database error");
         JobOutcome::Retry(format!("database: {err}"))
     })
 }
+
+/// How long a job that met a dead connection waits before it runs again.
+const DEAD_CONNECTION_PAUSE: Duration = Duration::from_millis(200);
