@@ -105,6 +105,12 @@ impl TestDb {
         }
     }
 
+    /// A fresh database with no tables on the PostgreSQL server at
+    /// `admin_url` (a [`crate::PrivatePostgres`], say).
+    pub async fn empty_on(admin_url: &str) -> Self {
+        Self::create_postgres(admin_url.to_owned(), fresh_name(), None).await
+    }
+
     async fn open_sqlite(path: PathBuf) -> Self {
         let url = db::sqlite_url(&path);
         let conn = db::connect(&url, 8).await.expect("open SQLite test database");

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
-use testkit::{Backend, Behaviour, GraphqlClient, Namespace, PrivateRedis, Session, TestDb, TestSmtp, parse};
+use testkit::{
+    Backend, Behaviour, GraphqlClient, Namespace, PrivatePostgres, PrivateRedis, Session, TestDb, TestSmtp, parse,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -287,6 +289,8 @@ pub struct Cluster {
     workers_started: usize,
     /// Declared after the processes so it is dropped after them.
     pub db: TestDb,
+    /// The test's own PostgreSQL server, when it has one (dropped last).
+    pub postgres: Option<PrivatePostgres>,
     _print_logs: PrintLogsOnFailure,
 }
 
@@ -296,7 +300,18 @@ impl Cluster {
     pub async fn start(test: &str, overrides: &[(&str, &str)]) -> Self {
         let namespace = Namespace::new("sf-proc");
         let dir = test_dir(test);
-        Self::build(dir, Logs::default(), namespace, overrides).await
+        Self::build(dir, Logs::default(), namespace, overrides, None).await
+    }
+
+    /// The same on a PostgreSQL server of this test's own, which it may
+    /// restart (`cluster.postgres`).
+    pub async fn start_on_private_postgres(test: &str, overrides: &[(&str, &str)]) -> Self {
+        let namespace = Namespace::new("sf-proc");
+        let dir = test_dir(test);
+        let logs = Logs::default();
+        let postgres = PrivatePostgres::start().await;
+        logs.add(postgres.log_path());
+        Self::build(dir, logs, namespace, overrides, Some(postgres)).await
     }
 
     /// The same on a private `redis-server` of this test that is not
@@ -307,7 +322,7 @@ impl Cluster {
         let redis = PrivateRedis::reserve_in(&dir);
         logs.add(redis.log_path().to_path_buf());
         let namespace = Namespace::on(&redis.url(), "sf-proc");
-        let cluster = Self::build(dir, logs, namespace, overrides).await;
+        let cluster = Self::build(dir, logs, namespace, overrides, None).await;
         (cluster, redis)
     }
 
@@ -318,14 +333,23 @@ impl Cluster {
         let redis = PrivateRedis::start_with_logs_in(&dir).await;
         logs.add(redis.log_path().to_path_buf());
         let namespace = Namespace::on(&redis.url(), "sf-proc");
-        let cluster = Self::build(dir, logs, namespace, overrides).await;
+        let cluster = Self::build(dir, logs, namespace, overrides, None).await;
         (cluster, redis)
     }
 
-    async fn build(dir: PathBuf, logs: Logs, namespace: Namespace, overrides: &[(&str, &str)]) -> Self {
+    async fn build(
+        dir: PathBuf,
+        logs: Logs,
+        namespace: Namespace,
+        overrides: &[(&str, &str)],
+        postgres: Option<PrivatePostgres>,
+    ) -> Self {
         let _ = worker_bin();
         let print_logs = PrintLogsOnFailure(logs.clone());
-        let db = TestDb::empty(Backend::Postgres).await;
+        let db = match &postgres {
+            Some(server) => TestDb::empty_on(&server.url()).await,
+            None => TestDb::empty(Backend::Postgres).await,
+        };
         let smtp = TestSmtp::start(Behaviour::Accept);
         let mut env: Env = [
             ("APP_ENV", "development"),
@@ -384,6 +408,7 @@ impl Cluster {
             _namespace: namespace,
             workers_started: 0,
             db,
+            postgres,
             _print_logs: print_logs,
         }
     }

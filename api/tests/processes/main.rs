@@ -12,6 +12,8 @@
 //! - `breakers`: SMTP down, a hanging gateway, hanging captures: circuit
 //!   breakers open, nothing fails or is lost, everything settles after;
 //! - `crash`: SIGKILL a worker with jobs in flight;
+//! - `db_restart`: PostgreSQL restarted while idle and under load: no
+//!   request fails, every order settles once;
 //! - `outage`: Redis down while orders are placed;
 //! - `degraded`: api and worker started while Redis is down;
 //! - `scale_out`: 200 orders from concurrent clients over two workers;
@@ -29,6 +31,7 @@
 
 mod breakers;
 mod crash;
+mod db_restart;
 mod degraded;
 mod embedded;
 mod harness;
