@@ -115,13 +115,19 @@ impl PrivatePostgres {
             self.data().to_string_lossy().into_owned(),
             self.log_path().to_string_lossy().into_owned(),
         );
-        self.run_pg(&self.pg_ctl(), &["-D", &data, "-l", &log, "-w", "-t", "60", "start"]);
+        self.run_pg(
+            &self.pg_ctl(),
+            &["-D", &data, "-l", &log, "-w", "-t", "60", "start"],
+        );
         self.running = true;
     }
 
     fn stop_server(&mut self, mode: &str) {
         let data = self.data().to_string_lossy().into_owned();
-        self.run_pg(&self.pg_ctl(), &["-D", &data, "-m", mode, "-w", "-t", "60", "stop"]);
+        self.run_pg(
+            &self.pg_ctl(),
+            &["-D", &data, "-m", mode, "-w", "-t", "60", "stop"],
+        );
         self.running = false;
     }
 

@@ -94,10 +94,12 @@ impl AccountsQuery {
             return Ok(None);
         };
         let state = ctx.data::<AppState>()?;
-        Ok(crate::transaction::read(|| accounts::find_user(&state.db, actor.user_id))
-            .await
-            .or_gql(ctx)?
-            .map(Into::into))
+        Ok(
+            crate::transaction::read(|| accounts::find_user(&state.db, actor.user_id))
+                .await
+                .or_gql(ctx)?
+                .map(Into::into),
+        )
     }
 }
 

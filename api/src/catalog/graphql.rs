@@ -175,7 +175,14 @@ impl CatalogQuery {
         let visibility = visibility(ctx)?;
         let state = ctx.data::<AppState>()?;
         let page = read(|| {
-            entity::catalog::listing::list_products(&state.db, &filter, order, after.as_ref(), size, visibility)
+            entity::catalog::listing::list_products(
+                &state.db,
+                &filter,
+                order,
+                after.as_ref(),
+                size,
+                visibility,
+            )
         })
         .await
         .or_gql(ctx)?;
@@ -236,7 +243,10 @@ impl CatalogMutation {
             input.active,
         )
         .or_gql(ctx)?;
-        let product = write_txn(ctx, |txn| Box::pin(entity::catalog::create_product(txn, new.clone()))).await?;
+        let product = write_txn(ctx, |txn| {
+            Box::pin(entity::catalog::create_product(txn, new.clone()))
+        })
+        .await?;
         Ok(Product(product))
     }
 

@@ -15,8 +15,8 @@ use crate::orders::loaders::OrderLinesLoader;
 use crate::pagination::{Connection, ConnectionNode, decode_after, encode_cursor};
 use crate::payments::{Payment, PaymentLoader};
 use crate::state::AppState;
-use crate::transaction::read;
 use crate::throttle::rules::{self, Limit};
+use crate::transaction::read;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "entity::orders::OrderStatus")]

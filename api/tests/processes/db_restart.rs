@@ -14,7 +14,9 @@ use crate::harness::{Cluster, DEFAULT_SETTINGS, eventually};
 /// Places one order under a fresh key; `Ok(id)` when accepted, else the body.
 async fn try_order(cluster: &Cluster, customer: &Session, product: &str) -> Result<String, Value> {
     let key = uuid::Uuid::now_v7().to_string();
-    let body = cluster.try_place_order(customer, product, "sandbox_ok", &key).await;
+    let body = cluster
+        .try_place_order(customer, product, "sandbox_ok", &key)
+        .await;
     match body["data"]["placeOrder"]["id"].as_str() {
         Some(id) => Ok(id.to_owned()),
         None => Err(body),
@@ -22,7 +24,12 @@ async fn try_order(cluster: &Cluster, customer: &Session, product: &str) -> Resu
 }
 
 /// Waits until `orders` are all PAID, each confirmed and receipted once.
-async fn all_paid_and_mailed_once(cluster: &Cluster, admin: &Session, orders: &[(String, String)], welcomes: usize) {
+async fn all_paid_and_mailed_once(
+    cluster: &Cluster,
+    admin: &Session,
+    orders: &[(String, String)],
+    welcomes: usize,
+) {
     let total = orders.len();
     eventually(Duration::from_secs(60), "every accepted order PAID", || async {
         let paid = cluster.count_orders(admin, "PAID").await;
@@ -36,7 +43,9 @@ async fn all_paid_and_mailed_once(cluster: &Cluster, admin: &Session, orders: &[
     cluster
         .wait_for_mail("Payment received", total, Duration::from_secs(30))
         .await;
-    cluster.wait_for_mail("Order ", total, Duration::from_secs(30)).await;
+    cluster
+        .wait_for_mail("Order ", total, Duration::from_secs(30))
+        .await;
     cluster.assert_one_confirmation_and_one_receipt(orders);
     assert_eq!(
         cluster.mail().len(),
@@ -76,13 +85,19 @@ async fn a_burst_after_an_idle_restart_all_succeeds() {
 
     // Assert: none failed, and they all settle
     let slowest = burst.iter().map(|(_, took)| *took).max().unwrap_or_default();
-    let failed: Vec<&Value> = burst.iter().filter_map(|(placed, _)| placed.as_ref().err()).collect();
+    let failed: Vec<&Value> = burst
+        .iter()
+        .filter_map(|(placed, _)| placed.as_ref().err())
+        .collect();
     println!(
         "idle restart: PostgreSQL down for {down_for:?}; burst of 10 placeOrder 2 s later: \
          {} failed, slowest answer {slowest:?}, whole burst {burst_took:?}",
         failed.len()
     );
-    assert!(failed.is_empty(), "no placeOrder fails after the restart: {failed:?}");
+    assert!(
+        failed.is_empty(),
+        "no placeOrder fails after the restart: {failed:?}"
+    );
     orders.extend(
         burst
             .into_iter()
@@ -179,7 +194,10 @@ async fn orders_placed_through_a_restart_all_succeed_and_settle_once() {
         .filter(|s| s.at >= restart_at + Duration::from_secs(1))
         .map(|s| (s.at, &s.outcome))
         .collect();
-    assert!(late_failures.is_empty(), "a request sent 1 s after the restart failed: {late_failures:?}");
+    assert!(
+        late_failures.is_empty(),
+        "a request sent 1 s after the restart failed: {late_failures:?}"
+    );
     assert!(
         sent.iter().any(|s| s.at < restart_at) && sent.iter().any(|s| s.at > restart_at + down_for),
         "orders flowed before and after the restart"

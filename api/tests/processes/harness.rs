@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use testkit::{
-    Backend, Behaviour, GraphqlClient, Namespace, PrivatePostgres, PrivateRedis, Session, TestDb, TestSmtp, parse,
+    Backend, Behaviour, GraphqlClient, Namespace, PrivatePostgres, PrivateRedis, Session, TestDb, TestSmtp,
+    parse,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -117,9 +117,9 @@ mod tests {
 
     #[test]
     fn io_errors_are_lost_and_ordinary_errors_are_not() {
-        let io = DbErr::Exec(RuntimeErr::SqlxError(std::sync::Arc::new(sea_orm::sqlx::Error::Io(
-            std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
-        ))));
+        let io = DbErr::Exec(RuntimeErr::SqlxError(std::sync::Arc::new(
+            sea_orm::sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
+        )));
         assert!(io.connection_lost());
         assert!(DomainError::Database(io).connection_lost());
         assert!(!DbErr::RecordNotFound("x".into()).connection_lost());
@@ -136,6 +136,9 @@ mod tests {
         record_fault();
         assert!(created_before_last_fault(old));
         std::thread::sleep(Duration::from_millis(2));
-        assert!(!created_before_last_fault(Duration::ZERO), "opened after the fault");
+        assert!(
+            !created_before_last_fault(Duration::ZERO),
+            "opened after the fault"
+        );
     }
 }

@@ -16,8 +16,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement};
 
 use super::lost::{ConnectionLost, record_fault};
 
@@ -124,10 +123,13 @@ pub async fn commit(db: &DatabaseConnection, txn: DatabaseTransaction) -> Result
 
 /// The id of `txn`'s transaction (assigning one if it has none yet).
 async fn current_txid(txn: &DatabaseTransaction) -> Result<i64, DbErr> {
-    txn.query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT txid_current()"))
-        .await?
-        .ok_or_else(|| DbErr::Custom("txid_current() returned no row".into()))?
-        .try_get_by_index::<i64>(0)
+    txn.query_one_raw(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT txid_current()",
+    ))
+    .await?
+    .ok_or_else(|| DbErr::Custom("txid_current() returned no row".into()))?
+    .try_get_by_index::<i64>(0)
 }
 
 /// What became of a transaction.

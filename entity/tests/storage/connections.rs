@@ -12,7 +12,9 @@ use entity::db::lost::ConnectionLost;
 use entity::db::retry::{self, TxStatus};
 use entity::tables::products;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait, Statement};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait, Statement,
+};
 use testkit::{Backend, PrivatePostgres, TestDb};
 
 use crate::helpers::insert_product;
@@ -55,9 +57,9 @@ async fn reads_and_writes_on_the_old_pool_succeed_after_a_restart() {
     for read in futures::future::join_all(reads).await {
         assert_eq!(read.expect("a read after the restart"), 0);
     }
-    let written = retry::write(&db, "insert", |txn| Box::pin(async move {
-        Ok::<_, DbErr>(insert_product(txn, 3, true).await.id)
-    }))
+    let written = retry::write(&db, "insert", |txn| {
+        Box::pin(async move { Ok::<_, DbErr>(insert_product(txn, 3, true).await.id) })
+    })
     .await
     .expect("a write transaction after the restart");
     let found = retry::retrying("find", || products::Entity::find_by_id(written).one(&db)).await;
@@ -123,8 +125,17 @@ async fn a_commit_cut_off_by_a_dying_session_is_resolved_and_retried_once() {
 
     // Assert: the cut-off COMMIT was found aborted, so it ran again, once
     killer.await.expect("the killer found the COMMIT");
-    assert_eq!(attempts.load(Ordering::SeqCst), 2, "one attempt cut off, one retry");
-    assert_eq!(scalar_i64(&db, "SELECT count(*) FROM probe").await.expect("count"), 1);
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        2,
+        "one attempt cut off, one retry"
+    );
+    assert_eq!(
+        scalar_i64(&db, "SELECT count(*) FROM probe")
+            .await
+            .expect("count"),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,12 +148,17 @@ async fn txid_status_tells_committed_aborted_and_waits_out_in_progress() {
     let txn = entity::db::begin_write(&db).await.expect("begin");
     let committed = scalar_i64(&txn, txid).await.expect("txid");
     txn.commit().await.expect("commit");
-    assert_eq!(retry::commit_status(&db, committed).await, Ok(TxStatus::Committed));
+    assert_eq!(
+        retry::commit_status(&db, committed).await,
+        Ok(TxStatus::Committed)
+    );
 
     // Aborted: its session is terminated from another one.
     let txn = entity::db::begin_write(&db).await.expect("begin");
     let aborted = scalar_i64(&txn, txid).await.expect("txid");
-    let pid = scalar_i64(&txn, "SELECT pg_backend_pid()::bigint").await.expect("pid");
+    let pid = scalar_i64(&txn, "SELECT pg_backend_pid()::bigint")
+        .await
+        .expect("pid");
     db.execute_unprepared(&format!("SELECT pg_terminate_backend({pid})"))
         .await
         .expect("terminate");
@@ -180,7 +196,10 @@ async fn ordinary_errors_are_not_retried(backend: Backend) {
     })
     .await;
     let err = duplicate.expect_err("a duplicate sku fails");
-    assert!(entity::error::is_unique_violation(&err), "a unique violation: {err}");
+    assert!(
+        entity::error::is_unique_violation(&err),
+        "a unique violation: {err}"
+    );
     assert!(!err.connection_lost(), "not a lost connection: {err}");
     assert_eq!(attempts.load(Ordering::SeqCst), 1, "tried once");
 
