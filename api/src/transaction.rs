@@ -39,7 +39,7 @@ pub async fn read<T, E, F, Fut>(read: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
-    E: ConnectionLost + std::fmt::Display,
+    E: ConnectionLost + std::fmt::Debug,
 {
     entity::db::retry::retrying("read", read).await
 }

@@ -40,7 +40,7 @@ pub async fn retrying<T, E, F, Fut>(what: &str, mut attempt: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
-    E: ConnectionLost + std::fmt::Display,
+    E: ConnectionLost + std::fmt::Debug,
 {
     let mut retry = 0;
     loop {
@@ -51,7 +51,7 @@ where
                 if retry > RETRIES {
                     return Err(err);
                 }
-                tracing::warn!(%err, what, retry, "database connection lost: retrying on a fresh connection");
+                tracing::warn!(error = ?err, what, retry, "database connection lost: retrying on a fresh connection");
                 tokio::time::sleep(pause(retry)).await;
             }
             outcome => return outcome,
@@ -69,7 +69,7 @@ where
 pub async fn write<T, E, F>(db: &DatabaseConnection, what: &str, work: F) -> Result<T, E>
 where
     F: for<'c> Fn(&'c DatabaseTransaction) -> BoxFuture<'c, Result<T, E>>,
-    E: From<DbErr> + ConnectionLost + std::fmt::Display,
+    E: From<DbErr> + ConnectionLost + std::fmt::Debug,
 {
     retrying(what, || async {
         let txn = super::begin_write(db).await?;

@@ -143,7 +143,7 @@ pub(crate) fn retry_on_error(result: Result<JobOutcome, entity::DomainError>) ->
     result.unwrap_or_else(|err| {
         if err.connection_lost() {
             entity::db::lost::record_fault();
-            tracing::warn!(error = %err, "job met a dead database connection; running it again");
+            tracing::warn!(error = ?err, "job met a dead database connection; running it again");
             return JobOutcome::Later {
                 after: DEAD_CONNECTION_PAUSE,
                 reason: format!("database connection lost: {err}"),

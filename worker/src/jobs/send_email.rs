@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use entity::DomainError;
+use entity::db::retry::retrying;
 use entity::jobs::{EmailMessage, Envelope, JobOutcome, SendEmail};
 use entity::money::Money;
 use entity::notifications::{Claim, claim_delivery, delivery_failed, delivery_sent};
@@ -76,7 +77,10 @@ async fn send(ctx: &JobContext, job: &SendEmail) -> Result<JobOutcome, DomainErr
         }
         Claim::Send(_) => {}
     }
-    let Some(content) = content(ctx, &job.message).await? else {
+    // From here on this worker holds the claim: a dead connection must not
+    // turn into a retry that finds its own claim busy for the whole LEASE,
+    // so the statements up to the send run again on a fresh connection.
+    let Some(content) = retrying("email content", || content(ctx, &job.message)).await? else {
         let why = match job.message {
             EmailMessage::PasswordReset { .. } | EmailMessage::LegacyPasswordReset { .. } => RESET_UNUSABLE,
             _ => "the order of this email no longer exists",
@@ -87,7 +91,7 @@ async fn send(ctx: &JobContext, job: &SendEmail) -> Result<JobOutcome, DomainErr
     let email = render(job.to.as_str(), &content, &ctx.links);
     match ctx.mailer.send(&email).await {
         Ok(()) => {
-            delivery_sent(&ctx.db, &job.dedupe_key).await?;
+            retrying("email sent", || delivery_sent(&ctx.db, &job.dedupe_key)).await?;
             tracing::info!(template = job.message.template(), dedupe_key = %job.dedupe_key, "email sent");
             Ok(JobOutcome::Done)
         }
