@@ -73,7 +73,7 @@ pub async fn run() -> anyhow::Result<()> {
             let email = Email::parse(&email)?;
             let password = Password::parse(&password)?;
             let name = DisplayName::parse(&name)?;
-            let db = connect_and_migrate(&config).await?;
+            let db = crate::startup::connect_and_migrate(&config).await?;
             let txn = entity::db::begin_write(&db).await?;
             let admin = accounts::ensure_admin(&txn, &email, &password, &name).await?;
             txn.commit().await?;
@@ -83,19 +83,10 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Seed => {
             let config = Config::from_env()?;
             worker::telemetry::init(config.log_format);
-            let db = connect_and_migrate(&config).await?;
+            let db = crate::startup::connect_and_migrate(&config).await?;
             let added = crate::seed::seed_demo_catalog(&db).await?;
             println!("seeded {added} demo products");
             Ok(())
         }
     }
-}
-
-async fn connect_and_migrate(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    use migration::MigratorTrait;
-    let db = crate::startup::connect(config, 2).await?;
-    migration::Migrator::up(&db, None)
-        .await
-        .context("applying migrations")?;
-    Ok(db)
 }

@@ -30,8 +30,7 @@ use crate::throttle::rules::Limit;
 /// # Errors
 /// When the database cannot be opened, migrated or seeded.
 pub async fn prepare_database(config: &Config) -> anyhow::Result<()> {
-    let db = connect(config, 2).await?;
-    Migrator::up(&db, None).await.context("applying migrations")?;
+    let db = connect_and_migrate(config).await?;
     if config.seed_demo_data {
         let added = crate::seed::seed_if_empty(&db)
             .await
@@ -44,20 +43,44 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens a small pool and applies pending migrations on it. Migrations run
+/// without `DATABASE_STATEMENT_TIMEOUT_MS`: building an index on a large
+/// table may rightly take longer than any request should.
+///
+/// # Errors
+/// When the database cannot be opened or a migration fails.
+pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let settings = entity::db::PoolSettings {
+        max_connections: 2,
+        statement_timeout: std::time::Duration::ZERO,
+        ..config.database
+    };
+    let db = connect_with(config, &settings).await?;
+    Migrator::up(&db, None).await.context("applying migrations")?;
+    Ok(db)
+}
+
 /// Opens a pool on the configured database (creating `DATA_DIR` for SQLite).
 ///
 /// # Errors
 /// When the directory cannot be made or the database reached.
 pub async fn connect(config: &Config, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
-    if config.is_sqlite() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating DATA_DIR {}", config.data_dir.display()))?;
-    }
     let settings = entity::db::PoolSettings {
         max_connections,
         ..config.database
     };
-    entity::db::connect_with(&config.database_url, &settings)
+    connect_with(config, &settings).await
+}
+
+async fn connect_with(
+    config: &Config,
+    settings: &entity::db::PoolSettings,
+) -> anyhow::Result<DatabaseConnection> {
+    if config.is_sqlite() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating DATA_DIR {}", config.data_dir.display()))?;
+    }
+    entity::db::connect_with(&config.database_url, settings)
         .await
         .context("connecting to the database")
 }
