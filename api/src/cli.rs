@@ -57,11 +57,14 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Serve => {
             let config = Config::from_env()?;
-            worker::telemetry::init(config.log_format);
-            crate::startup::prepare_database(&config).await?;
-            let app = Application::build(config).await?;
-            app.run_until_stopped(worker::process::shutdown_signal()).await?;
-            Ok(())
+            let telemetry = worker::telemetry::init(
+                config.log_format,
+                "storefront-api",
+                config.worker.otlp_endpoint.as_ref(),
+            );
+            let result = serve(config).await;
+            telemetry.shutdown().await;
+            result
         }
         Command::CreateAdmin {
             email,
@@ -69,7 +72,8 @@ pub async fn run() -> anyhow::Result<()> {
             name,
         } => {
             let config = Config::from_env()?;
-            worker::telemetry::init(config.log_format);
+            // One-off commands log; they export no traces.
+            let _logs = worker::telemetry::init(config.log_format, "storefront-api", None);
             let email = Email::parse(&email)?;
             let password = Password::parse(&password)?;
             let name = DisplayName::parse(&name)?;
@@ -82,11 +86,19 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Seed => {
             let config = Config::from_env()?;
-            worker::telemetry::init(config.log_format);
+            let _logs = worker::telemetry::init(config.log_format, "storefront-api", None);
             let db = crate::startup::connect_and_migrate(&config).await?;
             let added = crate::seed::seed_demo_catalog(&db).await?;
             println!("seeded {added} demo products");
             Ok(())
         }
     }
+}
+
+/// Serves until SIGTERM or Ctrl-C, then drains.
+async fn serve(config: Config) -> anyhow::Result<()> {
+    crate::startup::prepare_database(&config).await?;
+    let app = Application::build(config).await?;
+    app.run_until_stopped(worker::process::shutdown_signal()).await?;
+    Ok(())
 }

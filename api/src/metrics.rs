@@ -218,6 +218,10 @@ pub fn describe() {
         "GraphQL errors answered, by operation, type and extensions.code"
     );
     describe_histogram!(
+        "graphql_query_cost",
+        "requested cost of each GraphQL document measured, refused ones included (see MAX_QUERY_COST)"
+    );
+    describe_histogram!(
         "storefront_dataloader_batch_size",
         "keys per DataLoader batch, by loader"
     );
@@ -235,6 +239,12 @@ pub fn describe() {
     );
     gauge!("storefront_subscriptions_open").increment(0.0);
     gauge!("storefront_websockets_open").increment(0.0);
+}
+
+/// Records the requested cost of one document (`cost`), before it runs or is refused.
+pub fn query_cost(requested: u64) {
+    #[expect(clippy::cast_precision_loss, reason = "costs are far below 2^53")]
+    histogram!("graphql_query_cost").record(requested as f64);
 }
 
 /// Records the size of one DataLoader batch.

@@ -265,6 +265,31 @@ mod tests {
     }
 
     #[test]
+    fn envelopes_queued_without_a_traceparent_still_decode_and_none_is_not_written() {
+        let id = "00000000-0000-0000-0000-000000000000";
+        let older = serde_json::json!({
+            "outbox_id": id, "job_name": "send_email.v1", "attempt": 1, "payload": {},
+        });
+        let envelope: Envelope = serde_json::from_value(older.clone()).expect("an older build's envelope");
+        assert_eq!(envelope.traceparent, None);
+        assert_eq!(serde_json::to_value(&envelope).expect("serialize"), older);
+
+        let traced = Envelope {
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            ..envelope
+        };
+        let json = serde_json::to_value(&traced).expect("serialize");
+        assert_eq!(
+            json["traceparent"],
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+        assert_eq!(
+            serde_json::from_value::<Envelope>(json).expect("deserialize"),
+            traced
+        );
+    }
+
+    #[test]
     fn secrets_are_redacted_at_any_depth_under_any_spelling_of_their_key() {
         let payload = serde_json::json!({
             "dedupe_key": "password-reset:1",
@@ -293,6 +318,10 @@ pub struct Envelope {
     /// 1 for the first attempt.
     pub attempt: u32,
     pub payload: serde_json::Value,
+    /// The W3C trace context of the row (see [`crate::trace`]); the job's
+    /// span continues it. Absent in envelopes queued by older builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl fmt::Debug for Envelope {
@@ -302,6 +331,7 @@ impl fmt::Debug for Envelope {
             .field("job_name", &self.job_name)
             .field("attempt", &self.attempt)
             .field("payload", &redacted(&self.payload))
+            .field("traceparent", &self.traceparent)
             .finish()
     }
 }

@@ -13,6 +13,7 @@
 //! - [`notifications`]: email delivery statuses.
 //! - [`pagination`]: page sizes and keyset pages.
 //! - [`outbox`]: jobs written inside the caller's transaction; the retry schedule; the sweeper's due rows.
+//! - [`trace`]: the W3C `traceparent` of a span, stored with each outbox row and followed by the job.
 //! - [`dead_jobs`]: jobs that failed for good, kept for an admin to retry.
 //! - [`workers`]: the job runners' heartbeats (who is alive, running what).
 //! - [`jobs`]: the job payloads (`SettlePayment`, `SendEmail`) and their stable names.
@@ -34,6 +35,7 @@ pub mod outbox;
 pub mod pagination;
 pub mod payments;
 pub mod tables;
+pub mod trace;
 pub mod workers;
 
 pub use error::DomainError;

@@ -19,7 +19,13 @@ use crate::ids::OutboxId;
 use crate::jobs::{Envelope, Job, QueueName};
 use crate::tables::outbox;
 
-fn row(job_name: &str, payload: serde_json::Value, attempt: i32, delay: Duration) -> outbox::ActiveModel {
+fn row(
+    job_name: &str,
+    payload: serde_json::Value,
+    attempt: i32,
+    delay: Duration,
+    traceparent: Option<String>,
+) -> outbox::ActiveModel {
     let now = Utc::now();
     let available_at = now + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::days(1));
     outbox::ActiveModel {
@@ -33,22 +39,32 @@ fn row(job_name: &str, payload: serde_json::Value, attempt: i32, delay: Duration
         completed_at: Set(None),
         dispatch_attempts: Set(0),
         last_error: Set(None),
+        traceparent: Set(traceparent),
     }
 }
 
 /// Writes `job` to the outbox through `conn`, which should be the caller's
-/// transaction: the row commits or rolls back with the caller's data.
+/// transaction: the row commits or rolls back with the caller's data. The
+/// row keeps the trace context of the current span (the HTTP request or the
+/// job writing it: see [`crate::trace`]), which the job's span continues.
 ///
 /// # Errors
 /// [`DomainError::Database`] when the insert fails, [`DomainError::Encoding`]
 /// when the payload cannot be serialised.
 pub async fn enqueue<C: ConnectionTrait, J: Job>(conn: &C, job: &J) -> Result<outbox::Model, DomainError> {
-    Ok(row(J::NAME, serde_json::to_value(job)?, 1, Duration::ZERO)
-        .insert(conn)
-        .await?)
+    Ok(row(
+        J::NAME,
+        serde_json::to_value(job)?,
+        1,
+        Duration::ZERO,
+        crate::trace::current(),
+    )
+    .insert(conn)
+    .await?)
 }
 
-/// Schedules the next attempt of `envelope`'s job after `delay`.
+/// Schedules the next attempt of `envelope`'s job after `delay`, in the
+/// same trace as the attempt before.
 ///
 /// # Errors
 /// [`DomainError::Database`].
@@ -58,9 +74,15 @@ pub async fn enqueue_retry<C: ConnectionTrait>(
     delay: Duration,
 ) -> Result<outbox::Model, DomainError> {
     let attempt = i32::try_from(envelope.attempt.saturating_add(1)).unwrap_or(i32::MAX);
-    Ok(row(&envelope.job_name, envelope.payload.clone(), attempt, delay)
-        .insert(conn)
-        .await?)
+    Ok(row(
+        &envelope.job_name,
+        envelope.payload.clone(),
+        attempt,
+        delay,
+        envelope.traceparent.clone(),
+    )
+    .insert(conn)
+    .await?)
 }
 
 /// Schedules the same attempt of `envelope`'s job again after `delay` (it
@@ -74,12 +96,19 @@ pub async fn enqueue_later<C: ConnectionTrait>(
     delay: Duration,
 ) -> Result<outbox::Model, DomainError> {
     let attempt = Ord::max(i32::try_from(envelope.attempt).unwrap_or(i32::MAX), 1);
-    Ok(row(&envelope.job_name, envelope.payload.clone(), attempt, delay)
-        .insert(conn)
-        .await?)
+    Ok(row(
+        &envelope.job_name,
+        envelope.payload.clone(),
+        attempt,
+        delay,
+        envelope.traceparent.clone(),
+    )
+    .insert(conn)
+    .await?)
 }
 
-/// Puts a job back in the outbox as a first attempt (an admin's retry of a dead job).
+/// Puts a job back in the outbox as a first attempt (an admin's retry of a
+/// dead job), in the trace of the current span (the admin's request).
 ///
 /// # Errors
 /// [`DomainError::Database`].
@@ -88,7 +117,9 @@ pub async fn enqueue_raw<C: ConnectionTrait>(
     job_name: &str,
     payload: serde_json::Value,
 ) -> Result<outbox::Model, DomainError> {
-    Ok(row(job_name, payload, 1, Duration::ZERO).insert(conn).await?)
+    Ok(row(job_name, payload, 1, Duration::ZERO, crate::trace::current())
+        .insert(conn)
+        .await?)
 }
 
 /// The queue message for an outbox row.
@@ -99,6 +130,7 @@ pub fn envelope(row: &outbox::Model) -> Envelope {
         job_name: row.job_name.clone(),
         attempt: u32::try_from(row.attempt).unwrap_or(1),
         payload: row.payload.clone(),
+        traceparent: row.traceparent.clone(),
     }
 }
 

@@ -10,12 +10,15 @@
 //! - [`m20261202_000002_worker_heartbeats`]: `worker_heartbeats`, the job runners' heartbeats.
 //! - [`m20261207_000001_outbox_indexes`]: the outbox's indexes fitted to the
 //!   dispatcher's, the reaper's and the pruner's queries (partial indexes).
+//! - [`m20261207_000002_outbox_traceparent`]: `outbox.traceparent`, the trace
+//!   context a job's span continues.
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_schema;
 mod m20261202_000001_token_version;
 mod m20261202_000002_worker_heartbeats;
 mod m20261207_000001_outbox_indexes;
+mod m20261207_000002_outbox_traceparent;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -28,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_token_version::Migration),
             Box::new(m20261202_000002_worker_heartbeats::Migration),
             Box::new(m20261207_000001_outbox_indexes::Migration),
+            Box::new(m20261207_000002_outbox_traceparent::Migration),
         ]
     }
 }

@@ -94,6 +94,7 @@ pub async fn insert_outbox_rows(
             completed_at: Set(None),
             dispatch_attempts: Set(0),
             last_error: Set(None),
+            traceparent: Set(None),
         });
         outbox::Entity::insert_many(rows).exec(db).await?;
         left = left.saturating_sub(CHUNK);

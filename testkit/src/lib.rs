@@ -17,6 +17,8 @@
 //! - [`fixtures`]: rows written straight to the database, many at a time.
 //! - [`graphql`]: [`GraphqlClient`], the HTTP client every black-box test
 //!   speaks GraphQL with, and signed-in [`Session`]s.
+//! - [`otlp`]: [`OtlpReceiver`], an OTLP/HTTP trace receiver the binaries
+//!   export their spans to.
 //! - [`node`]: Node programs the tests run (example client, audits).
 //! - [`scan`]: a value searched for in every table column and every key of
 //!   a Redis namespace (secrets that must not be kept).
@@ -27,6 +29,7 @@ pub mod db;
 pub mod fixtures;
 pub mod graphql;
 pub mod node;
+pub mod otlp;
 pub mod postgres;
 pub mod redis;
 pub mod scan;
@@ -36,6 +39,7 @@ pub mod ws;
 
 pub use db::{Backend, TestDb};
 pub use graphql::{GraphqlClient, PASSWORD, Session, error_code};
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use postgres::PrivatePostgres;
 pub use redis::{Namespace, PrivateRedis, redis_url};
 pub use smtp::{Behaviour, MAIL_FROM, Parsed, Received, TestSmtp, parse};

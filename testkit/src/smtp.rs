@@ -167,9 +167,19 @@ pub struct Parsed {
     pub text_parts: Vec<String>,
     /// Decoded bodies of the `text/html` parts.
     pub html_parts: Vec<String>,
+    /// Every top-level header, name as sent, value as text.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Parsed {
+    /// The value of the header `name` (any letter case), when there is one.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The token of the password reset link (`…/reset-password?token=…`)
     /// in the text part; panics when there is none.
     pub fn reset_token(&self) -> String {
@@ -227,5 +237,13 @@ pub fn parse(raw: &[u8]) -> Parsed {
         content_type: mime_type(message.root_part()),
         text_parts,
         html_parts,
+        headers: message
+            .headers()
+            .iter()
+            .map(|header| {
+                let value = header.value().as_text().unwrap_or_default().to_owned();
+                (header.name().to_owned(), value)
+            })
+            .collect(),
     }
 }

@@ -40,7 +40,17 @@ pub async fn run() -> anyhow::Result<()> {
     if let Some(queues) = queues {
         config.queues = parse_queues(&queues)?;
     }
-    telemetry::init(LogFormat::from_env()?);
+    let telemetry = telemetry::init(
+        LogFormat::from_env()?,
+        "storefront-worker",
+        config.otlp_endpoint.as_ref(),
+    );
+    let result = run_worker(config).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run_worker(config: WorkerConfig) -> anyhow::Result<()> {
     let worker = crate::Worker::build(config).await?;
     if let Some(port) = worker.health_port() {
         tracing::info!(port, "health on /healthz, /readyz, /metrics");

@@ -95,6 +95,9 @@ pub struct WorkerConfig {
     pub queue: QueueOptions,
     /// The worker's database pool (10 connections) and its timeouts: see [`database_pool`].
     pub database: entity::db::PoolSettings,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: export traces over OTLP/HTTP to this
+    /// collector; unset, nothing is exported (README "Traces").
+    pub otlp_endpoint: Option<crate::telemetry::OtlpEndpoint>,
 }
 
 /// The pool settings for `max_connections` connections, with
@@ -220,6 +223,7 @@ impl std::fmt::Debug for WorkerConfig {
             .field("gateway", &self.gateway)
             .field("queue", &self.queue)
             .field("database", &self.database)
+            .field("otlp_endpoint", &self.otlp_endpoint)
             .finish()
     }
 }
@@ -278,6 +282,7 @@ impl WorkerConfig {
         config.sandbox_hang = millis("SANDBOX_TIMEOUT_MS", 30_000)?;
         config.database = database_pool(config.database.max_connections)?;
         config.gateway = GatewayKind::from_env(crate::env::is_production())?;
+        config.otlp_endpoint = crate::telemetry::OtlpEndpoint::from_env()?;
         config.queue.shutdown_deadline = secs("SHUTDOWN_DEADLINE_SECS", 20)?;
         config.queue.orphan_after = secs("ORPHAN_AFTER_SECS", 30)?;
         config.queue.validate().map_err(|e| ConfigError {
@@ -323,6 +328,7 @@ impl WorkerConfig {
             gateway: GatewayKind::Sandbox,
             queue: QueueOptions::default(),
             database: entity::db::PoolSettings::new(10),
+            otlp_endpoint: None,
         }
     }
 

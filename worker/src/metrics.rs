@@ -117,15 +117,21 @@ fn describe() {
 
 /// Records one finished job attempt.
 pub fn job_finished(job: &str, outcome: &JobOutcome, took: Duration) {
-    let outcome = match outcome {
+    let outcome = outcome_label(outcome);
+    let labels = [("job", job.to_owned()), ("outcome", outcome.to_owned())];
+    counter!("storefront_jobs_finished_total", &labels).increment(1);
+    histogram!("storefront_job_duration_seconds", &labels).record(took.as_secs_f64());
+}
+
+/// The `outcome` label of a finished attempt (also on its trace span).
+#[must_use]
+pub fn outcome_label(outcome: &JobOutcome) -> &'static str {
+    match outcome {
         JobOutcome::Done => "succeeded",
         JobOutcome::Retry(_) => "retried",
         JobOutcome::Fail(_) => "failed",
         JobOutcome::Later { .. } => "postponed",
-    };
-    let labels = [("job", job.to_owned()), ("outcome", outcome.to_owned())];
-    counter!("storefront_jobs_finished_total", &labels).increment(1);
-    histogram!("storefront_job_duration_seconds", &labels).record(took.as_secs_f64());
+    }
 }
 
 /// Records one outbox row pushed to a queue.

@@ -118,11 +118,14 @@ impl AccountsMutation {
         let name = DisplayName::parse(&input.name).or_gql(ctx)?;
         // argon2 before the transaction: it must not hold the write lock.
         let password_hash = password.hash().await.or_gql(ctx)?;
+        let request_id = Some(errors::request_id(ctx).to_owned());
         let (user, refresh) = write_txn(ctx, |txn| {
             // Cloned per attempt: a transaction that lost its connection runs again.
             let (email, password_hash, name) = (email.clone(), password_hash.clone(), name.clone());
+            let request_id = request_id.clone();
             Box::pin(async move {
-                let user = accounts::register(txn, &email, password_hash, &name, Role::Customer).await?;
+                let user =
+                    accounts::register(txn, &email, password_hash, &name, Role::Customer, request_id).await?;
                 let refresh = accounts::issue_refresh_token(txn, user.id).await?;
                 Ok((user, refresh))
             })
@@ -190,9 +193,10 @@ impl AccountsMutation {
             return Ok(true);
         };
         rules::take(ctx, &[(Limit::PasswordResetEmail, email.as_str())]).await?;
+        let request_id = Some(errors::request_id(ctx).to_owned());
         write_txn(ctx, |txn| {
-            let email = email.clone();
-            Box::pin(async move { accounts::request_password_reset(txn, &email).await })
+            let (email, request_id) = (email.clone(), request_id.clone());
+            Box::pin(async move { accounts::request_password_reset(txn, &email, request_id).await })
         })
         .await?;
         crate::jobs_written(ctx);

@@ -165,6 +165,9 @@ impl Extension for CostCheck {
             let copy = (requested <= self.max).then(|| document.clone());
             Some((requested, copy, operation.pos))
         });
+        if let Some((requested, _, _)) = &measured {
+            crate::metrics::query_cost(*requested);
+        }
         let result = match measured {
             Some((requested, Some(document), at)) => {
                 let mut charge = self.charge();

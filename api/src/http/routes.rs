@@ -3,6 +3,7 @@
 //! thin: they read the request, hand it to the schema, and shape the answer.
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use tracing::Instrument as _;
 
 use super::{Limits, Playground};
 use crate::auth::RequestId;
@@ -64,22 +65,64 @@ async fn graphql(req: HttpRequest, payload: web::Payload, endpoint: web::Data<En
         return playground.page();
     }
     let id = request_id(&req);
+    let span = request_span(&req, &id);
+    let mut response = answer(req, payload, &endpoint, &id)
+        .instrument(span.clone())
+        .await;
+    span.record("http.response.status_code", response.status().as_u16());
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    response
+}
+
+/// The span of one GraphQL request over HTTP: its log lines carry the
+/// request id, and with trace export on it is the root of the request's
+/// trace, or a child of the caller's when the request has a W3C
+/// `traceparent` header. Every outbox row written inside it keeps its trace
+/// context, so the jobs continue the trace (`entity::trace`).
+fn request_span(req: &HttpRequest, id: &str) -> tracing::Span {
+    let name = format!("{} /graphql", req.method());
+    let span = tracing::info_span!(
+        "http_request",
+        otel.name = %name,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %req.method(),
+        http.route = "/graphql",
+        http.response.status_code = tracing::field::Empty,
+        graphql.operation.name = tracing::field::Empty,
+        request_id = %id,
+    );
+    let incoming = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
+    entity::trace::follow(&span, incoming);
+    span
+}
+
+async fn answer(req: HttpRequest, payload: web::Payload, endpoint: &Endpoint, id: &str) -> HttpResponse {
     // Rate limits count per client: the transport (persisted queries) reads
     // it from the request's extensions, resolvers from the request's data.
     let client = endpoint.trusted_proxies.client_of(&req);
     if let Some(client) = client {
         req.extensions_mut().insert(client);
     }
-    let mut response = match super::parse_request(&req, payload, &endpoint.limits, &endpoint.persisted).await
-    {
+    match super::parse_request(&req, payload, &endpoint.limits, &endpoint.persisted).await {
         Ok((request, format)) => {
+            if let Some(name) = &request.operation_name {
+                tracing::Span::current().record("graphql.operation.name", name.as_str());
+            }
             let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok());
             let viewer = endpoint
                 .state
                 .sessions
                 .viewer(&endpoint.state.tokens, authorization)
                 .await;
-            let mut request = request.data(viewer).data(RequestId(id.clone()));
+            let mut request = request.data(viewer).data(RequestId(id.to_owned()));
             if let Some(client) = client {
                 request = request.data(client);
             }
@@ -89,13 +132,7 @@ async fn graphql(req: HttpRequest, payload: web::Payload, endpoint: web::Data<En
             super::respond_limited(executed, format, root_fields)
         }
         Err(refusal) => refusal,
-    };
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("x-request-id"), value);
     }
-    response
 }
 
 async fn playground_asset(path: web::Path<String>, endpoint: web::Data<Endpoint>) -> HttpResponse {

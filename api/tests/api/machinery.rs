@@ -59,6 +59,7 @@ async fn admins_see_what_waits_who_works_and_what_died(backend: Backend) {
         job_name: "send_email.v1".into(),
         attempt: 6,
         payload: json!({}),
+        traceparent: None,
     };
     entity::dead_jobs::bury(&app.state.db, &dead, "the SMTP server said no")
         .await

@@ -204,6 +204,7 @@ async fn a_dead_job_s_payload_is_shown_with_its_secrets_redacted(backend: Backen
         job_name: SendEmail::NAME.to_owned(),
         attempt: 3,
         payload: legacy_payload("password-reset:old", "ada@example.com", "legacy-raw-token-value"),
+        traceparent: None,
     };
     entity::dead_jobs::bury(&app.state.db, &envelope, "smtp: 451 try again later")
         .await

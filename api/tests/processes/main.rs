@@ -24,7 +24,9 @@
 //! - `embedded`: the api alone with no configuration (SQLite, in-process worker);
 //! - `load_balancer`: two apis behind nginx (`deploy/nginx/storefront.conf`),
 //!   one of them stopped with SIGTERM while orders flow;
-//! - `metrics`: `deploy/` (alerts, dashboard) against both binaries' `/metrics`, checked with promtool.
+//! - `metrics`: `deploy/` (alerts, dashboard) against both binaries' `/metrics`, checked with promtool;
+//! - `traces`: both binaries exporting spans over OTLP/HTTP to a receiver in
+//!   the test; one order is one trace from its request to its emails.
 //!
 //! Needs `DATABASE_URL`, `REDIS_URL`, `REDIS_SERVER_BIN`, nginx and promtool: run through
 //! `scripts/test` (or export them as it does).
@@ -42,3 +44,4 @@ mod rate_limits;
 mod scale_out;
 mod shutdown;
 mod subscriptions;
+mod traces;

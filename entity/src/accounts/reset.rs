@@ -57,7 +57,11 @@ pub const PASSWORD_RESET_TTL: TimeDelta = TimeDelta::hours(1);
 ///
 /// # Errors
 /// [`DomainError::Database`] when a query or insert fails.
-pub async fn request_password_reset<C: ConnectionTrait>(conn: &C, email: &Email) -> Result<(), DomainError> {
+pub async fn request_password_reset<C: ConnectionTrait>(
+    conn: &C,
+    email: &Email,
+    request_id: Option<String>,
+) -> Result<(), DomainError> {
     let Some(user) = find_by_email(conn, email).await? else {
         return Ok(());
     };
@@ -83,7 +87,7 @@ pub async fn request_password_reset<C: ConnectionTrait>(conn: &C, email: &Email)
                 name: user.name,
                 reset_id: reset.id,
             },
-            request_id: None,
+            request_id,
         },
     )
     .await?;

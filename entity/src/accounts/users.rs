@@ -32,6 +32,7 @@ pub async fn register<C: ConnectionTrait>(
     password_hash: PasswordHash,
     name: &DisplayName,
     role: Role,
+    request_id: Option<String>,
 ) -> Result<users::Model, DomainError> {
     let user = insert(conn, email, password_hash.into_inner(), name, role).await?;
     outbox::enqueue(
@@ -42,7 +43,7 @@ pub async fn register<C: ConnectionTrait>(
             message: EmailMessage::Welcome {
                 name: user.name.clone(),
             },
-            request_id: None,
+            request_id,
         },
     )
     .await?;

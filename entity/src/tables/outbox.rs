@@ -23,6 +23,10 @@ pub struct Model {
     pub completed_at: Option<DateTimeUtc>,
     pub dispatch_attempts: i32,
     pub last_error: Option<String>,
+    /// The W3C trace context of the span that wrote the row (the HTTP
+    /// request, or the job whose retry this is), so the job's span continues
+    /// that trace; `None` when trace export was off or for older rows.
+    pub traceparent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

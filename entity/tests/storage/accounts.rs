@@ -53,6 +53,7 @@ async fn register_customer(db: &TestDb, address: &str, pass: &str) -> Result<use
         password_hash,
         &name("Ada Lovelace"),
         Role::Customer,
+        None,
     )
     .await?;
     txn.commit().await?;
@@ -70,7 +71,7 @@ async fn rotate(db: &TestDb, raw: &str) -> Result<(users::Model, String), Domain
 
 async fn request_reset(db: &TestDb, address: &str) {
     let txn = begin_write(&db.conn).await.expect("begin");
-    request_password_reset(&txn, &email(address))
+    request_password_reset(&txn, &email(address), None)
         .await
         .expect("request reset");
     txn.commit().await.expect("commit");
@@ -271,6 +272,7 @@ async fn a_rolled_back_registration_leaves_no_user_and_no_email(backend: Backend
         password(PASSWORD).hash().await.expect("hash"),
         &name("Ada"),
         Role::Customer,
+        None,
     )
     .await
     .expect("register");

@@ -25,6 +25,7 @@ use entity::jobs::{Envelope, Job, JobOutcome, ReleasePayment, SendEmail, SettleP
 use entity::payments::PaymentGateway;
 use sea_orm::DatabaseConnection;
 use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
 
 use crate::config::RetryPolicy;
 use crate::notifications::{Links, Mailer};
@@ -55,7 +56,27 @@ fn decode<J: Job + DeserializeOwned>(envelope: &Envelope) -> Result<J, JobOutcom
 }
 
 /// Runs one attempt and records its outcome; never fails (see module docs).
-pub async fn run(ctx: &JobContext, mut envelope: Envelope) {
+///
+/// All of it runs in a `job` span named for the job (`otel.name`) whose
+/// parent is the span that wrote the outbox row: the HTTP request that
+/// placed an order, or the job whose retry this is (`entity::trace`). So
+/// with trace export on, one order's request, jobs and emails are one trace.
+pub async fn run(ctx: &JobContext, envelope: Envelope) {
+    let span = tracing::info_span!(
+        "job",
+        otel.name = %envelope.job_name,
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        job = %envelope.job_name,
+        outbox_id = %envelope.outbox_id,
+        attempt = envelope.attempt,
+        outcome = tracing::field::Empty,
+    );
+    entity::trace::follow(&span, envelope.traceparent.as_deref());
+    attempt(ctx, envelope).instrument(span).await;
+}
+
+async fn attempt(ctx: &JobContext, mut envelope: Envelope) {
     let started = std::time::Instant::now();
     // The order whose payment this job may have changed.
     let mut changed_order = None;
@@ -81,6 +102,11 @@ pub async fn run(ctx: &JobContext, mut envelope: Envelope) {
         other => JobOutcome::Fail(format!("no handler for job {other:?}")),
     };
     crate::metrics::job_finished(&envelope.job_name, &outcome, started.elapsed());
+    let span = tracing::Span::current();
+    span.record("outcome", crate::metrics::outcome_label(&outcome));
+    if matches!(outcome, JobOutcome::Fail(_) | JobOutcome::Retry(_)) {
+        span.record("otel.status_code", "ERROR");
+    }
     record(ctx, &envelope, outcome).await;
     if let Some(order_id) = changed_order {
         ctx.events.publish(order_id).await;

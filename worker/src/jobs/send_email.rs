@@ -20,8 +20,12 @@ const LEASE: Duration = Duration::from_secs(120);
 /// token (see [`drain_legacy`]), so the retry or dead row made from the
 /// envelope afterwards holds no secret either.
 pub async fn run(ctx: &JobContext, envelope: &mut Envelope, job: SendEmail) -> JobOutcome {
+    // The job span's trace (which continues the row's), else the row's.
+    let trace_id = entity::trace::current()
+        .or_else(|| envelope.traceparent.clone())
+        .and_then(|traceparent| entity::trace::trace_id(&traceparent));
     match drain_legacy(ctx, envelope, job).await {
-        Ok(job) => retry_on_error(send(ctx, &job).await),
+        Ok(job) => retry_on_error(send(ctx, &job, trace_id).await),
         Err(outcome) => outcome,
     }
 }
@@ -63,7 +67,11 @@ async fn drain_legacy(
 
 const RESET_UNUSABLE: &str = "the password reset was used or expired before its email was sent";
 
-async fn send(ctx: &JobContext, job: &SendEmail) -> Result<JobOutcome, DomainError> {
+async fn send(
+    ctx: &JobContext,
+    job: &SendEmail,
+    trace_id: Option<String>,
+) -> Result<JobOutcome, DomainError> {
     match claim_delivery(&ctx.db, job, LEASE).await? {
         Claim::AlreadySent => return Ok(JobOutcome::Done),
         Claim::Busy { until } => {
@@ -88,7 +96,7 @@ async fn send(ctx: &JobContext, job: &SendEmail) -> Result<JobOutcome, DomainErr
         delivery_failed(&ctx.db, &job.dedupe_key, why, true).await?;
         return Ok(JobOutcome::Fail(why.into()));
     };
-    let email = render(job.to.as_str(), &content, &ctx.links);
+    let email = render(job.to.as_str(), &content, &ctx.links).traced(trace_id, job.request_id.clone());
     match ctx.mailer.send(&email).await {
         Ok(()) => {
             retrying("email sent", || delivery_sent(&ctx.db, &job.dedupe_key)).await?;

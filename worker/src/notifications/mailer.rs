@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -232,11 +233,17 @@ impl Mailer {
             context: "invalid recipient address",
             cause: Box::new(cause),
         })?;
-        let message = Message::builder()
+        let mut message = Message::builder()
             .from(self.sender().clone())
             .to(to)
             .subject(one_line(&email.subject))
-            .message_id(None)
+            .message_id(None);
+        for (name, value) in [(TRACE_ID, &email.trace_id), (REQUEST_ID, &email.request_id)] {
+            if let Some(value) = value.as_deref().filter(|v| is_token(v)) {
+                message = message.raw_header(HeaderValue::new(name, value.to_owned()));
+            }
+        }
+        let message = message
             .multipart(MultiPart::alternative_plain_html(
                 email.text.clone(),
                 email.html.clone(),
@@ -302,6 +309,22 @@ impl fmt::Debug for Mailer {
                 .finish_non_exhaustive(),
         }
     }
+}
+
+/// The header with the id of the trace that sent the email (32 hex digits).
+pub const TRACE_ID: HeaderName = HeaderName::new_from_ascii_str("X-Storefront-Trace-Id");
+/// The header with the id of the HTTP request that caused the email.
+pub const REQUEST_ID: HeaderName = HeaderName::new_from_ascii_str("X-Request-Id");
+
+/// Ids are short runs of letters, digits, `-` and `_` (the api accepts no
+/// other `X-Request-Id`); anything else, say from an old outbox row, is left
+/// out rather than folded into a header.
+fn is_token(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// SMTP 5xx is permanent; everything else lettre reports (4xx, refused or

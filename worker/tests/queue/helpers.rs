@@ -125,6 +125,7 @@ pub fn job(n: u64, sleep_ms: u64) -> Envelope {
         job_name: "send_email.v1".to_owned(),
         attempt: 1,
         payload: serde_json::json!({ "n": n, "sleep_ms": sleep_ms }),
+        traceparent: None,
     }
 }
 

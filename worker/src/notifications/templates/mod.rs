@@ -99,6 +99,23 @@ pub struct RenderedEmail {
     pub subject: String,
     pub html: String,
     pub text: String,
+    /// Where it came from, sent as `X-Storefront-Trace-Id` and `X-Request-Id`
+    /// headers so a support desk can find the request and its trace from a
+    /// customer's email ([`RenderedEmail::traced`]); `None` leaves a header out.
+    pub trace_id: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl RenderedEmail {
+    /// The same email, marked with the trace and the request it came from.
+    #[must_use]
+    pub fn traced(self, trace_id: Option<String>, request_id: Option<String>) -> Self {
+        Self {
+            trace_id,
+            request_id,
+            ..self
+        }
+    }
 }
 
 /// Builds the absolute links emails contain, from the shop's public URL
@@ -171,6 +188,8 @@ pub fn render(to: &str, content: &EmailContent, links: &Links) -> RenderedEmail 
         html: layout::html(&subject, &draft.blocks, links),
         text: layout::text(&draft.blocks, links),
         subject,
+        trace_id: None,
+        request_id: None,
     }
 }
 
