@@ -128,6 +128,7 @@ pub async fn insert_finished_outbox_rows(
             completed_at: Set(Some(finished_at)),
             dispatch_attempts: Set(0),
             last_error: Set(None),
+            traceparent: Set(None),
         });
         outbox::Entity::insert_many(rows).exec(db).await?;
     }

@@ -68,6 +68,48 @@ fn settle_job() -> SettlePayment {
     }
 }
 
+async fn a_row_keeps_the_trace_of_the_span_that_wrote_it_and_its_retries_keep_it_too(backend: Backend) {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing::Instrument as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    // Arrange: trace export on for this thread, and a request's span
+    let db = TestDb::migrated(backend).await;
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _installed = tracing::subscriber::set_default(subscriber);
+    let request = tracing::info_span!("request");
+    let traceparent = entity::trace::of(&request).expect("the span is in a trace");
+    let job = settle_job();
+
+    // Act: a row written inside the span, its retry, and a row written outside any span
+    let txn = begin_write(&db.conn).await.expect("begin");
+    let row = enqueue(&txn, &job).instrument(request).await.expect("enqueue");
+    txn.commit().await.expect("commit");
+    let stored = outbox::Entity::find_by_id(row.id)
+        .one(&db.conn)
+        .await
+        .expect("select")
+        .expect("the row");
+    let envelope = entity::outbox::envelope(&stored);
+    let retry = entity::outbox::enqueue_retry(&db.conn, &envelope, Duration::ZERO)
+        .await
+        .expect("retry");
+    let untraced = enqueue(&db.conn, &job).await.expect("enqueue");
+
+    // Assert
+    assert_eq!(stored.traceparent.as_deref(), Some(traceparent.as_str()));
+    assert_eq!(envelope.traceparent.as_deref(), Some(traceparent.as_str()));
+    assert_eq!(retry.traceparent.as_deref(), Some(traceparent.as_str()));
+    assert_eq!(untraced.traceparent, None, "no span, no trace");
+}
+
+on_both_backends!(
+    a_row_keeps_the_trace_of_the_span_that_wrote_it_and_its_retries_keep_it_too,
+    a_row_keeps_the_trace_of_the_span_that_wrote_it_and_its_retries_keep_it_too
+);
+
 /// One row in the given state, created long before anything else happened to it.
 async fn row_in_state(
     db: &TestDb,
@@ -88,6 +130,7 @@ async fn row_in_state(
         completed_at: Set(completed_at),
         dispatch_attempts: Set(0),
         last_error: Set(None),
+        traceparent: Set(None),
     }
     .insert(&db.conn)
     .await
@@ -146,6 +189,7 @@ async fn pruning_deletes_only_rows_finished_past_the_retention(backend: Backend)
         job_name: SettlePayment::NAME.to_owned(),
         attempt: 6,
         payload: serde_json::to_value(&died).expect("payload"),
+        traceparent: None,
     };
     let dead = dead_jobs::bury(&db.conn, &envelope, "gateway said no")
         .await
