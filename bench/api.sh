@@ -4,6 +4,11 @@
 #
 #   bench/api.sh                      # 3 rounds of wrk -t2 -c64 -d10s per query and server
 #   BENCH_ROUNDS=5 bench/api.sh       # more rounds, steadier medians
+#   BENCH_REVS="11295f5 1a2ede7" bench/api.sh
+#                                     # also the api as it was at those commits
+#                                     # (before/after a change, in the same run)
+#   BENCH_REDIS=1 bench/api.sh        # every api on a private redis-server, as
+#                                     # in production (rate limits, cost bucket)
 #
 # Needs: cargo, wrk, psql, curl, and a PostgreSQL server at BENCH_DATABASE_URL
 # (else DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres) where
@@ -22,36 +27,68 @@ WARMUP=${BENCH_WARMUP:-3s}
 LIFETIME=${BENCH_LIFETIME_SECS:-3600}
 
 die() { echo "bench/api.sh: $*" >&2; exit 1; }
-for tool in cargo wrk psql curl; do
+REVS=(${BENCH_REVS:-})
+for tool in cargo wrk psql curl git; do
     command -v "$tool" >/dev/null || die "$tool is required (wrk: apt-get install wrk)"
 done
 
 # --- build -----------------------------------------------------------------
 echo "building release binaries (api, example bare_graphql)…" >&2
 (cd "$ROOT" && cargo build --release --quiet -p api --bin api --example bare_graphql)
-API_BIN=$TARGET_DIR/release/api
 BARE_BIN=$TARGET_DIR/release/examples/bare_graphql
-
-# --- a fresh database, cleaned up on exit ------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sf-bench-api.XXXXXX")
-DB_NAME="sf_bench_api_$(date +%s)_$$"
-# ADMIN_URL with its database name replaced (query parameters kept).
-base=${ADMIN_URL%%\?*}
-query=${ADMIN_URL#"$base"}
-rest=${base#*://}
-if [[ $rest == */* ]]; then base=${base%/*}; fi
-DB_URL="$base/$DB_NAME$query"
+# The servers: "api" is the working tree; "api@REV" the api at commit REV,
+# built from a temporary worktree into one shared target directory (the
+# dependencies are built once).
+SERVERS=(bare api)
+declare -A BIN=([api]="$TARGET_DIR/release/api")
+for rev in "${REVS[@]}"; do
+    short=$(git -C "$ROOT" rev-parse --short "$rev^{commit}") || die "unknown commit $rev"
+    echo "building the api at $short…" >&2
+    git -C "$ROOT" worktree add --quiet --detach "$WORK/src-$short" "$short"
+    (cd "$WORK/src-$short" && CARGO_TARGET_DIR="$TARGET_DIR/bench-revs" cargo build --release --quiet -p api --bin api)
+    cp "$TARGET_DIR/bench-revs/release/api" "$WORK/api-$short"
+    git -C "$ROOT" worktree remove --force "$WORK/src-$short"
+    SERVERS+=("api@$short")
+    BIN[api@$short]="$WORK/api-$short"
+done
+APIS=("${SERVERS[@]:1}")
 
-API_PID=""
-BARE_PID=""
+# --- a fresh database per api, cleaned up on exit ----------------------------
+DB_PREFIX="sf_bench_api_$(date +%s)_$$"
+# ADMIN_URL with its database name replaced by $1 (query parameters kept).
+db_url() {
+    local base=${ADMIN_URL%%\?*} query rest
+    query=${ADMIN_URL#"$base"}
+    rest=${base#*://}
+    if [[ $rest == */* ]]; then base=${base%/*}; fi
+    echo "$base/$1$query"
+}
+
+declare -A PID=()
+REDIS_PID=""
 cleanup() {
-    [[ -n $API_PID ]] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
-    [[ -n $BARE_PID ]] && kill "$BARE_PID" 2>/dev/null && wait "$BARE_PID" 2>/dev/null
-    psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" >/dev/null 2>&1 || true
+    for pid in "${PID[@]}" $REDIS_PID; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+    for i in "${!APIS[@]}"; do
+        psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS \"${DB_PREFIX}_$i\" WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+    for rev in "${REVS[@]}"; do git -C "$ROOT" worktree prune 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-psql "$ADMIN_URL" -qAtc "CREATE DATABASE \"$DB_NAME\"" >/dev/null || die "cannot create a database at $ADMIN_URL"
+for i in "${!APIS[@]}"; do
+    psql "$ADMIN_URL" -qAtc "CREATE DATABASE \"${DB_PREFIX}_$i\"" >/dev/null || die "cannot create a database at $ADMIN_URL"
+done
+
+REDIS_URL=""
+if [[ ${BENCH_REDIS:-0} == 1 ]]; then
+    command -v redis-server >/dev/null || die "BENCH_REDIS=1 needs redis-server"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+    REDIS_PID=$!
+    REDIS_URL="redis://127.0.0.1:$port"
+    for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
 
 # Waits for "http://127.0.0.1:PORT/graphql" in a log; prints that URL.
 wait_for_url() {
@@ -68,24 +105,30 @@ wait_for_url() {
 
 # --- the servers -------------------------------------------------------------
 # A clean environment, so nothing from the caller's shell (REDIS_URL, .env,
-# RUST_LOG…) changes what is measured; cwd is $WORK so no .env is read.
+# RUST_LOG…) changes what is measured; cwd is a fresh directory so no .env is read.
 # wrk is one client asking thousands of times a second, far beyond what its
 # query cost bucket holds and restores (1000 points, 50 a second): its
 # bucket holds 100,000 and refills a million a second instead, so every
 # request is still charged and refunded (the cost of the check is measured)
-# but none is refused.
-mkdir -p "$WORK/var"
-(cd "$WORK" && exec env -i PATH="$PATH" HOME="$HOME" \
-    APP_ENV=development DATABASE_URL="$DB_URL" SEED_DEMO_DATA=true EMBEDDED_WORKER=false \
-    COST_BUCKET_SIZE=100000 COST_RESTORE_RATE=1000000 \
-    GRAPHIQL=false API_BIND=127.0.0.1:0 DATA_DIR="$WORK/var" LOG_FORMAT=json \
-    RUST_LOG=info,sqlx=warn ${DATABASE_MAX_CONNECTIONS:+DATABASE_MAX_CONNECTIONS=$DATABASE_MAX_CONNECTIONS} \
-    timeout -k 10 "$LIFETIME" "$API_BIN" serve) >"$WORK/api.log" 2>&1 &
-API_PID=$!
+# but none is refused. (Older commits ignore the two variables.)
+declare -A URL=()
+for i in "${!APIS[@]}"; do
+    s=${APIS[$i]}
+    dir="$WORK/run-$i"
+    mkdir -p "$dir/var"
+    (cd "$dir" && exec env -i PATH="$PATH" HOME="$HOME" \
+        APP_ENV=development DATABASE_URL="$(db_url "${DB_PREFIX}_$i")" SEED_DEMO_DATA=true EMBEDDED_WORKER=false \
+        COST_BUCKET_SIZE=100000 COST_RESTORE_RATE=1000000 \
+        GRAPHIQL=false API_BIND=127.0.0.1:0 DATA_DIR="$dir/var" LOG_FORMAT=json \
+        RUST_LOG=info,sqlx=warn ${REDIS_URL:+REDIS_URL=$REDIS_URL} \
+        ${DATABASE_MAX_CONNECTIONS:+DATABASE_MAX_CONNECTIONS=$DATABASE_MAX_CONNECTIONS} \
+        timeout -k 10 "$LIFETIME" "${BIN[$s]}" serve) >"$dir/api.log" 2>&1 &
+    PID[$s]=$!
+    URL[$s]=$(wait_for_url "$dir/api.log" "${PID[$s]}")
+done
 (cd "$WORK" && exec timeout -k 10 "$LIFETIME" "$BARE_BIN" 127.0.0.1:0) >"$WORK/bare.log" 2>&1 &
-BARE_PID=$!
-API_URL=$(wait_for_url "$WORK/api.log" "$API_PID")
-BARE_URL=$(wait_for_url "$WORK/bare.log" "$BARE_PID")
+PID[bare]=$!
+URL[bare]=$(wait_for_url "$WORK/bare.log" "${PID[bare]}")
 
 # --- the queries ---------------------------------------------------------------
 PRODUCT_FIELDS='id sku slug name description price { amountMinor currency formatted } stock active createdAt'
@@ -94,7 +137,6 @@ SLUG_BODY="{\"query\":\"{ product(slug: \\\"black-tee\\\") { $PRODUCT_FIELDS } }
 QUERIES=(list slug)
 declare -A BODY=([list]="$LIST_BODY" [slug]="$SLUG_BODY")
 declare -A LABEL=([list]='products(first: 20)' [slug]='product(slug: "black-tee")')
-declare -A URL=([api]="$API_URL" [bare]="$BARE_URL")
 
 for q in "${QUERIES[@]}"; do
     cat >"$WORK/$q.lua" <<LUA
@@ -113,7 +155,7 @@ done
 
 # Both servers must give the same, error-free answer before being loaded.
 for q in "${QUERIES[@]}"; do
-    for s in bare api; do
+    for s in "${SERVERS[@]}"; do
         answer=$(curl -sS -H 'Content-Type: application/json' --data-binary "${BODY[$q]}" "${URL[$s]}")
         if [[ $answer != *'"data"'* || $answer == *'"errors"'* || $answer != *'black-tee'* ]]; then
             die "$s answered ${LABEL[$q]} with: ${answer:0:400}"
@@ -134,13 +176,13 @@ load() {
 }
 
 echo "warming up (${WARMUP} per server and query)…" >&2
-for q in "${QUERIES[@]}"; do for s in bare api; do load "$s" "$q" "$WARMUP" >/dev/null; done; done
+for q in "${QUERIES[@]}"; do for s in "${SERVERS[@]}"; do load "$s" "$q" "$WARMUP" >/dev/null; done; done
 
 RESULTS=$WORK/results
 : >"$RESULTS"
 for round in $(seq 1 "$ROUNDS"); do
-    # Alternate which server goes first, so drift does not favour one.
-    if ((round % 2)); then order=(bare api); else order=(api bare); fi
+    # Rotate which server goes first, so drift does not favour one.
+    order=("${SERVERS[@]:round % ${#SERVERS[@]}}" "${SERVERS[@]:0:round % ${#SERVERS[@]}}")
     for q in "${QUERIES[@]}"; do
         for s in "${order[@]}"; do
             echo "round $round/$ROUNDS: $s ${LABEL[$q]}…" >&2
@@ -155,8 +197,8 @@ vm() {
     server=$(cat "/proc/$1/task/$1/children")
     awk -v k="$2:" '$1 == k { printf "%.1f MiB", $2 / 1024 }' "/proc/${server%% *}/status"
 }
-API_HWM=$(vm "$API_PID" VmHWM)
-BARE_HWM=$(vm "$BARE_PID" VmHWM)
+HWM=""
+for s in "${SERVERS[@]}"; do HWM+="$s $(vm "${PID[$s]}" VmHWM), "; done
 
 # --- report ------------------------------------------------------------------
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -165,11 +207,11 @@ column_of() { awk -v q="$1" -v s="$2" -v c="$3" '$1 == q && $2 == s { print $c }
 echo
 echo "Storefront api vs bare async-graphql (ceiling), one interleaved run"
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, medians; $(nproc) CPUs shared by server, wrk and PostgreSQL"
-echo "api: release, PostgreSQL ${ADMIN_URL%%@*}@…, 32 demo products, no Redis, no embedded worker; commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "api: release, PostgreSQL ${ADMIN_URL%%@*}@…, 32 demo products, ${REDIS_URL:+private }${REDIS_URL:-no }Redis, no embedded worker; commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo
-printf '%-28s %-5s %10s %9s %9s %7s  %s\n' query server 'req/s' p50 p99 ratio 'ratio per round'
+printf '%-28s %-12s %10s %9s %9s %7s  %s\n' query server 'req/s' p50 p99 ratio 'ratio per round'
 for q in "${QUERIES[@]}"; do
-    for s in bare api; do
+    for s in "${SERVERS[@]}"; do
         rps=$(column_of "$q" "$s" 4 | median)
         p50=$(column_of "$q" "$s" 5 | median)
         p99=$(column_of "$q" "$s" 6 | median)
@@ -177,16 +219,24 @@ for q in "${QUERIES[@]}"; do
             ratio=1.00
             rounds=""
         else
-            per_round=$(awk -v q="$q" '$1 == q { r[$3, $2] = $4 } END { for (k in r) { split(k, p, SUBSEP); if (p[2] == "api") printf "%.3f\n", r[k] / r[p[1], "bare"] } }' "$RESULTS" | sort -g)
+            per_round=$(awk -v q="$q" -v s="$s" '$1 == q { r[$3, $2] = $4 } END { for (k in r) { split(k, p, SUBSEP); if (p[2] == s) printf "%.3f\n", r[k] / r[p[1], "bare"] } }' "$RESULTS" | sort -g)
             ratio=$(median <<<"$per_round" | awk '{ printf "%.2f", $1 }')
             rounds=$(tr '\n' ' ' <<<"$per_round" | awk '{ $1 = $1; print }')
         fi
-        printf '%-28s %-5s %10.0f %7.2fms %7.2fms %7s  %s\n' "${LABEL[$q]}" "$s" "$rps" \
+        printf '%-28s %-12s %10.0f %7.2fms %7.2fms %7s  %s\n' "${LABEL[$q]}" "$s" "$rps" \
             "$(awk -v v="$p50" 'BEGIN { print v / 1000 }')" "$(awk -v v="$p99" 'BEGIN { print v / 1000 }')" "$ratio" "$rounds"
     done
 done
 echo
-echo "peak RSS (VmHWM): api $API_HWM, bare $BARE_HWM"
+echo "peak RSS (VmHWM): ${HWM%, }"
+# Before/after: the working tree's api against each older one, round by round.
+for rev_server in "${SERVERS[@]:2}"; do
+    for q in "${QUERIES[@]}"; do
+        per_round=$(awk -v q="$q" -v s="$rev_server" '$1 == q { r[$3, $2] = $4 } END { for (k in r) { split(k, p, SUBSEP); if (p[2] == "api") printf "%.3f\n", r[k] / r[p[1], s] } }' "$RESULTS" | sort -g)
+        printf 'api / %-12s %-28s %s  (per round: %s)\n' "$rev_server" "${LABEL[$q]}" \
+            "$(median <<<"$per_round" | awk '{ printf "%.2f", $1 }')" "$(tr '\n' ' ' <<<"$per_round" | awk '{ $1 = $1; print }')"
+    done
+done
 errors=$(awk '{ s += $7 + $8 } END { print s + 0 }' "$RESULTS")
 if ((errors > 0)); then
     echo "WARNING: $errors non-2xx responses or socket errors during the run:"

@@ -7,6 +7,13 @@
 #   BENCH_JOBS=50000 BENCH_PROCS="1 4" bench/jobs.sh
 #   SWEEP_INTERVAL_MS=100 bench/jobs.sh   # worker settings pass through (listed below)
 #   BENCH_SQLITE=0 bench/jobs.sh          # Redis configurations only
+#   BENCH_PEERS=0 bench/jobs.sh           # without the peers (below)
+#
+# The peers a user would pick instead run in the same run, on the same
+# PostgreSQL and Redis, with the same number of no-op jobs (bench/peers/,
+# versions pinned in its package-lock.json, installed with `npm ci` on first
+# use): graphile-worker 0.18 in its default mode and with its performance
+# docs' settings (local queue of 500, batched completion), and BullMQ 5.
 #
 # Needs: cargo, psql, redis-server, and a PostgreSQL server at
 # BENCH_DATABASE_URL (else DATABASE_URL, else
@@ -38,6 +45,16 @@ lock_services_dir
 for tool in cargo psql; do
     command -v "$tool" >/dev/null || die "$tool is required"
 done
+PEERS=${BENCH_PEERS:-1}
+if [[ $PEERS == 1 ]]; then
+    for tool in node npm; do
+        command -v "$tool" >/dev/null || die "$tool is required for the peers (or BENCH_PEERS=0)"
+    done
+    if [[ ! -d $ROOT/bench/peers/node_modules ]]; then
+        echo "installing the peers (npm ci in bench/peers)…" >&2
+        (cd "$ROOT/bench/peers" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    fi
+fi
 if [[ -z ${BENCH_REDIS_URL:-} ]]; then
     find_redis_server || die "redis-server is required (or set BENCH_REDIS_URL)"
 fi
@@ -127,9 +144,11 @@ prepare() {
 }
 
 ROWS=()
-row() { # label seconds hwm_kib
+declare -A RATE=()
+row() { # label seconds hwm_kib [key]
     local rate
     rate=$(awk -v n="$JOBS" -v s="$2" 'BEGIN { printf "%.0f", n / s }')
+    if [[ -n ${4:-} ]]; then RATE[$4]=$rate; fi
     ROWS+=("$(printf '%-42s %9s %9ss %9s %8.1f MiB' "$1" "$JOBS" "$2" "$rate" "$(awk -v k="$3" 'BEGIN { print k / 1024 }')")")
 }
 
@@ -142,7 +161,7 @@ for procs in $PROCS; do
     echo "== $procs worker process(es), Redis + PostgreSQL" >&2
     prepare "$url"
     run_workers "$url" "$procs" "$REDIS_URL" "$WORKER_CONCURRENCY"
-    row "$procs x worker run, Redis + PostgreSQL" "$SECONDS_TAKEN" "$PEAK_RSS_KIB"
+    row "$procs x worker run, Redis + PostgreSQL" "$SECONDS_TAKEN" "$PEAK_RSS_KIB" "storefront-$procs"
     psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
 done
 
@@ -152,6 +171,34 @@ if [[ ${BENCH_SQLITE:-1} == 1 ]]; then
     prepare "$sqlite_url"
     run_workers "$sqlite_url" 1 "" "$SQLITE_CONCURRENCY"
     row "1 x worker run (concurrency $SQLITE_CONCURRENCY), SQLite queue + file" "$SECONDS_TAKEN" "$PEAK_RSS_KIB"
+fi
+
+# --- the peers -------------------------------------------------------------------
+# One JSON line per run: {"peer", "jobs", "ran", "seconds", "rss_kib"}.
+peer_row() { # label key json
+    local seconds ran rss
+    seconds=$(grep -o '"seconds":[0-9.e+-]*' <<<"$3" | cut -d: -f2)
+    ran=$(grep -o '"ran":[0-9]*' <<<"$3" | cut -d: -f2)
+    rss=$(grep -o '"rss_kib":[0-9]*' <<<"$3" | cut -d: -f2)
+    [[ $ran == "$JOBS" ]] || die "$1 ran $ran of $JOBS jobs: $3"
+    row "$1" "$(awk -v s="$seconds" 'BEGIN { printf "%.2f", s }')" "$rss" "$2"
+}
+if [[ $PEERS == 1 ]]; then
+    for mode in default batched; do
+        db="sf_bench_graphile_$(date +%s)_${mode}_$$"
+        psql "$ADMIN_URL" -qAtc "CREATE DATABASE \"$db\"" >/dev/null || die "cannot create a database at $ADMIN_URL"
+        DATABASES+=("$db")
+        echo "== graphile-worker, $mode" >&2
+        out=$(cd "$ROOT/bench/peers" && DATABASE_URL=$(database_url "$db") timeout "$TIMEOUT_SECS" node graphile.mjs "$mode" "$JOBS" 2>"$WORK/graphile-$mode.log") ||
+            { cat "$WORK/graphile-$mode.log" >&2; die "graphile-worker ($mode) failed"; }
+        if [[ $mode == default ]]; then label="graphile-worker 0.18, default, conc. 24"; else label="graphile-worker 0.18, localQueue 500 + batch"; fi
+        peer_row "$label" "graphile-$mode" "$out"
+        psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+    echo "== BullMQ" >&2
+    out=$(cd "$ROOT/bench/peers" && REDIS_URL=$REDIS_URL timeout "$TIMEOUT_SECS" node bullmq.mjs "$JOBS" 2>"$WORK/bullmq.log") ||
+        { cat "$WORK/bullmq.log" >&2; die "BullMQ failed"; }
+    peer_row "BullMQ 5, Redis only (not durable), conc. 64" bullmq "$out"
 fi
 
 echo
@@ -165,3 +212,18 @@ echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); t
 echo
 printf '%-42s %9s %10s %9s %12s\n' configuration jobs time 'jobs/s' 'worker RSS'
 for r in "${ROWS[@]}"; do echo "$r"; done
+
+# Ratios within this run (a rate over another), for the comparisons the
+# performance issue sets targets on.
+ratio() { # label numerator denominator
+    if [[ -n ${RATE[$2]:-} && -n ${RATE[$3]:-} ]]; then
+        printf '%-54s %6s\n' "$1" "$(awk -v a="${RATE[$2]}" -v b="${RATE[$3]}" 'BEGIN { printf "%.2f", a / b }')"
+    fi
+}
+echo
+echo "ratios (jobs/s over jobs/s, this run):"
+ratio "1 x worker / graphile-worker default" storefront-1 graphile-default
+ratio "1 x worker / graphile-worker localQueue + batch" storefront-1 graphile-batched
+ratio "1 x worker / BullMQ" storefront-1 bullmq
+ratio "2 x worker / 1 x worker" storefront-2 storefront-1
+ratio "4 x worker / 1 x worker" storefront-4 storefront-1
