@@ -38,17 +38,21 @@ echo "building release binaries (api, example bare_graphql)…" >&2
 BARE_BIN=$TARGET_DIR/release/examples/bare_graphql
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sf-bench-api.XXXXXX")
 # The servers: "api" is the working tree; "api@REV" the api at commit REV,
-# built from a temporary worktree into one shared target directory (the
-# dependencies are built once).
+# built from a worktree under target/bench-revs/src into one shared target
+# directory (the dependencies are built once).
 SERVERS=(bare api)
 declare -A BIN=([api]="$TARGET_DIR/release/api")
 for rev in "${REVS[@]}"; do
     short=$(git -C "$ROOT" rev-parse --short "$rev^{commit}") || die "unknown commit $rev"
     echo "building the api at $short…" >&2
-    git -C "$ROOT" worktree add --quiet --detach "$WORK/src-$short" "$short"
-    (cd "$WORK/src-$short" && CARGO_TARGET_DIR="$TARGET_DIR/bench-revs" cargo build --release --quiet -p api --bin api)
+    # The source stays under target/ (a detached worktree), so a second run
+    # at the same commit rebuilds nothing.
+    src="$TARGET_DIR/bench-revs/src/$short"
+    if [[ ! -d $src ]]; then
+        git -C "$ROOT" worktree add --quiet --detach "$src" "$short"
+    fi
+    (cd "$src" && CARGO_TARGET_DIR="$TARGET_DIR/bench-revs" cargo build --release --quiet -p api --bin api)
     cp "$TARGET_DIR/bench-revs/release/api" "$WORK/api-$short"
-    git -C "$ROOT" worktree remove --force "$WORK/src-$short"
     SERVERS+=("api@$short")
     BIN[api@$short]="$WORK/api-$short"
 done
@@ -72,7 +76,6 @@ cleanup() {
     for i in "${!APIS[@]}"; do
         psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS \"${DB_PREFIX}_$i\" WITH (FORCE)" >/dev/null 2>&1 || true
     done
-    for rev in "${REVS[@]}"; do git -C "$ROOT" worktree prune 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
