@@ -13,7 +13,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use testkit::{Backend, Frame, Namespace, PASSWORD, WsClient};
 
-use crate::helpers::{TestApp, on_both_backends, sha256};
+use crate::helpers::{Answer, TestApp, on_both_backends, sha256};
 
 const MODERN: &str = "application/graphql-response+json";
 
@@ -64,13 +64,6 @@ async fn spawn(
     (app, own)
 }
 
-/// What came back: status, `Retry-After`, body.
-struct Answer {
-    status: u16,
-    retry_after: Option<u64>,
-    body: Value,
-}
-
 impl Answer {
     fn cost(&self) -> &Value {
         &self.body["extensions"]["cost"]
@@ -80,12 +73,6 @@ impl Answer {
         self.cost()["throttleStatus"]["currentlyAvailable"]
             .as_u64()
             .unwrap_or_else(|| panic!("currentlyAvailable: {}", self.body))
-    }
-
-    fn code(&self) -> &str {
-        self.body["errors"][0]["extensions"]["code"]
-            .as_str()
-            .unwrap_or("")
     }
 
     /// Asserts the request ran and cost `requested`, then `actual`.
@@ -123,37 +110,19 @@ async fn send_body(app: &TestApp, accept: &str, token: Option<&str>, body: &Valu
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    let response = request.send().await.expect("sent");
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let body = response.json().await.expect("a JSON body");
-    Answer {
-        status,
-        retry_after,
-        body,
-    }
+    Answer::of(request).await
 }
 
 /// POSTs `query` as the client at `ip` (named by `X-Forwarded-For`).
 async fn send_from(app: &TestApp, ip: &str, query: &str) -> Answer {
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("accept", MODERN)
-        .header("x-forwarded-for", ip)
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .expect("sent");
-    Answer {
-        status: response.status().as_u16(),
-        retry_after: None,
-        body: response.json().await.expect("a JSON body"),
-    }
+    Answer::of(
+        app.client
+            .post(app.url("/graphql"))
+            .header("accept", MODERN)
+            .header("x-forwarded-for", ip)
+            .json(&json!({ "query": query })),
+    )
+    .await
 }
 
 async fn send(app: &TestApp, token: Option<&str>, query: &str) -> Answer {

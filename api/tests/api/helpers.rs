@@ -148,3 +148,36 @@ pub fn sha256(text: &str) -> String {
 pub fn roomy_cost_bucket() -> api::cost::BucketSettings {
     api::cost::BucketSettings::new(1_000_000, 50.0).expect("valid settings")
 }
+
+/// What came back from one request: status, `Retry-After` (seconds), body.
+pub struct Answer {
+    pub status: u16,
+    pub retry_after: Option<u64>,
+    pub body: Value,
+}
+
+impl Answer {
+    /// Sends `request` and reads what came back.
+    pub async fn of(request: reqwest::RequestBuilder) -> Self {
+        let response = request.send().await.expect("sent");
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let body = response.json().await.expect("a JSON body");
+        Self {
+            status,
+            retry_after,
+            body,
+        }
+    }
+
+    /// The first error's `extensions.code`, or "".
+    pub fn code(&self) -> &str {
+        self.body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or("")
+    }
+}

@@ -14,7 +14,7 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use testkit::{Backend, Namespace, PASSWORD};
 
-use crate::helpers::{TestApp, on_both_backends, roomy_cost_bucket, sha256};
+use crate::helpers::{Answer, TestApp, on_both_backends, roomy_cost_bucket, sha256};
 
 const LOGIN: &str = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }";
 const RESET: &str = "mutation($e: String!) { requestPasswordReset(email: $e) }";
@@ -44,20 +44,7 @@ fn every(count: u32, secs: u64) -> Rate {
     }
 }
 
-/// What came back: status, `Retry-After`, body.
-struct Answer {
-    status: u16,
-    retry_after: Option<u64>,
-    body: Value,
-}
-
 impl Answer {
-    fn code(&self) -> &str {
-        self.body["errors"][0]["extensions"]["code"]
-            .as_str()
-            .unwrap_or("")
-    }
-
     fn retry_after_extension(&self) -> u64 {
         self.body["errors"][0]["extensions"]["retryAfter"]
             .as_u64()
@@ -93,24 +80,7 @@ async fn send(
     if let Some(ip) = forwarded_for {
         request = request.header("x-forwarded-for", ip);
     }
-    answer(request).await
-}
-
-/// Sends `request` and reads what came back.
-async fn answer(request: reqwest::RequestBuilder) -> Answer {
-    let response = request.send().await.expect("sent");
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let body = response.json().await.expect("a JSON body");
-    Answer {
-        status,
-        retry_after,
-        body,
-    }
+    Answer::of(request).await
 }
 
 async fn login(app: &TestApp, from: Option<&str>, email: &str, password: &str) -> Answer {
@@ -370,7 +340,7 @@ async fn place_order_is_limited_per_user_and_counted_per_call(backend: Backend) 
     // Three calls in one document: two placed, the third refused; what
     // ran, ran, so the answer is not a 429.
     let query = format!("mutation {{ {} {} {} }}", place("a"), place("b"), place("c"));
-    let placed = answer(
+    let placed = Answer::of(
         app.client
             .post(app.url("/graphql"))
             .header("accept", "application/json")
@@ -409,7 +379,7 @@ async fn persisted_query_registrations_are_limited_per_client(backend: Backend) 
         json!({ "query": query, "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } })
     };
     let post = |body: Value| {
-        answer(
+        Answer::of(
             app.client
                 .post(app.url("/graphql"))
                 .header("accept", MODERN)
