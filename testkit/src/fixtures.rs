@@ -134,3 +134,17 @@ pub async fn insert_finished_outbox_rows(
     }
     Ok(ids)
 }
+
+/// The ids of every outbox row left in the database.
+///
+/// # Panics
+/// When the rows cannot be read.
+pub async fn outbox_ids(conn: &DatabaseConnection) -> std::collections::HashSet<OutboxId> {
+    outbox::Entity::find()
+        .all(conn)
+        .await
+        .expect("list outbox rows")
+        .into_iter()
+        .map(|row| row.id)
+        .collect()
+}

@@ -10,7 +10,7 @@ use entity::outbox::{enqueue, mark_completed, mark_dispatched, prune_completed};
 use entity::tables::outbox;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait};
-use testkit::fixtures::insert_finished_outbox_rows;
+use testkit::fixtures::{insert_finished_outbox_rows, outbox_ids};
 use testkit::{Backend, TestDb};
 
 use testkit::on_both_backends;
@@ -151,16 +151,6 @@ async fn unfinished_rows(db: &TestDb) -> Vec<OutboxId> {
     ]
 }
 
-async fn remaining_ids(db: &TestDb) -> HashSet<OutboxId> {
-    outbox::Entity::find()
-        .all(&db.conn)
-        .await
-        .expect("list outbox rows")
-        .into_iter()
-        .map(|row| row.id)
-        .collect()
-}
-
 async fn pruning_deletes_only_rows_finished_past_the_retention(backend: Backend) {
     // Arrange
     let db = TestDb::migrated(backend).await;
@@ -201,7 +191,7 @@ async fn pruning_deletes_only_rows_finished_past_the_retention(backend: Backend)
     // Assert
     assert_eq!(deleted, 4, "the three old rows and the dead job's old attempt");
     assert_eq!(
-        remaining_ids(&db).await,
+        outbox_ids(&db.conn).await,
         kept.iter().copied().collect::<HashSet<_>>()
     );
     assert!(old.iter().all(|id| !kept.contains(id)));
@@ -251,7 +241,7 @@ async fn pruning_never_deletes_a_row_whose_job_is_not_finished(backend: Backend)
     // Assert: every finished row went, every unfinished one stayed
     assert_eq!(deleted, 50);
     assert_eq!(
-        remaining_ids(&db).await,
+        outbox_ids(&db.conn).await,
         unfinished.into_iter().collect::<HashSet<_>>()
     );
 }
@@ -317,7 +307,7 @@ async fn concurrent_prunes_delete_each_row_once_and_fail_nothing(backend: Backen
     // total), nothing left but the unfinished rows
     assert_eq!(per_pruner.iter().sum::<u64>(), ROWS, "per pruner: {per_pruner:?}");
     assert_eq!(
-        remaining_ids(&db).await,
+        outbox_ids(&db.conn).await,
         unfinished.into_iter().collect::<HashSet<_>>()
     );
 }

@@ -7,26 +7,13 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use entity::ids::OutboxId;
-use entity::tables::outbox;
-use sea_orm::EntityTrait;
-use testkit::fixtures::{insert_finished_outbox_rows, settled_payment};
+use testkit::fixtures::{insert_finished_outbox_rows, outbox_ids, settled_payment};
 use testkit::{Backend, Namespace, TestDb, on_both_backends, redis_url};
 use worker::config::WorkerConfig;
 use worker::queue::JobQueue;
 
 /// Well past the first round: pruning 1,200 rows takes milliseconds.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-async fn ids(db: &TestDb) -> HashSet<OutboxId> {
-    outbox::Entity::find()
-        .all(&db.conn)
-        .await
-        .expect("list outbox rows")
-        .into_iter()
-        .map(|row| row.id)
-        .collect()
-}
 
 async fn a_started_worker_prunes_rows_finished_past_the_default_retention(backend: Backend) {
     // Arrange: more than two prune batches finished eight days ago, and
@@ -75,7 +62,7 @@ async fn a_started_worker_prunes_rows_finished_past_the_default_retention(backen
     let running = tokio::spawn(worker.run_until(async move {
         let _ = stopped.await;
     }));
-    let mut left = ids(&db).await;
+    let mut left = outbox_ids(&db.conn).await;
     while old.iter().any(|id| left.contains(id)) {
         assert!(
             started.elapsed() < DEADLINE,
@@ -84,7 +71,7 @@ async fn a_started_worker_prunes_rows_finished_past_the_default_retention(backen
             old.len()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-        left = ids(&db).await;
+        left = outbox_ids(&db.conn).await;
     }
     let pruned_in = started.elapsed();
     let _ = stop.send(());
