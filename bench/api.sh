@@ -37,24 +37,31 @@ echo "building release binaries (api, example bare_graphql)…" >&2
 (cd "$ROOT" && cargo build --release --quiet -p api --bin api --example bare_graphql)
 BARE_BIN=$TARGET_DIR/release/examples/bare_graphql
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sf-bench-api.XXXXXX")
-# The servers: "api" is the working tree; "api@REV" the api at commit REV,
-# built from a worktree under target/bench-revs/src into one shared target
-# directory (the dependencies are built once).
+# The servers: "api" is the working tree; "api@REV" the api at commit REV.
+# Older commits are built in one worktree (target/bench-revs/src), checked
+# out at each in turn, into one target directory: the dependencies are
+# built once, and each commit's binary is kept (target/bench-revs/bin), so
+# a rerun builds nothing. (One worktree, not one per commit: with a worktree
+# per commit, cargo would take one commit's workspace crates as fresh for
+# another, as their build records point at the first worktree's files.)
 SERVERS=(bare api)
 declare -A BIN=([api]="$TARGET_DIR/release/api")
+REVS_DIR=$TARGET_DIR/bench-revs
 for rev in "${REVS[@]}"; do
     short=$(git -C "$ROOT" rev-parse --short "$rev^{commit}") || die "unknown commit $rev"
-    echo "building the api at $short…" >&2
-    # The source stays under target/ (a detached worktree), so a second run
-    # at the same commit rebuilds nothing.
-    src="$TARGET_DIR/bench-revs/src/$short"
-    if [[ ! -d $src ]]; then
-        git -C "$ROOT" worktree add --quiet --detach "$src" "$short"
+    if [[ ! -x $REVS_DIR/bin/api-$short ]]; then
+        echo "building the api at $short…" >&2
+        if [[ ! -d $REVS_DIR/src ]]; then
+            git -C "$ROOT" worktree add --quiet --detach "$REVS_DIR/src" "$short"
+        else
+            git -C "$REVS_DIR/src" checkout --quiet --detach "$short"
+        fi
+        (cd "$REVS_DIR/src" && CARGO_TARGET_DIR="$REVS_DIR/target" cargo build --release --quiet -p api --bin api)
+        mkdir -p "$REVS_DIR/bin"
+        cp "$REVS_DIR/target/release/api" "$REVS_DIR/bin/api-$short"
     fi
-    (cd "$src" && CARGO_TARGET_DIR="$TARGET_DIR/bench-revs" cargo build --release --quiet -p api --bin api)
-    cp "$TARGET_DIR/bench-revs/release/api" "$WORK/api-$short"
     SERVERS+=("api@$short")
-    BIN[api@$short]="$WORK/api-$short"
+    BIN[api@$short]="$REVS_DIR/bin/api-$short"
 done
 APIS=("${SERVERS[@]:1}")
 
