@@ -54,7 +54,7 @@ for rev in "${REVS[@]}"; do
         if [[ ! -d $REVS_DIR/src ]]; then
             git -C "$ROOT" worktree add --quiet --detach "$REVS_DIR/src" "$short"
         else
-            git -C "$REVS_DIR/src" checkout --quiet --detach "$short"
+            git -C "$REVS_DIR/src" checkout --quiet --force --detach "$short"
         fi
         (cd "$REVS_DIR/src" && CARGO_TARGET_DIR="$REVS_DIR/target" cargo build --release --quiet -p api --bin api)
         mkdir -p "$REVS_DIR/bin"
