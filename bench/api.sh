@@ -114,6 +114,13 @@ wait_for_url() {
 }
 
 # --- the servers -------------------------------------------------------------
+# Every api keeps a pool open, loaded or not: together they must fit in the
+# server's max_connections (less a few for psql and the others), so with
+# several apis each gets the same smaller pool (unless DATABASE_MAX_CONNECTIONS
+# is set), else the last started would starve.
+MAX_CONNECTIONS=$(psql "$ADMIN_URL" -qAtc "SHOW max_connections")
+POOL=${DATABASE_MAX_CONNECTIONS:-$(( (MAX_CONNECTIONS - 10) / ${#APIS[@]} < 20 ? (MAX_CONNECTIONS - 10) / ${#APIS[@]} : 20 ))}
+
 # A clean environment, so nothing from the caller's shell (REDIS_URL, .env,
 # RUST_LOG…) changes what is measured; cwd is a fresh directory so no .env is read.
 # wrk is one client asking thousands of times a second, far beyond what its
@@ -131,7 +138,7 @@ for i in "${!APIS[@]}"; do
         COST_BUCKET_SIZE=100000 COST_RESTORE_RATE=1000000 \
         GRAPHIQL=false API_BIND=127.0.0.1:0 DATA_DIR="$dir/var" LOG_FORMAT=json \
         RUST_LOG=info,sqlx=warn ${REDIS_URL:+REDIS_URL=$REDIS_URL} \
-        ${DATABASE_MAX_CONNECTIONS:+DATABASE_MAX_CONNECTIONS=$DATABASE_MAX_CONNECTIONS} \
+        DATABASE_MAX_CONNECTIONS="$POOL" \
         timeout -k 10 "$LIFETIME" "${BIN[$s]}" serve) >"$dir/api.log" 2>&1 &
     PID[$s]=$!
     URL[$s]=$(wait_for_url "$dir/api.log" "${PID[$s]}")
@@ -217,6 +224,7 @@ column_of() { awk -v q="$1" -v s="$2" -v c="$3" '$1 == q && $2 == s { print $c }
 echo
 echo "Storefront api vs bare async-graphql (ceiling), one interleaved run"
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, medians; $(nproc) CPUs shared by server, wrk and PostgreSQL"
+echo "each api's pool: $POOL connections (PostgreSQL max_connections $MAX_CONNECTIONS, ${#APIS[@]} apis)"
 echo "api: release, PostgreSQL ${ADMIN_URL%%@*}@…, 32 demo products, ${REDIS_URL:+private }${REDIS_URL:-no }Redis, no embedded worker; commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo
 printf '%-28s %-12s %10s %9s %9s %7s  %s\n' query server 'req/s' p50 p99 ratio 'ratio per round'
