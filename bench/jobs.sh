@@ -191,14 +191,14 @@ if [[ $PEERS == 1 ]]; then
         echo "== graphile-worker, $mode" >&2
         out=$(cd "$ROOT/bench/peers" && DATABASE_URL=$(database_url "$db") timeout "$TIMEOUT_SECS" node graphile.mjs "$mode" "$JOBS" 2>"$WORK/graphile-$mode.log") ||
             { cat "$WORK/graphile-$mode.log" >&2; die "graphile-worker ($mode) failed"; }
-        if [[ $mode == default ]]; then label="graphile-worker 0.18, default, conc. 24"; else label="graphile-worker 0.18, localQueue 500 + batch"; fi
+        if [[ $mode == default ]]; then label="graphile-worker 0.18, default, conc. 24"; else label="graphile-worker 0.18, localQueue+batch"; fi
         peer_row "$label" "graphile-$mode" "$out"
         psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
     done
     echo "== BullMQ" >&2
     out=$(cd "$ROOT/bench/peers" && REDIS_URL=$REDIS_URL timeout "$TIMEOUT_SECS" node bullmq.mjs "$JOBS" 2>"$WORK/bullmq.log") ||
         { cat "$WORK/bullmq.log" >&2; die "BullMQ failed"; }
-    peer_row "BullMQ 5, Redis only (not durable), conc. 64" bullmq "$out"
+    peer_row "BullMQ 5 (Redis only), conc. 64" bullmq "$out"
 fi
 
 echo
