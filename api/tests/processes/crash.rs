@@ -101,19 +101,9 @@ async fn a_worker_killed_mid_job_leaves_its_jobs_to_another_worker_which_runs_ea
     let worker_b = cluster.start_worker(&[]).await;
 
     // Assert: B settles every order exactly once and emails each receipt once...
-    eventually(
-        Duration::from_secs(45),
-        "all 20 sandbox_ok orders PAID",
-        || async {
-            let paid = cluster.count_orders(&admin, "PAID").await;
-            if paid == 20 {
-                Ok(())
-            } else {
-                Err(format!("{paid} paid"))
-            }
-        },
-    )
-    .await;
+    cluster
+        .wait_until_all_paid(&admin, 20, Duration::from_secs(45))
+        .await;
     // ...and carries on with A's slow captures where A left them: the
     // interrupted attempt runs again, then the retries, until the job is
     // dead after JOB_MAX_ATTEMPTS attempts of its own.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use testkit::Session;
 
-use crate::harness::{Cluster, DEFAULT_SETTINGS, eventually};
+use crate::harness::{Cluster, DEFAULT_SETTINGS};
 
 /// Places one order under a fresh key; `Ok(id)` when accepted, else the body.
 async fn try_order(cluster: &Cluster, customer: &Session, product: &str) -> Result<String, Value> {
@@ -21,38 +21,6 @@ async fn try_order(cluster: &Cluster, customer: &Session, product: &str) -> Resu
         Some(id) => Ok(id.to_owned()),
         None => Err(body),
     }
-}
-
-/// Waits until `orders` are all PAID, each confirmed and receipted once.
-async fn all_paid_and_mailed_once(
-    cluster: &Cluster,
-    admin: &Session,
-    orders: &[(String, String)],
-    welcomes: usize,
-) {
-    let total = orders.len();
-    eventually(Duration::from_secs(60), "every accepted order PAID", || async {
-        let paid = cluster.count_orders(admin, "PAID").await;
-        if usize::try_from(paid).is_ok_and(|paid| paid == total) {
-            Ok(())
-        } else {
-            Err(format!("{paid} of {total} paid"))
-        }
-    })
-    .await;
-    cluster
-        .wait_for_mail("Payment received", total, Duration::from_secs(30))
-        .await;
-    cluster
-        .wait_for_mail("Order ", total, Duration::from_secs(30))
-        .await;
-    cluster.assert_one_confirmation_and_one_receipt(orders);
-    assert_eq!(
-        cluster.mail().len(),
-        welcomes + 2 * total,
-        "welcomes, confirmations and receipts, nothing twice: {:?}",
-        cluster.mail_by_subject()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,7 +38,10 @@ async fn a_burst_after_an_idle_restart_all_succeeds() {
         .zip(&customers)
         .map(|(placed, c)| (placed.expect("an order before the restart"), c.email.clone()))
         .collect();
-    all_paid_and_mailed_once(&cluster, &admin, &orders, 10).await;
+    cluster
+        .wait_until_all_paid(&admin, orders.len(), Duration::from_secs(60))
+        .await;
+    cluster.assert_orders_mailed_once(&orders, 10).await;
 
     // Act: a fast restart while idle; 2 s later a burst of 10
     let down_for = cluster.postgres.as_mut().expect("a private server").restart();
@@ -104,7 +75,10 @@ async fn a_burst_after_an_idle_restart_all_succeeds() {
             .zip(&customers)
             .filter_map(|((placed, _), c)| Some((placed.ok()?, c.email.clone()))),
     );
-    all_paid_and_mailed_once(&cluster, &admin, &orders, 10).await;
+    cluster
+        .wait_until_all_paid(&admin, orders.len(), Duration::from_secs(60))
+        .await;
+    cluster.assert_orders_mailed_once(&orders, 10).await;
 }
 
 /// One `placeOrder` of the load: when it was sent (from the start of the
@@ -215,5 +189,8 @@ async fn orders_placed_through_a_restart_all_succeed_and_settle_once() {
         .iter()
         .filter_map(|s| Some((s.outcome.as_ref().ok()?.clone(), s.email.clone())))
         .collect();
-    all_paid_and_mailed_once(&cluster, &admin, &orders, CLIENTS).await;
+    cluster
+        .wait_until_all_paid(&admin, orders.len(), Duration::from_secs(60))
+        .await;
+    cluster.assert_orders_mailed_once(&orders, CLIENTS).await;
 }

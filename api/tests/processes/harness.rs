@@ -611,6 +611,36 @@ impl Cluster {
         .await;
     }
 
+    /// Waits until exactly `total` orders are PAID, as an admin counts them.
+    pub async fn wait_until_all_paid(&self, admin: &Session, total: usize, within: Duration) {
+        eventually(within, &format!("all {total} orders PAID"), || async {
+            let paid = self.count_orders(admin, "PAID").await;
+            if usize::try_from(paid).is_ok_and(|paid| paid == total) {
+                Ok(())
+            } else {
+                Err(format!("{paid} of {total} PAID; {}", self.job_summary().await))
+            }
+        })
+        .await;
+    }
+
+    /// Waits for each order's confirmation and receipt, checks each went
+    /// out once to its customer, and that nothing but them and `welcomes`
+    /// welcome emails was sent.
+    pub async fn assert_orders_mailed_once(&self, orders: &[(String, String)], welcomes: usize) {
+        let total = orders.len();
+        self.wait_for_mail("Payment received", total, Duration::from_secs(30))
+            .await;
+        self.wait_for_mail("Order ", total, Duration::from_secs(30)).await;
+        self.assert_one_confirmation_and_one_receipt(orders);
+        assert_eq!(
+            self.mail().len(),
+            welcomes + 2 * total,
+            "welcomes, confirmations and receipts, nothing twice: {:?}",
+            self.mail_by_subject()
+        );
+    }
+
     /// Checks that each order got exactly one confirmation and one receipt,
     /// sent to `recipient(order)`, and nothing else about it.
     pub fn assert_one_confirmation_and_one_receipt(&self, orders: &[(String, String)]) {

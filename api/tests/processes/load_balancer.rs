@@ -477,15 +477,8 @@ async fn orders_through_nginx_survive_a_sigterm_to_one_of_two_apis_each_accepted
     );
 
     // ...and PAID, each confirmed and receipted once.
-    let total = i64::try_from(orders.len()).unwrap_or(i64::MAX);
-    eventually(Duration::from_secs(90), "every order PAID", || async {
-        let paid = cluster.count_orders(&admin, "PAID").await;
-        if paid == total {
-            Ok(())
-        } else {
-            Err(format!("{paid} of {total} PAID; {}", cluster.job_summary().await))
-        }
-    })
-    .await;
+    cluster
+        .wait_until_all_paid(&admin, orders.len(), Duration::from_secs(90))
+        .await;
     cluster.assert_every_email_once(&orders, SHOPPERS).await;
 }

@@ -2,7 +2,7 @@
 //! clients: every order is settled, confirmed and receipted exactly once.
 use std::time::Duration;
 
-use crate::harness::{Cluster, eventually};
+use crate::harness::Cluster;
 
 const CUSTOMERS: usize = 10;
 const ORDERS_EACH: usize = 20;
@@ -37,27 +37,10 @@ async fn two_workers_settle_200_concurrent_orders_each_exactly_once() {
     assert_eq!(orders.len(), total);
 
     // Assert
-    eventually(Duration::from_secs(60), "all orders PAID", || async {
-        let paid = cluster.count_orders(&admin, "PAID").await;
-        if paid == i64::try_from(total).unwrap_or(i64::MAX) {
-            Ok(())
-        } else {
-            Err(format!("{paid} of {total} paid"))
-        }
-    })
-    .await;
     cluster
-        .wait_for_mail("Payment received", total, Duration::from_secs(30))
+        .wait_until_all_paid(&admin, total, Duration::from_secs(60))
         .await;
-    cluster
-        .wait_for_mail("Order ", total, Duration::from_secs(30))
-        .await;
-    cluster.assert_one_confirmation_and_one_receipt(&orders);
-    assert_eq!(
-        cluster.mail().len(),
-        CUSTOMERS + 2 * total,
-        "welcomes, confirmations and receipts, nothing twice"
-    );
+    cluster.assert_orders_mailed_once(&orders, CUSTOMERS).await;
     let (done_1, done_2) = (
         cluster.jobs_finished(&worker_1).await,
         cluster.jobs_finished(&worker_2).await,
