@@ -110,31 +110,37 @@ pub fn duration(name: &'static str, default: Duration) -> Result<Duration, EnvEr
     }
 }
 
-/// `7d`, `12h`, `30m`, `45s`.
+/// `7d`, `12h`, `30m`, `45s`: [`parse_period`] with its unit required,
+/// written right after the number.
 fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let expected =
         || format!("{raw:?} is not a duration: write a whole number and a unit, e.g. 7d, 12h, 30m, 45s");
-    let split = raw.len().saturating_sub(1);
-    let (number, unit) = (
-        raw.get(..split).ok_or_else(expected)?,
-        raw.get(split..).ok_or_else(expected)?,
-    );
-    let seconds_per_unit: u64 = match unit {
-        "d" => 24 * 60 * 60,
-        "h" => 60 * 60,
-        "m" => 60,
-        "s" => 1,
-        _ => return Err(expected()),
-    };
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+    if !raw.ends_with(|c: char| c.is_ascii_alphabetic()) || raw.contains(char::is_whitespace) {
         return Err(expected());
     }
-    let count: u64 = number.parse().map_err(|_| expected())?;
-    count
-        .checked_mul(seconds_per_unit)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{raw:?} is too long a duration"))
+    parse_period(raw).ok_or_else(expected)
+}
+
+/// `90s`, `15m`, `1h`, `1d`: a whole number and a unit (`s`, `m`, `h`,
+/// `d`); a bare number is seconds. The one reader of periods for every
+/// setting (rate limits, retention).
+#[must_use]
+pub fn parse_period(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let number: u64 = number.parse().ok()?;
+    let unit = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    number.checked_mul(unit).map(Duration::from_secs)
 }
 
 /// The SQLite file under `DATA_DIR` unless `DATABASE_URL` names a database.

@@ -148,7 +148,7 @@ impl FromStr for Rate {
         let bad = || format!("{text:?} is not <count>/<period> (e.g. 10/15m) or off");
         let (count, period) = text.split_once('/').ok_or_else(bad)?;
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
-        let period = parse_period(period).ok_or_else(bad)?;
+        let period = worker::env::parse_period(period).ok_or_else(bad)?;
         if count == 0 || period.is_zero() {
             return Err(format!("{text:?}: use off to turn a limit off"));
         }
@@ -178,25 +178,6 @@ impl fmt::Display for Period {
             s => write!(f, "{s}s"),
         }
     }
-}
-
-/// `90s`, `15m`, `1h`, `1d` (a bare number is seconds).
-#[must_use]
-pub fn parse_period(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let number: u64 = number.parse().ok()?;
-    let unit = match unit.trim() {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return None,
-    };
-    number.checked_mul(unit).map(Duration::from_secs)
 }
 
 /// The rate of every limit, and the login blocks.
@@ -263,7 +244,7 @@ impl RateLimits {
         };
         let period = |name: &'static str, default: Duration| -> Result<Duration, (&'static str, String)> {
             lookup(name).map_or(Ok(default), |text| {
-                parse_period(&text)
+                worker::env::parse_period(&text)
                     .filter(|d| !d.is_zero())
                     .ok_or_else(|| (name, format!("{text:?} is not a period like 90s, 15m, 1h")))
             })
