@@ -74,15 +74,7 @@ pub async fn enqueue_retry<C: ConnectionTrait>(
     delay: Duration,
 ) -> Result<outbox::Model, DomainError> {
     let attempt = i32::try_from(envelope.attempt.saturating_add(1)).unwrap_or(i32::MAX);
-    Ok(row(
-        &envelope.job_name,
-        envelope.payload.clone(),
-        attempt,
-        delay,
-        envelope.traceparent.clone(),
-    )
-    .insert(conn)
-    .await?)
+    Ok(again(envelope, attempt, delay).insert(conn).await?)
 }
 
 /// Schedules the same attempt of `envelope`'s job again after `delay` (it
@@ -96,15 +88,19 @@ pub async fn enqueue_later<C: ConnectionTrait>(
     delay: Duration,
 ) -> Result<outbox::Model, DomainError> {
     let attempt = Ord::max(i32::try_from(envelope.attempt).unwrap_or(i32::MAX), 1);
-    Ok(row(
+    Ok(again(envelope, attempt, delay).insert(conn).await?)
+}
+
+/// A row for `envelope`'s job to run again as `attempt` after `delay`, in
+/// the trace of the attempt before.
+fn again(envelope: &Envelope, attempt: i32, delay: Duration) -> outbox::ActiveModel {
+    row(
         &envelope.job_name,
         envelope.payload.clone(),
         attempt,
         delay,
         envelope.traceparent.clone(),
     )
-    .insert(conn)
-    .await?)
 }
 
 /// Puts a job back in the outbox as a first attempt (an admin's retry of a
