@@ -10,6 +10,7 @@
 //! - [`catalog`]: products, the product list, stock rules (reserve, return, adjust).
 //! - [`orders`]: the status state machine, placing, cancelling, fulfilling, reading.
 //! - [`payments`]: payment statuses and the gateway (trait + sandbox).
+//! - [`pricing`]: an order's money (subtotal, discount, shipping, tax, total), computed in one place.
 //! - [`notifications`]: email delivery statuses.
 //! - [`pagination`]: page sizes and keyset pages.
 //! - [`outbox`]: jobs written inside the caller's transaction; the retry schedule; the sweeper's due rows.
@@ -34,6 +35,7 @@ pub mod orders;
 pub mod outbox;
 pub mod pagination;
 pub mod payments;
+pub mod pricing;
 pub mod tables;
 pub mod trace;
 pub mod workers;
