@@ -117,6 +117,14 @@ typed_id!(
     /// `dead_jobs.id`.
     DeadJobId
 );
+typed_id!(
+    /// `discount_codes.id`.
+    DiscountCodeId
+);
+typed_id!(
+    /// `discount_redemptions.id`.
+    DiscountRedemptionId
+);
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,7 @@
 //! - [`pagination`]: page sizes and keyset pages.
 //! - [`outbox`]: jobs written inside the caller's transaction; the retry schedule; the sweeper's due rows.
 //! - [`trace`]: the W3C `traceparent` of a span, stored with each outbox row and followed by the job.
+//! - [`discounts`]: discount codes, their limits (one conditional statement each), using and giving back a use.
 //! - [`dead_jobs`]: jobs that failed for good, kept for an admin to retry.
 //! - [`workers`]: the job runners' heartbeats (who is alive, running what).
 //! - [`jobs`]: the job payloads (`SettlePayment`, `SendEmail`) and their stable names.
@@ -26,6 +27,7 @@ pub mod actor;
 pub mod catalog;
 pub mod db;
 pub mod dead_jobs;
+pub mod discounts;
 pub mod error;
 pub mod ids;
 pub mod jobs;

@@ -182,13 +182,13 @@ mod tests {
     use super::*;
 
     fn eur(cents: i64) -> Money {
-        Money::new(cents, Currency::parse("EUR").unwrap())
+        Money::new(cents, Currency::parse("EUR").expect("EUR"))
     }
 
     fn line(cents: i64, quantity: i32, grams: u32) -> PricedLine {
         PricedLine {
             unit_price: eur(cents),
-            quantity: Quantity::parse(quantity).unwrap(),
+            quantity: Quantity::parse(quantity).expect("valid"),
             unit_weight_grams: grams,
         }
     }
@@ -199,9 +199,9 @@ mod tests {
         discount: Option<DiscountValue>,
     ) -> PricingRules {
         PricingRules {
-            currency: Currency::parse("EUR").unwrap(),
+            currency: Currency::parse("EUR").expect("EUR"),
             tax_mode,
-            tax_rate: BasisPoints::parse("taxRate", 2000).unwrap(),
+            tax_rate: BasisPoints::parse("taxRate", 2000).expect("valid"),
             shipping,
             discount,
         }
@@ -227,11 +227,11 @@ mod tests {
                 TaxMode::Exclusive,
                 Some(ShippingRate::Flat(eur(490))),
                 Some(DiscountValue::Percentage(
-                    BasisPoints::parse("value", 1000).unwrap(),
+                    BasisPoints::parse("value", 1000).expect("valid"),
                 )),
             ),
         )
-        .unwrap();
+        .expect("valid");
         assert_eq!(cents(&totals), [4498, 450, 490, 908, 5446]);
     }
 
@@ -245,11 +245,11 @@ mod tests {
                 TaxMode::Inclusive,
                 Some(ShippingRate::Flat(eur(490))),
                 Some(DiscountValue::Percentage(
-                    BasisPoints::parse("value", 1000).unwrap(),
+                    BasisPoints::parse("value", 1000).expect("valid"),
                 )),
             ),
         )
-        .unwrap();
+        .expect("valid");
         assert_eq!(cents(&totals), [4498, 450, 490, 756, 4538]);
     }
 
@@ -263,7 +263,7 @@ mod tests {
                 Some(DiscountValue::Fixed(eur(1000))),
             ),
         )
-        .unwrap();
+        .expect("valid");
         // Goods free, shipping 5.00 + 20 % tax.
         assert_eq!(cents(&totals), [800, 800, 500, 100, 600]);
     }
@@ -282,28 +282,29 @@ mod tests {
                 None,
             ),
         )
-        .unwrap();
+        .expect("valid");
         assert_eq!(totals.shipping.amount_minor, 600);
         assert_eq!(totals.total.amount_minor, (3000 + 600) * 12 / 10);
     }
 
     #[test]
     fn a_cart_without_shipping_or_discount_is_its_goods_plus_tax() {
-        let totals = order_totals(&[line(1234, 1, 0)], &rules(TaxMode::Exclusive, None, None)).unwrap();
+        let totals =
+            order_totals(&[line(1234, 1, 0)], &rules(TaxMode::Exclusive, None, None)).expect("valid");
         // 20 % of 12.34 = 2.468 → 2.47.
         assert_eq!(cents(&totals), [1234, 0, 0, 247, 1481]);
-        let empty = order_totals(&[], &rules(TaxMode::Inclusive, None, None)).unwrap();
+        let empty = order_totals(&[], &rules(TaxMode::Inclusive, None, None)).expect("valid");
         assert_eq!(cents(&empty), [0; 5]);
     }
 
     #[test]
     fn another_currency_is_an_error_not_a_wrong_number() {
-        let usd = Money::new(500, Currency::parse("USD").unwrap());
+        let usd = Money::new(500, Currency::parse("USD").expect("USD"));
         let err = order_totals(
             &[line(1000, 1, 0)],
             &rules(TaxMode::Exclusive, Some(ShippingRate::Flat(usd)), None),
         )
-        .unwrap_err();
+        .expect_err("an error");
         assert!(
             matches!(err, DomainError::Money(MoneyError::CurrencyMismatch { .. })),
             "{err}"
@@ -314,6 +315,9 @@ mod tests {
     fn rates_outside_zero_to_one_hundred_percent_are_refused() {
         assert!(BasisPoints::parse("taxRate", 10_001).is_err());
         assert!(BasisPoints::parse("taxRate", -1).is_err());
-        assert_eq!(BasisPoints::parse("taxRate", 10_000).unwrap().get(), 10_000);
+        assert_eq!(
+            BasisPoints::parse("taxRate", 10_000).expect("valid").get(),
+            10_000
+        );
     }
 }

@@ -4,6 +4,7 @@
 mod accounts;
 mod catalog;
 mod connections;
+mod discounts;
 mod helpers;
 mod jobs;
 mod migrations;

@@ -17,6 +17,9 @@ const TABLES: &[&str] = &[
     "email_deliveries",
     "outbox",
     "dead_jobs",
+    "discount_codes",
+    "discount_customer_uses",
+    "discount_redemptions",
 ];
 
 async fn table_exists(db: &TestDb, table: &str) -> bool {
