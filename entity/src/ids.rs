@@ -125,6 +125,18 @@ typed_id!(
     /// `discount_redemptions.id`.
     DiscountRedemptionId
 );
+typed_id!(
+    /// `shipping_zones.id`.
+    ShippingZoneId
+);
+typed_id!(
+    /// `shipping_methods.id`.
+    ShippingMethodId
+);
+typed_id!(
+    /// `addresses.id`.
+    AddressId
+);
 
 #[cfg(test)]
 mod tests {

@@ -6,10 +6,13 @@
 //! Layout:
 //! - [`tables`]: one SeaORM entity per table, mirroring the migration.
 //! - [`accounts`]: users, passwords, refresh tokens, password resets.
+//! - [`addresses`]: customers' address books (one default shipping address each).
 //! - [`actor`]: who is asking; ownership checks take it.
 //! - [`catalog`]: products, the product list, stock rules (reserve, return, adjust).
 //! - [`orders`]: the status state machine, placing, cancelling, fulfilling, reading.
 //! - [`payments`]: payment statuses and the gateway (trait + sandbox).
+//! - [`shipping`]: shipping zones, their methods and rates, tax rates per country.
+//! - [`text`]: free text a person typed, trimmed and bounded.
 //! - [`pricing`]: an order's money (subtotal, discount, shipping, tax, total), computed in one place.
 //! - [`notifications`]: email delivery statuses.
 //! - [`pagination`]: page sizes and keyset pages.
@@ -24,6 +27,7 @@
 //! - [`error`]: the one error type domain functions return.
 pub mod accounts;
 pub mod actor;
+pub mod addresses;
 pub mod catalog;
 pub mod db;
 pub mod dead_jobs;
@@ -38,7 +42,9 @@ pub mod outbox;
 pub mod pagination;
 pub mod payments;
 pub mod pricing;
+pub mod shipping;
 pub mod tables;
+pub mod text;
 pub mod trace;
 pub mod workers;
 

@@ -14,6 +14,8 @@
 //!   context a job's span continues.
 //! - [`m20261207_000003_discounts`]: discount codes, uses per customer and
 //!   redemptions per order.
+//! - [`m20261207_000004_shipping_and_addresses`]: shipping zones, their
+//!   countries and methods, tax rates per country, customers' addresses.
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_schema;
@@ -22,6 +24,7 @@ mod m20261202_000002_worker_heartbeats;
 mod m20261207_000001_outbox_indexes;
 mod m20261207_000002_outbox_traceparent;
 mod m20261207_000003_discounts;
+mod m20261207_000004_shipping_and_addresses;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -36,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_outbox_indexes::Migration),
             Box::new(m20261207_000002_outbox_traceparent::Migration),
             Box::new(m20261207_000003_discounts::Migration),
+            Box::new(m20261207_000004_shipping_and_addresses::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! SeaORM entity definitions, one file per table, mirroring the migration.
 //! Nothing here is hand-tuned: the rules that change these rows live in the
 //! domain modules (`accounts`, `catalog`, `orders`, `payments`, `outbox`).
+pub mod addresses;
 pub mod dead_jobs;
 pub mod discount_codes;
 pub mod discount_customer_uses;
@@ -13,6 +14,10 @@ pub mod password_resets;
 pub mod payments;
 pub mod products;
 pub mod refresh_tokens;
+pub mod shipping_methods;
+pub mod shipping_zone_countries;
+pub mod shipping_zones;
 pub mod stock_movements;
+pub mod tax_rates;
 pub mod users;
 pub mod worker_heartbeats;

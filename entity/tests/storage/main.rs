@@ -10,3 +10,4 @@ mod jobs;
 mod migrations;
 mod orders;
 mod outbox;
+mod shipping;

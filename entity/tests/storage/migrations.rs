@@ -20,6 +20,11 @@ const TABLES: &[&str] = &[
     "discount_codes",
     "discount_customer_uses",
     "discount_redemptions",
+    "tax_rates",
+    "shipping_zones",
+    "shipping_zone_countries",
+    "shipping_methods",
+    "addresses",
 ];
 
 async fn table_exists(db: &TestDb, table: &str) -> bool {
