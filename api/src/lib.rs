@@ -7,7 +7,7 @@
 //! - [`config`]: environment variables into a typed [`config::Config`].
 //! - [`cli`]: `serve`, `export-schema`, `create-admin`, `seed`.
 //! - [`schema`]: root types merged from the domains, loaders, limits.
-//! - [`accounts`], [`catalog`], [`orders`], [`payments`], [`jobs`]: one GraphQL part per domain (types, queries, mutations, loaders).
+//! - [`accounts`], [`addresses`], [`catalog`], [`orders`], [`payments`], [`shipping`], [`discounts`], [`jobs`]: one GraphQL part per domain (types, queries, mutations, loaders).
 //! - [`auth`]: JWT access tokens and the per-request viewer.
 //! - [`errors`]: the error policy and `extensions.code`.
 //! - [`limits`]: how deep and large one document may be (introspection measured apart).
@@ -19,11 +19,13 @@
 //! - [`pagination`], [`money`]: shared GraphQL types.
 //! - [`seed`]: the demo catalog. Logging, env helpers and the shutdown signal are the worker crate's (`worker::telemetry`, `worker::env`, `worker::process`).
 pub mod accounts;
+pub mod addresses;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod cost;
+pub mod discounts;
 pub mod errors;
 pub mod http;
 pub mod ids;
@@ -36,6 +38,7 @@ pub mod pagination;
 pub mod payments;
 pub mod schema;
 pub mod seed;
+pub mod shipping;
 pub mod startup;
 pub mod state;
 pub mod throttle;

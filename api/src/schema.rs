@@ -6,20 +6,38 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::accounts::{AccountsMutation, AccountsQuery};
+use crate::addresses::{AddressesMutation, AddressesQuery};
 use crate::catalog::{CatalogMutation, CatalogQuery, ProductLoader};
 use crate::cost::{BucketSettings, Buckets, QueryCost};
+use crate::discounts::DiscountsMutation;
 use crate::jobs::{JobsMutation, JobsQuery};
 use crate::limits::DepthLimit;
 use crate::metrics::{OperationMetrics, OperationNames};
 use crate::orders::{OrderLinesLoader, OrdersMutation, OrdersQuery, OrdersSubscription};
 use crate::payments::PaymentLoader;
+use crate::shipping::{ShippingMutation, ShippingQuery};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, CatalogQuery, OrdersQuery, JobsQuery);
+pub struct Query(
+    AccountsQuery,
+    AddressesQuery,
+    CatalogQuery,
+    OrdersQuery,
+    ShippingQuery,
+    JobsQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountsMutation, CatalogMutation, OrdersMutation, JobsMutation);
+pub struct Mutation(
+    AccountsMutation,
+    AddressesMutation,
+    CatalogMutation,
+    OrdersMutation,
+    ShippingMutation,
+    DiscountsMutation,
+    JobsMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(OrdersSubscription);

@@ -6,10 +6,9 @@
 use chrono::Utc;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, PaginatorTrait, QueryOrder, TransactionTrait};
+use sea_orm::{ActiveValue::Set, PaginatorTrait, QueryOrder};
 use serde::{Deserialize, Serialize};
 
-use crate::db::begin_write;
 use crate::error::{DomainError, is_unique_violation};
 use crate::ids::{AddressId, UserId};
 use crate::shipping::CountryCode;
@@ -141,23 +140,19 @@ pub async fn find_address<C: ConnectionTrait>(
 }
 
 /// Adds an address; it becomes the default shipping address when asked or
-/// when it is the customer's first.
+/// when it is the customer's first. Call inside a write transaction.
 ///
 /// # Errors
 /// [`DomainError::InvalidInput`] on `addresses` when the book is full.
-pub async fn add_address<C>(
-    db: &C,
+pub async fn add_address<C: ConnectionTrait>(
+    txn: &C,
     owner: UserId,
     address: Address,
     default_shipping: bool,
-) -> Result<addresses::Model, DomainError>
-where
-    C: TransactionTrait<Transaction = DatabaseTransaction>,
-{
-    let txn = begin_write(db).await?;
+) -> Result<addresses::Model, DomainError> {
     let count = addresses::Entity::find()
         .filter(addresses::Column::UserId.eq(owner))
-        .count(&txn)
+        .count(txn)
         .await?;
     if count >= MAX_ADDRESSES {
         return Err(DomainError::invalid(
@@ -167,7 +162,7 @@ where
     }
     let default_shipping = default_shipping || count == 0;
     if default_shipping {
-        clear_default(&txn, owner).await?;
+        clear_default(txn, owner).await?;
     }
     let now = Utc::now();
     let row = addresses::ActiveModel {
@@ -185,7 +180,7 @@ where
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&txn)
+    .insert(txn)
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
@@ -194,29 +189,25 @@ where
             e.into()
         }
     })?;
-    txn.commit().await?;
     Ok(row)
 }
 
 /// Replaces an address's fields; `default_shipping: Some(true)` makes it the
 /// default, `Some(false)` stops it being the default, `None` leaves that be.
+/// Call inside a write transaction.
 ///
 /// # Errors
 /// [`DomainError::NotFound`] when it is not the customer's.
-pub async fn update_address<C>(
-    db: &C,
+pub async fn update_address<C: ConnectionTrait>(
+    txn: &C,
     owner: UserId,
     id: AddressId,
     address: Address,
     default_shipping: Option<bool>,
-) -> Result<addresses::Model, DomainError>
-where
-    C: TransactionTrait<Transaction = DatabaseTransaction>,
-{
-    let txn = begin_write(db).await?;
-    let current = find_address(&txn, owner, id).await?;
+) -> Result<addresses::Model, DomainError> {
+    let current = find_address(txn, owner, id).await?;
     if default_shipping == Some(true) {
-        clear_default(&txn, owner).await?;
+        clear_default(txn, owner).await?;
     }
     let row = addresses::ActiveModel {
         id: Set(current.id),
@@ -233,9 +224,8 @@ where
         created_at: Set(current.created_at),
         updated_at: Set(Utc::now()),
     }
-    .update(&txn)
+    .update(txn)
     .await?;
-    txn.commit().await?;
     Ok(row)
 }
 

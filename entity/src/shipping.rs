@@ -9,7 +9,6 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, QueryOrder};
 
-use crate::db::begin_write;
 use crate::error::{DomainError, is_unique_violation};
 use crate::ids::{ShippingMethodId, ShippingZoneId};
 use crate::money::{Currency, Money};
@@ -90,20 +89,18 @@ pub async fn tax_rate<C: ConnectionTrait>(
     })
 }
 
-/// Creates a zone for `countries`.
+/// Creates a zone for `countries`. Call inside a write transaction (a
+/// refused country must not leave the zone half made).
 ///
 /// # Errors
 /// [`DomainError::InvalidInput`] for an empty name or country list;
 /// [`DomainError::Conflict`] when the name is taken or a country is already
 /// in another zone (nothing is written then).
-pub async fn create_zone<C>(
-    db: &C,
+pub async fn create_zone<C: ConnectionTrait>(
+    txn: &C,
     name: &str,
     countries: &[CountryCode],
-) -> Result<shipping_zones::Model, DomainError>
-where
-    C: sea_orm::TransactionTrait<Transaction = sea_orm::DatabaseTransaction>,
-{
+) -> Result<shipping_zones::Model, DomainError> {
     let name = one_line("name", name, 64)?;
     if countries.is_empty() {
         return Err(DomainError::invalid(
@@ -111,13 +108,12 @@ where
             "must name at least one country",
         ));
     }
-    let txn = begin_write(db).await?;
     let zone = shipping_zones::ActiveModel {
         id: Set(ShippingZoneId::new()),
         name: Set(name),
         created_at: Set(Utc::now()),
     }
-    .insert(&txn)
+    .insert(txn)
     .await
     .map_err(|e| conflict(e, "a shipping zone with this name already exists"))?;
     shipping_zone_countries::Entity::insert_many(countries.iter().map(|country| {
@@ -126,10 +122,9 @@ where
             zone_id: Set(zone.id),
         }
     }))
-    .exec(&txn)
+    .exec(txn)
     .await
     .map_err(|e| conflict(e, "a country is already in another shipping zone"))?;
-    txn.commit().await?;
     Ok(zone)
 }
 

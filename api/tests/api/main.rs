@@ -1,6 +1,7 @@
 //! The api crate's integration tests: one binary, one module per area.
 
 mod accounts;
+mod addresses;
 mod audit;
 mod browser;
 mod catalog;
@@ -18,5 +19,6 @@ mod persisted;
 mod playground;
 mod rate_limits;
 mod secrets;
+mod shipping;
 mod subscriptions;
 mod web_client;

@@ -3,6 +3,7 @@ use entity::addresses::{
     Address, AddressFields, MAX_ADDRESSES, add_address, default_shipping_address, delete_address,
     find_address, list_addresses, update_address,
 };
+use entity::db::begin_write;
 use entity::money::{Currency, Money};
 use entity::pricing::{BasisPoints, ShippingRate};
 use entity::shipping::{
@@ -99,7 +100,9 @@ async fn a_method_ships_only_to_its_zones_countries_with_their_tax(backend: Back
         "shippingMethodId: does not ship to DE in USD"
     );
 
-    let overlap = create_zone(&db.conn, "Germany", &[country("AT"), country("DE")]).await;
+    let txn = begin_write(&db.conn).await.expect("begin");
+    let overlap = create_zone(&txn, "Germany", &[country("AT"), country("DE")]).await;
+    drop(txn);
     assert!(matches!(overlap, Err(DomainError::Conflict(_))), "{overlap:?}");
     create_zone(&db.conn, "Germany", &[country("AT")])
         .await
