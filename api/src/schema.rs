@@ -14,7 +14,7 @@ use crate::jobs::{JobsMutation, JobsQuery};
 use crate::limits::DepthLimit;
 use crate::metrics::{OperationMetrics, OperationNames};
 use crate::orders::{OrderLinesLoader, OrdersMutation, OrdersQuery, OrdersSubscription};
-use crate::payments::PaymentLoader;
+use crate::payments::{PaymentLoader, PaymentsMutation, RefundsLoader};
 use crate::shipping::{ShippingMutation, ShippingQuery};
 use crate::state::AppState;
 
@@ -34,6 +34,7 @@ pub struct Mutation(
     AddressesMutation,
     CatalogMutation,
     OrdersMutation,
+    PaymentsMutation,
     ShippingMutation,
     DiscountsMutation,
     JobsMutation,
@@ -86,6 +87,7 @@ pub fn build(state: AppState, limits: SchemaLimits, names: Arc<OperationNames>) 
         .data(DataLoader::new(ProductLoader(state.db.clone()), tokio::spawn))
         .data(DataLoader::new(OrderLinesLoader(state.db.clone()), tokio::spawn))
         .data(DataLoader::new(PaymentLoader(state.db.clone()), tokio::spawn))
+        .data(DataLoader::new(RefundsLoader(state.db.clone()), tokio::spawn))
         .data(state);
     if !limits.introspection {
         schema = schema.disable_introspection();

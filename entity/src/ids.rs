@@ -137,6 +137,10 @@ typed_id!(
     /// `addresses.id`.
     AddressId
 );
+typed_id!(
+    /// `refunds.id`.
+    RefundId
+);
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@
 use std::fmt;
 
 use crate::accounts::Email;
-use crate::ids::{OrderId, OutboxId, PasswordResetId, PaymentId};
+use crate::ids::{OrderId, OutboxId, PasswordResetId, PaymentId, RefundId};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 #[cfg(test)]
 use uuid::Uuid;
@@ -52,6 +52,20 @@ impl Job for ReleasePayment {
     const NAME: &'static str = "release_payment.v1";
 }
 
+/// Ask the gateway for one admin refund (`entity::payments::refund`).
+/// Idempotent by refund: a refund that is no longer PENDING is not asked
+/// for again, and the gateway gets the refund's id as its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundPayment {
+    pub refund_id: RefundId,
+    pub order_id: OrderId,
+    pub request_id: Option<String>,
+}
+
+impl Job for RefundPayment {
+    const NAME: &'static str = "refund_payment.v1";
+}
+
 /// Send one email, at most once per `dedupe_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendEmail {
@@ -84,6 +98,10 @@ pub enum EmailMessage {
     },
     OrderCancelled {
         order_id: OrderId,
+    },
+    RefundIssued {
+        order_id: OrderId,
+        refund_id: RefundId,
     },
     /// The worker mints the reset's token when it sends the email.
     #[serde(rename = "password_reset_v2")]
@@ -139,6 +157,7 @@ impl EmailMessage {
             EmailMessage::PaymentReceipt { .. } => "payment_receipt",
             EmailMessage::PaymentFailed { .. } => "payment_failed",
             EmailMessage::OrderCancelled { .. } => "order_cancelled",
+            EmailMessage::RefundIssued { .. } => "refund_issued",
             EmailMessage::PasswordReset { .. } | EmailMessage::LegacyPasswordReset { .. } => "password_reset",
         }
     }
@@ -347,7 +366,8 @@ impl QueueName {
     pub const ALL: [QueueName; 2] = [QueueName::Emails, QueueName::Settlements];
 
     /// The jobs of the settlements queue; every other job is an email's.
-    pub const SETTLEMENT_JOBS: [&'static str; 2] = [SettlePayment::NAME, ReleasePayment::NAME];
+    pub const SETTLEMENT_JOBS: [&'static str; 3] =
+        [SettlePayment::NAME, ReleasePayment::NAME, RefundPayment::NAME];
 
     /// The queue a job of this name runs on.
     #[must_use]

@@ -16,6 +16,7 @@
 //!   redemptions per order.
 //! - [`m20261207_000004_shipping_and_addresses`]: shipping zones, their
 //!   countries and methods, tax rates per country, customers' addresses.
+//! - [`m20261207_000005_refunds`]: partial refunds and their lines.
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_schema;
@@ -25,6 +26,7 @@ mod m20261207_000001_outbox_indexes;
 mod m20261207_000002_outbox_traceparent;
 mod m20261207_000003_discounts;
 mod m20261207_000004_shipping_and_addresses;
+mod m20261207_000005_refunds;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -40,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000002_outbox_traceparent::Migration),
             Box::new(m20261207_000003_discounts::Migration),
             Box::new(m20261207_000004_shipping_and_addresses::Migration),
+            Box::new(m20261207_000005_refunds::Migration),
         ]
     }
 }

@@ -85,9 +85,17 @@ impl PaymentGateway for GuardedGateway {
             .await
     }
 
-    async fn refund(&self, authorization_ref: &str, amount: Money) -> Result<(), GatewayError> {
-        self.guard(self.timeouts.settle, self.inner.refund(authorization_ref, amount))
-            .await
+    async fn refund(
+        &self,
+        authorization_ref: &str,
+        amount: Money,
+        idempotency_key: &str,
+    ) -> Result<(), GatewayError> {
+        self.guard(
+            self.timeouts.settle,
+            self.inner.refund(authorization_ref, amount, idempotency_key),
+        )
+        .await
     }
 }
 

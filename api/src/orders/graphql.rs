@@ -68,6 +68,10 @@ pub struct OrderLine(order_lines::Model);
 
 #[Object]
 impl OrderLine {
+    /// Names the line in `refundOrder`.
+    async fn id(&self) -> ID {
+        ids::to_gql(self.0.id)
+    }
     async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Product> {
         let loader = ctx.data::<DataLoader<ProductLoader>>()?;
         let product = loader

@@ -12,17 +12,17 @@ use testkit::{Behaviour, Parsed, TestSmtp};
 
 use crate::helpers::{Session, TestApp, error_code, on_both_backends};
 
-struct Shop {
-    app: TestApp,
-    smtp: TestSmtp,
-    admin: Session,
-    customer: Session,
-    product: String,
+pub(crate) struct Shop {
+    pub(crate) app: TestApp,
+    pub(crate) smtp: TestSmtp,
+    pub(crate) admin: Session,
+    pub(crate) customer: Session,
+    pub(crate) product: String,
 }
 
 /// An app with its worker in-process (`TestApp::spawn_with_worker`) and
 /// mail to a test SMTP server.
-async fn shop(backend: Backend) -> Shop {
+pub(crate) async fn shop(backend: Backend) -> Shop {
     let smtp = TestSmtp::start(Behaviour::Accept);
     let app = TestApp::spawn_with_worker(backend, &smtp).await;
     let admin = app.admin().await;
@@ -40,7 +40,7 @@ async fn shop(backend: Backend) -> Shop {
 const ORDER: &str = "query($id: ID!) { order(id: $id) { status payment { status attempts lastError } } }";
 
 impl Shop {
-    async fn place(&self, token: &str, key: &str) -> Value {
+    pub(crate) async fn place(&self, token: &str, key: &str) -> Value {
         let input = json!({ "input": {
             "lines": [{ "productId": self.product, "quantity": 2 }], "paymentToken": token, "idempotencyKey": key } });
         self.app
@@ -52,7 +52,7 @@ impl Shop {
             .await
     }
 
-    async fn order_id(&self, token: &str) -> String {
+    pub(crate) async fn order_id(&self, token: &str) -> String {
         let body = self.place(token, token).await;
         body["data"]["placeOrder"]["id"]
             .as_str()
@@ -60,7 +60,7 @@ impl Shop {
             .to_owned()
     }
 
-    async fn order(&self, id: &str) -> Value {
+    pub(crate) async fn order(&self, id: &str) -> Value {
         self.app
             .graphql_as(&self.customer, ORDER, json!({ "id": id }))
             .await["data"]["order"]
@@ -68,7 +68,7 @@ impl Shop {
     }
 
     /// Polls the order until `done` holds (20 s at most).
-    async fn wait_for(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_for(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..200 {
             let order = self.order(id).await;
             if done(&order) {
@@ -83,11 +83,11 @@ impl Shop {
     }
 
     /// Emails received so far, parsed, with the given subject fragment.
-    fn mail(&self, subject: &str) -> Vec<Parsed> {
+    pub(crate) fn mail(&self, subject: &str) -> Vec<Parsed> {
         self.smtp.about(subject)
     }
 
-    async fn wait_for_mail(&self, subject: &str, count: usize) -> Vec<Parsed> {
+    pub(crate) async fn wait_for_mail(&self, subject: &str, count: usize) -> Vec<Parsed> {
         self.smtp.wait_for(subject, count).await
     }
 }

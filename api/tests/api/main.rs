@@ -18,6 +18,7 @@ mod overload;
 mod persisted;
 mod playground;
 mod rate_limits;
+mod refunds;
 mod secrets;
 mod shipping;
 mod subscriptions;

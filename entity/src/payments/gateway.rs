@@ -75,6 +75,13 @@ pub trait PaymentGateway: Send + Sync + 'static {
     -> Result<(), GatewayError>;
     /// Releases an authorisation that will not be captured.
     async fn void(&self, authorization_ref: &str) -> Result<(), GatewayError>;
-    /// Gives captured money back.
-    async fn refund(&self, authorization_ref: &str, amount: Money) -> Result<(), GatewayError>;
+    /// Gives captured money back. `idempotency_key` names this refund: the
+    /// provider refunds once per key however often it is asked (a job that
+    /// crashed after the call asks again).
+    async fn refund(
+        &self,
+        authorization_ref: &str,
+        amount: Money,
+        idempotency_key: &str,
+    ) -> Result<(), GatewayError>;
 }

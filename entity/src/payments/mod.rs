@@ -7,8 +7,10 @@
 //! database transaction.
 //!
 //! Layout: [`gateway`] (the trait, [`PaymentToken`]), [`sandbox`] (the
-//! built-in test gateway), [`settle`] (capture), [`release`] (void/refund).
+//! built-in test gateway), [`settle`] (capture), [`release`] (void/refund),
+//! [`refund`] (an admin's partial refunds).
 pub mod gateway;
+pub mod refund;
 pub mod release;
 pub mod sandbox;
 pub mod settle;

@@ -62,7 +62,9 @@ pub async fn release_payment(
             let result = if next == PaymentStatus::Voided {
                 gateway.void(reference).await
             } else {
-                gateway.refund(reference, amount).await
+                gateway
+                    .refund(reference, amount, &format!("release:{}", payment.id))
+                    .await
             };
             match result {
                 Ok(()) => {}

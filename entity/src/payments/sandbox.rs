@@ -110,7 +110,12 @@ impl PaymentGateway for SandboxGateway {
         Ok(())
     }
 
-    async fn refund(&self, authorization_ref: &str, _amount: Money) -> Result<(), GatewayError> {
+    async fn refund(
+        &self,
+        authorization_ref: &str,
+        _amount: Money,
+        _idempotency_key: &str,
+    ) -> Result<(), GatewayError> {
         self.void(authorization_ref).await
     }
 }
@@ -178,6 +183,6 @@ mod tests {
         assert_eq!(auth(tokens::AUTHORIZE_TIMEOUT).await, Err(GatewayError::Timeout));
 
         assert_eq!(gateway.void(&ok).await, Ok(()));
-        assert_eq!(gateway.refund(&ok, amount()).await, Ok(()));
+        assert_eq!(gateway.refund(&ok, amount(), "refund-1").await, Ok(()));
     }
 }

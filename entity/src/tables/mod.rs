@@ -14,6 +14,8 @@ pub mod password_resets;
 pub mod payments;
 pub mod products;
 pub mod refresh_tokens;
+pub mod refund_lines;
+pub mod refunds;
 pub mod shipping_methods;
 pub mod shipping_zone_countries;
 pub mod shipping_zones;

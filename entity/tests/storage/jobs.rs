@@ -44,9 +44,9 @@ impl PaymentGateway for CountingGateway {
     async fn void(&self, reference: &str) -> Result<(), GatewayError> {
         self.sandbox.void(reference).await
     }
-    async fn refund(&self, reference: &str, amount: Money) -> Result<(), GatewayError> {
+    async fn refund(&self, reference: &str, amount: Money, key: &str) -> Result<(), GatewayError> {
         self.refunds.fetch_add(1, Ordering::SeqCst);
-        self.sandbox.refund(reference, amount).await
+        self.sandbox.refund(reference, amount, key).await
     }
 }
 

@@ -10,4 +10,5 @@ mod jobs;
 mod migrations;
 mod orders;
 mod outbox;
+mod refunds;
 mod shipping;

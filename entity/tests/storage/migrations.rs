@@ -25,6 +25,8 @@ const TABLES: &[&str] = &[
     "shipping_zone_countries",
     "shipping_methods",
     "addresses",
+    "refunds",
+    "refund_lines",
 ];
 
 async fn table_exists(db: &TestDb, table: &str) -> bool {

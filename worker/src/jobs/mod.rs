@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use entity::db::lost::ConnectionLost;
-use entity::jobs::{Envelope, Job, JobOutcome, ReleasePayment, SendEmail, SettlePayment};
+use entity::jobs::{Envelope, Job, JobOutcome, RefundPayment, ReleasePayment, SendEmail, SettlePayment};
 use entity::payments::PaymentGateway;
 use sea_orm::DatabaseConnection;
 use serde::de::DeserializeOwned;
@@ -30,6 +30,7 @@ use tracing::Instrument as _;
 use crate::config::RetryPolicy;
 use crate::notifications::{Links, Mailer};
 
+pub mod refund_payment;
 pub mod release_payment;
 pub mod send_email;
 pub mod settle_payment;
@@ -92,6 +93,13 @@ async fn attempt(ctx: &JobContext, mut envelope: Envelope) {
             Ok(job) => {
                 changed_order = Some(job.order_id);
                 release_payment::run(ctx, &job).await
+            }
+            Err(outcome) => outcome,
+        },
+        RefundPayment::NAME => match decode::<RefundPayment>(&envelope) {
+            Ok(job) => {
+                changed_order = Some(job.order_id);
+                refund_payment::run(ctx, &job).await
             }
             Err(outcome) => outcome,
         },

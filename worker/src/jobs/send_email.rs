@@ -9,9 +9,10 @@ use entity::db::retry::retrying;
 use entity::jobs::{EmailMessage, Envelope, JobOutcome, SendEmail};
 use entity::money::Money;
 use entity::notifications::{Claim, claim_delivery, delivery_failed, delivery_sent};
+use sea_orm::EntityTrait;
 
 use super::{JobContext, retry_on_error};
-use crate::notifications::{EmailContent, LineSummary, MailError, OrderSummary, render};
+use crate::notifications::{EmailContent, LineSummary, MailError, OrderSummary, RefundSummary, render};
 
 /// How long a sender holds a delivery; longer than any SMTP exchange.
 const LEASE: Duration = Duration::from_secs(120);
@@ -150,6 +151,22 @@ async fn content(ctx: &JobContext, message: &EmailMessage) -> Result<Option<Emai
         EmailMessage::PaymentFailed { order_id } => order_email(*order_id, EmailContent::PaymentFailed).await,
         EmailMessage::OrderCancelled { order_id } => {
             order_email(*order_id, EmailContent::OrderCancelled).await
+        }
+        EmailMessage::RefundIssued { order_id, refund_id } => {
+            let Some(refund) = entity::tables::refunds::Entity::find_by_id(*refund_id)
+                .one(&ctx.db)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let amount = Money::from_parts(refund.amount_minor, &refund.currency)?;
+            Ok(summary(ctx, *order_id).await?.map(|order| {
+                EmailContent::RefundIssued(RefundSummary {
+                    order,
+                    amount,
+                    reason: refund.reason,
+                })
+            }))
         }
     }
 }

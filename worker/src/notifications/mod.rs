@@ -26,5 +26,5 @@ pub mod templates;
 
 pub use mailer::{MailError, Mailer, SmtpLimits};
 pub use templates::{
-    DEFAULT_PUBLIC_URL, EmailContent, LineSummary, Links, OrderSummary, RenderedEmail, render,
+    DEFAULT_PUBLIC_URL, EmailContent, LineSummary, Links, OrderSummary, RefundSummary, RenderedEmail, render,
 };

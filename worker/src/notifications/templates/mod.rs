@@ -1,4 +1,4 @@
-//! The six emails the shop sends, one file per email.
+//! The seven emails the shop sends, one file per email.
 //!
 //! A template is a plain Rust function that returns a `Draft`: the subject
 //! and a short list of `Block`s (heading, paragraph, button, order table,
@@ -23,6 +23,7 @@ mod order_confirmation;
 mod password_reset;
 mod payment_failed;
 mod payment_receipt;
+mod refund_issued;
 mod welcome;
 
 use layout::Block;
@@ -48,6 +49,8 @@ pub enum EmailContent {
     PaymentFailed(OrderSummary),
     /// Sent when an order is cancelled (by the customer, an admin or expiry).
     OrderCancelled(OrderSummary),
+    /// Sent when an admin's refund went through.
+    RefundIssued(RefundSummary),
     /// Sent on `requestPasswordReset`; `token` is the single-use secret that
     /// goes into the link (the database keeps only its hash).
     PasswordReset { name: String, token: String },
@@ -63,6 +66,7 @@ impl EmailContent {
             EmailContent::PaymentReceipt(_) => "payment_receipt",
             EmailContent::PaymentFailed(_) => "payment_failed",
             EmailContent::OrderCancelled(_) => "order_cancelled",
+            EmailContent::RefundIssued(_) => "refund_issued",
             EmailContent::PasswordReset { .. } => "password_reset",
         }
     }
@@ -78,6 +82,15 @@ pub struct OrderSummary {
     pub lines: Vec<LineSummary>,
     pub total: Money,
     pub status: OrderStatus,
+}
+
+/// A refund as its email shows it, with the order it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundSummary {
+    pub order: OrderSummary,
+    pub amount: Money,
+    /// The admin's reason, shown to the customer (escaped like every value).
+    pub reason: String,
 }
 
 /// One line of an [`OrderSummary`].
@@ -180,6 +193,7 @@ pub fn render(to: &str, content: &EmailContent, links: &Links) -> RenderedEmail 
         EmailContent::PaymentReceipt(order) => payment_receipt::draft(order, links),
         EmailContent::PaymentFailed(order) => payment_failed::draft(order, links),
         EmailContent::OrderCancelled(order) => order_cancelled::draft(order, links),
+        EmailContent::RefundIssued(refund) => refund_issued::draft(refund, links),
         EmailContent::PasswordReset { name, token } => password_reset::draft(name, token, links),
     };
     let subject = layout::one_line(&draft.subject);

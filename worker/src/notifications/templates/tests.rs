@@ -4,7 +4,7 @@ use entity::orders::OrderStatus;
 use uuid::Uuid;
 
 use super::layout::{escape, one_line, url_encode};
-use super::{EmailContent, LineSummary, Links, OrderSummary, render};
+use super::{EmailContent, LineSummary, Links, OrderSummary, RefundSummary, render};
 
 fn eur(amount_minor: i64) -> Money {
     Money::new(amount_minor, Currency::parse("EUR").expect("EUR is supported"))
@@ -50,6 +50,14 @@ fn every_email(name: &str) -> Vec<EmailContent> {
         EmailContent::OrderCancelled(OrderSummary {
             status: OrderStatus::Cancelled,
             ..order(name)
+        }),
+        EmailContent::RefundIssued(RefundSummary {
+            order: OrderSummary {
+                status: OrderStatus::Paid,
+                ..order(name)
+            },
+            amount: eur(800),
+            reason: "Mug arrived chipped & cracked".to_owned(),
         }),
         EmailContent::PasswordReset {
             name: name.to_owned(),
@@ -212,4 +220,32 @@ fn escaping_and_encoding_helpers() {
     assert_eq!(escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
     assert_eq!(escape("plain €"), "plain €");
     assert_eq!(url_encode("€ ?"), "%E2%82%AC%20%3F");
+}
+
+#[test]
+fn the_refund_email_says_how_much_and_why_in_both_parts() {
+    let content = every_email("Ada")
+        .into_iter()
+        .find(|c| c.template() == "refund_issued")
+        .expect("a refund email");
+    let email = render("ada@example.com", &content, &Links::default());
+    assert_eq!(
+        email.subject,
+        "Refund of €8.00 for order 0192f0c1-2a3b-7c4d-8e5f-60718293a4b5"
+    );
+    assert!(
+        email.text.contains("We've refunded €8.00 of order"),
+        "{}",
+        email.text
+    );
+    assert!(
+        email.text.contains("Reason: Mug arrived chipped & cracked"),
+        "{}",
+        email.text
+    );
+    assert!(
+        email.html.contains("Reason: Mug arrived chipped &amp; cracked"),
+        "{}",
+        email.html
+    );
 }
