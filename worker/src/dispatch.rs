@@ -15,23 +15,28 @@
 //! persistence, say) and is pushed again; the queue ignores a row it still
 //! holds and handlers are idempotent, so a false alarm costs nothing.
 //!
-//! On PostgreSQL each round takes its rows `FOR UPDATE SKIP LOCKED` inside a
-//! transaction, so any number of dispatchers (api and worker processes) run
-//! at once without pushing a row twice. On SQLite there is one process and
-//! no lock is held while pushing (the SQLite queue writes to the same file).
+//! Batches: a round claims up to `DISPATCH_BATCH` rows with one statement
+//! (`UPDATE … RETURNING`, rows picked `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL: any number of dispatchers, in api and worker processes, never
+//! claim the same row) and pushes them with one Redis call per queue. The
+//! rows are marked dispatched *before* the push and no transaction is open
+//! during it: a failed push hands its rows back at once
+//! (`outbox::release_claim`); a process that dies between claim and push
+//! leaves them to the reaper.
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use entity::db::lost::ConnectionLost;
 use entity::jobs::QueueName;
-use sea_orm::{DatabaseConnection, DbBackend, TransactionTrait};
+use entity::tables::outbox;
+use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
 use crate::queue::JobQueue;
 
-/// Rows read per round.
-const BATCH: u64 = 200;
+/// `DISPATCH_BATCH`'s default: rows claimed per statement.
+pub const DEFAULT_BATCH: u64 = 500;
 
 /// Wakes a dispatcher now (cheap; call after a commit that wrote outbox rows).
 #[derive(Debug, Clone, Default)]
@@ -48,6 +53,8 @@ pub struct Dispatcher {
     db: DatabaseConnection,
     queue: JobQueue,
     high_water: u64,
+    /// Rows claimed per statement.
+    batch: u64,
     /// A row dispatched this long ago whose attempt never completed was lost
     /// by the queue (a Redis crash) and is pushed again.
     lost_after: Duration,
@@ -61,9 +68,17 @@ impl Dispatcher {
             db,
             queue,
             high_water,
+            batch: DEFAULT_BATCH,
             lost_after,
             kicker: Kicker::default(),
         }
+    }
+
+    /// Claims and pushes up to `batch` rows per round (at least 1).
+    #[must_use]
+    pub fn with_batch(mut self, batch: u64) -> Self {
+        self.batch = batch.max(1);
+        self
     }
 
     /// The queue it pushes to.
@@ -87,61 +102,56 @@ impl Dispatcher {
         Ok(room)
     }
 
-    /// One round: pushes due rows while the queues have room. Returns how
-    /// many were pushed and whether another round may find more.
+    /// One round: claims due rows the queues have room for and pushes
+    /// them. Returns how many were pushed and whether another round may find
+    /// more.
     async fn round(&self, grace: Duration) -> anyhow::Result<(usize, bool)> {
-        let mut room = self.room().await?;
-        if room.values().all(|r| *r == 0) {
-            return Ok((0, false));
-        }
-        let postgres = self.db.get_database_backend() == DbBackend::Postgres;
-        let txn = if postgres {
-            Some(self.db.begin().await?)
+        let room = self.room().await?;
+        // One claim for both queues when both have room for a whole batch
+        // (the usual case: one statement); else one per queue with room.
+        let claims: Vec<(Option<QueueName>, u64)> = if room.values().all(|r| *r >= self.batch) {
+            vec![(None, self.batch)]
         } else {
-            None
+            room.iter()
+                .filter(|(_, left)| **left > 0)
+                .map(|(queue, left)| (Some(*queue), (*left).min(self.batch)))
+                .collect()
         };
-        let rows = match &txn {
-            Some(txn) => entity::outbox::due(txn, grace, self.lost_after, BATCH).await?,
-            None => entity::outbox::due(&self.db, grace, self.lost_after, BATCH).await?,
-        };
-        let fetched = rows.len();
-        let mut pushed = Vec::with_capacity(fetched);
-        let mut failure = None;
-        for row in &rows {
-            let queue = QueueName::for_job(&row.job_name);
-            let Some(left) = room.get_mut(&queue).filter(|left| **left > 0) else {
-                continue;
-            };
-            match self.queue.push(queue, &entity::outbox::envelope(row)).await {
-                Ok(()) => {
-                    *left -= 1;
-                    pushed.push(row.id);
-                    crate::metrics::job_pushed(&row.job_name);
-                }
-                Err(err) => {
-                    failure = Some(err.to_string());
-                    break;
-                }
-            }
+        let (mut pushed, mut more) = (0, false);
+        for (only, limit) in claims {
+            let rows = entity::outbox::claim_due(&self.db, grace, self.lost_after, limit, only).await?;
+            more |= rows.len() as u64 == limit;
+            pushed += self.push_claimed(rows).await?;
         }
-        match &txn {
-            Some(txn) => entity::outbox::mark_dispatched(txn, &pushed).await?,
-            None => entity::outbox::mark_dispatched(&self.db, &pushed).await?,
-        }
-        if let Some(txn) = txn {
-            txn.commit().await?;
-        }
-        if let Some(error) = failure {
-            let waiting: Vec<_> = rows
+        Ok((pushed, more))
+    }
+
+    /// Pushes claimed rows, one call per queue; on a failure hands back the
+    /// rows not pushed and fails.
+    async fn push_claimed(&self, rows: Vec<outbox::Model>) -> anyhow::Result<usize> {
+        let mut pushed = 0;
+        for (i, queue) in QueueName::ALL.into_iter().enumerate() {
+            let jobs: Vec<_> = rows
                 .iter()
-                .map(|r| r.id)
-                .filter(|id| !pushed.contains(id))
+                .filter(|row| QueueName::for_job(&row.job_name) == queue)
+                .map(entity::outbox::envelope)
                 .collect();
-            entity::outbox::record_dispatch_failure(&self.db, &waiting, &error).await?;
-            anyhow::bail!("pushing to the queue failed: {error}");
+            if let Err(error) = self.queue.push_many(queue, &jobs).await {
+                let left = &QueueName::ALL[i..];
+                let waiting: Vec<_> = rows
+                    .iter()
+                    .filter(|row| left.contains(&QueueName::for_job(&row.job_name)))
+                    .map(|row| row.id)
+                    .collect();
+                entity::outbox::release_claim(&self.db, &waiting, &error.to_string()).await?;
+                anyhow::bail!("pushing to the queue failed: {error}");
+            }
+            for job in &jobs {
+                crate::metrics::job_pushed(&job.job_name);
+            }
+            pushed += jobs.len();
         }
-        let more = fetched as u64 == BATCH && pushed.len() == fetched;
-        Ok((pushed.len(), more))
+        Ok(pushed)
     }
 
     /// When the queue lost its jobs (Redis came back empty), makes every

@@ -296,9 +296,25 @@ impl JobQueue {
     /// unreachable (the outbox row stays undispatched and is pushed again by
     /// the sweeper), [`QueueError::Encode`] if the envelope cannot be encoded.
     pub async fn push(&self, queue: QueueName, job: &Envelope) -> Result<(), QueueError> {
+        self.push_many(queue, std::slice::from_ref(job)).await
+    }
+
+    /// Pushes attempts of jobs as [`push`](JobQueue::push) does, all to
+    /// `queue`: on Redis in one round trip (one script call); on SQLite one
+    /// after another. On an error some may have been pushed; pushing them
+    /// again is a no-op.
+    ///
+    /// # Errors
+    /// As [`push`](JobQueue::push).
+    pub async fn push_many(&self, queue: QueueName, jobs: &[Envelope]) -> Result<(), QueueError> {
         match self {
-            JobQueue::Redis(backend) => backend.push(queue, job).await,
-            JobQueue::Sqlite(backend) => backend.push(queue, job).await,
+            JobQueue::Redis(backend) => backend.push_many(queue, jobs).await,
+            JobQueue::Sqlite(backend) => {
+                for job in jobs {
+                    backend.push(queue, job).await?;
+                }
+                Ok(())
+            }
         }
     }
 

@@ -19,7 +19,7 @@ use apalis_redis::{Config, RedisStorage};
 use entity::jobs::{Envelope, QueueName};
 use futures::{Future, StreamExt};
 
-use super::consumer::{Deliver, EventStream};
+use super::consumer::{Deliver, EventStream, Pushed};
 use super::{QueueError, QueueOptions, queue_key};
 
 /// How long Redis may take; a slower connection or reply is an error the
@@ -47,18 +47,28 @@ const RECONNECT_RETRIES: usize = 3;
 /// Finished tasks deleted per vacuum round.
 const VACUUM_BATCH: usize = 1_000;
 
-/// KEYS: data hash, active list, meta prefix. ARGV: task id, task data.
-/// Returns 1 when queued, 0 when that id is already known (a re-push).
+/// KEYS: data hash, active list, meta prefix, done set. ARGV: pairs of
+/// task id, task data. Returns how many were queued; an id that is waiting
+/// or running is left alone (a re-push), an id that finished but was not
+/// vacuumed yet is queued again (the reaper's re-push of a job whose outcome
+/// was never recorded).
 static PUSH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 0 then
-  return 0
+local queued = 0
+for i = 1, #ARGV, 2 do
+  local id = ARGV[i]
+  if redis.call('hsetnx', KEYS[1], id, ARGV[i + 1]) == 1
+    or redis.call('srem', KEYS[4], id) == 1 then
+    redis.call('hset', KEYS[1], id, ARGV[i + 1])
+    redis.call('del', KEYS[3] .. ':' .. id)
+    redis.call('hset', KEYS[3] .. ':' .. id,
+      'attempts', 0, 'max_attempts', 1, 'status', 'Pending', 'idempotency_key', '')
+    redis.call('rpush', KEYS[2], id)
+    queued = queued + 1
+  end
 end
-redis.call('hset', KEYS[3] .. ':' .. ARGV[1],
-  'attempts', 0, 'max_attempts', 1, 'status', 'Pending', 'idempotency_key', '')
-redis.call('rpush', KEYS[2], ARGV[1])
-return 1
+return queued
 ",
     )
 });
@@ -109,6 +119,8 @@ pub struct RedisQueue {
     conn: ConnectionManager,
     namespace: Arc<str>,
     opts: QueueOptions,
+    /// Wakes this process's consumers when it pushed jobs.
+    pushed: Pushed,
 }
 
 impl std::fmt::Debug for RedisQueue {
@@ -132,6 +144,7 @@ impl RedisQueue {
             conn,
             namespace: namespace.into(),
             opts,
+            pushed: Pushed::default(),
         })
     }
 
@@ -154,20 +167,26 @@ impl RedisQueue {
             .emit_events(false)
     }
 
-    pub(super) async fn push(&self, queue: QueueName, job: &Envelope) -> Result<(), QueueError> {
+    /// Pushes `jobs` with one script call (one round trip), then wakes this
+    /// process's idle consumer of `queue`.
+    pub(super) async fn push_many(&self, queue: QueueName, jobs: &[Envelope]) -> Result<(), QueueError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
         let config = self.config(queue);
-        let data = serde_json::to_vec(job)?;
-        let queued: i64 = PUSH
-            .key(config.job_data_hash())
+        let mut call = PUSH.prepare_invoke();
+        call.key(config.job_data_hash())
             .key(config.active_jobs_list())
             .key(config.job_meta_hash())
-            .arg(job.outbox_id.to_string())
-            .arg(data)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        if queued == 0 {
-            tracing::debug!(queue = queue.as_str(), outbox_id = %job.outbox_id, "job already queued; push ignored");
+            .key(config.done_jobs_set());
+        for job in jobs {
+            call.arg(job.outbox_id.to_string()).arg(serde_json::to_vec(job)?);
         }
+        let queued: usize = call.invoke_async(&mut self.conn.clone()).await?;
+        if queued < jobs.len() {
+            tracing::debug!(queue = queue.as_str(), ignored = jobs.len() - queued, "jobs already queued; push ignored");
+        }
+        self.pushed.wake(queue);
         Ok(())
     }
 
@@ -232,7 +251,7 @@ impl RedisQueue {
     {
         let backend = RedisStorage::<serde_json::Value>::new(self.conn.clone())
             .with_config(self.config(queue))
-            .poll_with_interval(self.opts.poll_interval);
+            .poll_with_strategy(self.pushed.strategy(queue, self.opts.poll_interval));
         WorkerBuilder::new(ctx)
             .backend(backend)
             .concurrency(concurrency)
