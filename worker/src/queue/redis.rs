@@ -44,8 +44,9 @@ impl Default for RedisTimeouts {
 }
 /// Reconnection attempts per failed request; the consumer retries on top.
 const RECONNECT_RETRIES: usize = 3;
-/// Finished tasks deleted per vacuum round.
+/// Finished tasks deleted per vacuum script call, and calls per vacuum.
 const VACUUM_BATCH: usize = 1_000;
+const VACUUM_ROUNDS: usize = 100;
 
 /// KEYS: data hash, active list, meta prefix, done set. ARGV: pairs of
 /// task id, task data. Returns how many were queued; an id that is waiting
@@ -227,13 +228,25 @@ impl RedisQueue {
         let config = self.config(queue);
         let mut conn = self.conn.clone();
         async move {
-            Ok(VACUUM
-                .key(config.done_jobs_set())
-                .key(config.job_data_hash())
-                .key(config.job_meta_hash())
-                .arg(VACUUM_BATCH)
-                .invoke_async(&mut conn)
-                .await?)
+            // Batches of VACUUM_BATCH (each a short script: Redis serves
+            // others between them) until the finished jobs are gone, up to
+            // VACUUM_ROUNDS: a heartbeat keeps up with far more jobs a
+            // second than one batch would.
+            let mut removed = 0;
+            for _ in 0..VACUUM_ROUNDS {
+                let round: u64 = VACUUM
+                    .key(config.done_jobs_set())
+                    .key(config.job_data_hash())
+                    .key(config.job_meta_hash())
+                    .arg(VACUUM_BATCH)
+                    .invoke_async(&mut conn)
+                    .await?;
+                removed += round;
+                if round < VACUUM_BATCH as u64 {
+                    break;
+                }
+            }
+            Ok(removed)
         }
     }
 
