@@ -88,7 +88,7 @@ impl Completer {
 
 impl Pending {
     /// Writes batches until `closed` turns true, then writes what is left
-    /// and returns. Kicks the dispatcher after each batch: finished jobs
+    /// and returns. Tells the dispatcher after each batch: finished jobs
     /// made room in the queue.
     pub async fn run(mut self, db: DatabaseConnection, kicker: Kicker, mut closed: watch::Receiver<bool>) {
         let limit = self.settings.batch;
@@ -120,7 +120,7 @@ impl Pending {
             }
             write(&db, &batch).await;
             batch.clear();
-            kicker.kick();
+            kicker.room_freed();
         }
     }
 }

@@ -38,14 +38,42 @@ use crate::queue::JobQueue;
 /// `DISPATCH_BATCH`'s default: rows claimed per statement.
 pub const DEFAULT_BATCH: u64 = 500;
 
-/// Wakes a dispatcher now (cheap; call after a commit that wrote outbox rows).
+/// Wakes a dispatcher now (cheap): [`kick`](Kicker::kick) after a commit
+/// that wrote outbox rows, [`room_freed`](Kicker::room_freed) after jobs
+/// finished.
 #[derive(Debug, Clone, Default)]
-pub struct Kicker(Arc<Notify>);
+pub struct Kicker(Arc<Signals>);
+
+#[derive(Debug, Default)]
+struct Signals {
+    rows: Notify,
+    room: Notify,
+}
 
 impl Kicker {
+    /// New rows were committed: push them.
     pub fn kick(&self) {
-        self.0.notify_one();
+        self.0.rows.notify_one();
     }
+
+    /// Jobs finished, so the queues may have room for rows waiting in the
+    /// outbox. Cheaper than a kick: a refill only claims when every queue
+    /// has room for a good batch (see [`Dispatcher::run`]).
+    pub fn room_freed(&self) {
+        self.0.room.notify_one();
+    }
+}
+
+/// What a round may claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Whatever the queues have room for (a kick, a sweep).
+    Full,
+    /// Only a claim for all queues at once, when each has room for a good
+    /// batch: a claim filtered to one queue reads past the other queue's
+    /// waiting rows, which a backlog makes long, and finished jobs free room
+    /// hundreds of times a second.
+    Refill,
 }
 
 #[derive(Clone)]
@@ -105,17 +133,24 @@ impl Dispatcher {
     /// One round: claims due rows the queues have room for and pushes
     /// them. Returns how many were pushed and whether another round may find
     /// more.
-    async fn round(&self, grace: Duration) -> anyhow::Result<(usize, bool)> {
+    async fn round(&self, grace: Duration, kind: Round) -> anyhow::Result<(usize, bool)> {
         let room = self.room().await?;
-        // One claim for both queues when both have room for a whole batch
-        // (the usual case: one statement); else one per queue with room.
-        let claims: Vec<(Option<QueueName>, u64)> = if room.values().all(|r| *r >= self.batch) {
-            vec![(None, self.batch)]
-        } else {
+        // A queue takes a claim when it has room for a good batch: fewer,
+        // bigger claims under load; an idle queue always has room.
+        let enough = self.batch.min((self.high_water / 4).max(1));
+        let least = room.values().copied().min().unwrap_or(0);
+        // One claim for every queue when all have room (the usual case: one
+        // statement, at most the smallest room, so none overfills); else one
+        // per queue with room, on a kick or a sweep.
+        let claims: Vec<(Option<QueueName>, u64)> = if least >= enough {
+            vec![(None, least.min(self.batch))]
+        } else if kind == Round::Full {
             room.iter()
                 .filter(|(_, left)| **left > 0)
                 .map(|(queue, left)| (Some(*queue), (*left).min(self.batch)))
                 .collect()
+        } else {
+            Vec::new()
         };
         let (mut pushed, mut more) = (0, false);
         for (only, limit) in claims {
@@ -186,9 +221,13 @@ impl Dispatcher {
     /// # Errors
     /// When the database or the queue fails; pushed rows stay marked.
     pub async fn pump(&self, grace: Duration) -> anyhow::Result<usize> {
+        self.pump_rounds(grace, Round::Full).await
+    }
+
+    async fn pump_rounds(&self, grace: Duration, kind: Round) -> anyhow::Result<usize> {
         let mut total = 0;
         loop {
-            let (pushed, more) = self.round(grace).await?;
+            let (pushed, more) = self.round(grace, kind).await?;
             total += pushed;
             if !more {
                 return Ok(total);
@@ -197,21 +236,23 @@ impl Dispatcher {
     }
 
     /// Runs until `shutdown`: on a kick, pushes everything due (`Duration::ZERO`
-    /// grace); every `interval`, sweeps with `grace`.
+    /// grace); when room was freed, refills the queues (a [`Round::Refill`]);
+    /// every `interval`, sweeps with `grace`.
     pub async fn run(self, interval: Duration, grace: Duration, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let grace = tokio::select! {
+            let (grace, kind) = tokio::select! {
                 () = &mut shutdown => return,
-                () = self.kicker.0.notified() => Duration::ZERO,
+                () = self.kicker.0.rows.notified() => (Duration::ZERO, Round::Full),
+                () = self.kicker.0.room.notified() => (Duration::ZERO, Round::Refill),
                 _ = ticker.tick() => {
                     self.recover_lost_jobs().await;
-                    grace
+                    (grace, Round::Full)
                 }
             };
-            match self.pump(grace).await {
+            match self.pump_rounds(grace, kind).await {
                 Ok(0) => {}
                 Ok(pushed) => tracing::debug!(pushed, "outbox dispatched"),
                 Err(err) => {
