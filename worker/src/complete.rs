@@ -110,12 +110,25 @@ impl Pending {
                     }
                 }
             }
-            let flush_at = tokio::time::Instant::now() + self.settings.flush_every;
-            while batch.len() < limit {
+            // More ids for this batch until it is full, the flush interval
+            // is over, or the completer is closed.
+            let flush_at = tokio::time::sleep(self.settings.flush_every);
+            tokio::pin!(flush_at);
+            while batch.len() < limit && !*closed.borrow() {
                 let wanted = limit - batch.len();
-                match tokio::time::timeout_at(flush_at, self.ids.recv_many(&mut batch, wanted)).await {
-                    Ok(received) if received > 0 => {}
-                    _ => break,
+                tokio::select! {
+                    received = self.ids.recv_many(&mut batch, wanted) => {
+                        if received == 0 {
+                            break;
+                        }
+                    }
+                    () = &mut flush_at => break,
+                    // Closed, or its sender gone (which counts as closed).
+                    changed = closed.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                    }
                 }
             }
             write(&db, &batch).await;

@@ -20,10 +20,7 @@ async fn a_worker_killed_with_buffered_outcomes_leaves_them_to_run_again_once_in
     // every job it finishes stays buffered.
     let mut cluster = Cluster::start("completion_crash", &[]).await;
     let mut worker_a = cluster
-        .start_worker(&[
-            ("COMPLETION_FLUSH_MS", "3600000"),
-            ("COMPLETION_BATCH", "1000"),
-        ])
+        .start_worker(&[("COMPLETION_FLUSH_MS", "3600000"), ("COMPLETION_BATCH", "1000")])
         .await;
     let admin = cluster.admin().await;
     let product = cluster.create_product(&admin, "BUFFERED-1", 100).await;
@@ -59,16 +56,12 @@ async fn a_worker_killed_with_buffered_outcomes_leaves_them_to_run_again_once_in
     let worker_b = cluster.start_worker(&[("REDISPATCH_AFTER_SECS", "3")]).await;
 
     // Assert: every row completes, through B running the jobs again...
-    eventually(
-        Duration::from_secs(90),
-        "every outbox row completed",
-        || async {
-            match unfinished_rows(&cluster).await {
-                0 => Ok(()),
-                left => Err(format!("{left} unfinished; {}", cluster.job_summary().await)),
-            }
-        },
-    )
+    eventually(Duration::from_secs(90), "every outbox row completed", || async {
+        match unfinished_rows(&cluster).await {
+            0 => Ok(()),
+            left => Err(format!("{left} unfinished; {}", cluster.job_summary().await)),
+        }
+    })
     .await;
     assert_eq!(total_rows(&cluster).await, rows, "no retry, no new job");
     assert!(

@@ -9,7 +9,9 @@ use entity::accounts::Email;
 use entity::actor::Actor;
 use entity::catalog::Quantity;
 use entity::ids::{OrderId, PaymentId};
-use entity::jobs::{EmailMessage, Envelope, Job, JobOutcome, QueueName, ReleasePayment, SendEmail, SettlePayment};
+use entity::jobs::{
+    EmailMessage, Envelope, Job, JobOutcome, QueueName, ReleasePayment, SendEmail, SettlePayment,
+};
 use entity::money::Money;
 use entity::notifications::{Claim, claim_delivery, delivery_failed, delivery_sent};
 use entity::orders::{IdempotencyKey, OrderLineRequest, OrderRequest, OrderStatus, place_order};
@@ -423,7 +425,11 @@ async fn retries_wait_in_the_outbox_and_dead_jobs_come_back(backend: Backend) {
         .into_iter()
         .map(|r| r.id)
         .collect();
-    assert_eq!(emails, vec![email.id], "a claim for one queue takes only its jobs");
+    assert_eq!(
+        emails,
+        vec![email.id],
+        "a claim for one queue takes only its jobs"
+    );
     let due: Vec<_> = claim(grace, HOUR)
         .await
         .expect("claim")

@@ -185,7 +185,11 @@ impl RedisQueue {
         }
         let queued: usize = call.invoke_async(&mut self.conn.clone()).await?;
         if queued < jobs.len() {
-            tracing::debug!(queue = queue.as_str(), ignored = jobs.len() - queued, "jobs already queued; push ignored");
+            tracing::debug!(
+                queue = queue.as_str(),
+                ignored = jobs.len() - queued,
+                "jobs already queued; push ignored"
+            );
         }
         self.pushed.wake(queue);
         Ok(())
