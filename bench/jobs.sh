@@ -2,6 +2,9 @@
 # bench/jobs.sh — end-to-end job throughput: outbox → queue → worker →
 # outcome recorded, for 1, 2 and 4 `worker run` processes on Redis +
 # PostgreSQL, and one worker on the embedded SQLite queue (see bench/README.md).
+# Each Redis configuration runs twice: the no-op job (`bench_noop.v1`, the
+# worker built with the `bench-noop` feature: the pipeline alone) and the
+# cheapest real job (a settlement of a payment already SETTLED).
 #
 #   bench/jobs.sh                         # 20,000 jobs per configuration
 #   BENCH_JOBS=50000 BENCH_PROCS="1 4" bench/jobs.sh
@@ -33,7 +36,8 @@ LIFETIME=$((TIMEOUT_SECS + 60))
 WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-64}
 # SQLite has one writer at a time: more concurrent jobs only queue on its lock.
 SQLITE_CONCURRENCY=${SQLITE_CONCURRENCY:-2}
-PASS_THROUGH=(SWEEP_INTERVAL_MS QUEUE_HIGH_WATER JOB_MAX_ATTEMPTS DATABASE_MAX_CONNECTIONS)
+PASS_THROUGH=(SWEEP_INTERVAL_MS QUEUE_HIGH_WATER JOB_MAX_ATTEMPTS DATABASE_MAX_CONNECTIONS
+    DISPATCH_BATCH COMPLETION_BATCH COMPLETION_FLUSH_MS QUEUE_FETCH_BATCH)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sf-bench-jobs.XXXXXX")
 # The private Redis is started the way scripts/test starts its own.
@@ -59,8 +63,11 @@ if [[ -z ${BENCH_REDIS_URL:-} ]]; then
     find_redis_server || die "redis-server is required (or set BENCH_REDIS_URL)"
 fi
 
-echo "building release binaries (worker, migration, example enqueue_noop)…" >&2
-(cd "$ROOT" && cargo build --release --quiet -p worker -p migration --bin worker --bin migration --example enqueue_noop)
+# The bench's worker accepts the no-op job (feature `bench-noop`); a
+# production build does not. The binary is rebuilt without it by the next
+# plain `cargo build --release -p worker`.
+echo "building release binaries (worker with bench-noop, migration, example enqueue_noop)…" >&2
+(cd "$ROOT" && cargo build --release --quiet -p worker -p migration --bin worker --bin migration --example enqueue_noop --features worker/bench-noop)
 WORKER_BIN=$TARGET_DIR/release/worker
 MIGRATION_BIN=$TARGET_DIR/release/migration
 ENQUEUE_BIN=$TARGET_DIR/release/examples/enqueue_noop
@@ -97,20 +104,40 @@ else
     REDIS_DESC="private redis-server $("$REDIS_SERVER_BIN" --version | grep -o 'v=[0-9.]*' | cut -c3-) (no persistence)"
 fi
 
+# CPU time (utime + stime, clock ticks) of the given processes.
+cpu_ticks() {
+    local total=0 pid t
+    for pid in "$@"; do
+        t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
+        total=$((total + t))
+    done
+    echo "$total"
+}
+# Busy and total clock ticks of the whole machine so far.
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
+TICKS_PER_SEC=$(getconf CLK_TCK)
+
 # Runs the workers of one configuration until every row is completed; sets
-# SECONDS_TAKEN and PEAK_RSS_KIB (the largest VmHWM of the processes).
-#   $1 DATABASE_URL, $2 processes, $3 REDIS_URL or "" (SQLite queue), $4 concurrency
+# SECONDS_TAKEN, PEAK_RSS_KIB (the largest VmHWM of the processes) and
+# CPU_USE (cores used during the run by the workers, by the database's
+# backends serving them, by the private Redis, and by the whole machine —
+# which other work on it shares).
+#   $1 DATABASE_URL, $2 processes, $3 REDIS_URL or "" (SQLite queue), $4 concurrency,
+#   $5 the queues to consume, $6 the database's name on PostgreSQL ("" on SQLite)
 run_workers() {
-    local url=$1 procs=$2 redis=$3 concurrency=$4 started finished i pid hwm=0 h namespace
+    local url=$1 procs=$2 redis=$3 concurrency=$4 queues=$5 dbname=${6:-} started finished i pid hwm=0 h namespace
+    local workers=() backends=() redis_before=0 machine_before machine_after
     namespace="bench-$$-$RANDOM"
     local env=(PATH="$PATH" HOME="$HOME" DATABASE_URL="$url" QUEUE_NAMESPACE="$namespace"
-        WORKER_CONCURRENCY="$concurrency" WORKER_QUEUES=settlements DISPATCH_GRACE_MS=0
+        WORKER_CONCURRENCY="$concurrency" WORKER_QUEUES="$queues" DISPATCH_GRACE_MS=0
         WORKER_BIND=127.0.0.1:0 DATA_DIR="$WORK/var" RUST_LOG=warn)
     if [[ -n $redis ]]; then env+=(REDIS_URL="$redis"); fi
     for name in "${PASS_THROUGH[@]}"; do
         if [[ -n ${!name:-} ]]; then env+=("$name=${!name}"); fi
     done
     PIDS=()
+    if [[ -n ${REDIS_PID:-} ]]; then redis_before=$(cpu_ticks "$REDIS_PID"); fi
+    machine_before=$(machine_ticks)
     started=$(date +%s.%N)
     for i in $(seq 1 "$procs"); do
         # `timeout` bounds a worker's life even if this script is SIGKILLed
@@ -122,12 +149,26 @@ run_workers() {
     DATABASE_URL=$url "$ENQUEUE_BIN" --wait "$TIMEOUT_SECS" >"$WORK/wait.log" 2>&1 ||
         { cat "$WORK/wait.log" "$WORK"/worker-*.log >&2; die "the jobs did not complete"; }
     finished=$(date +%s.%N)
+    machine_after=$(machine_ticks)
     for pid in "${PIDS[@]}"; do
         worker=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
+        workers+=("${worker%% *}")
         h=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/${worker%% *}/status" 2>/dev/null || echo 0)
         if ((h > hwm)); then hwm=$h; fi
-        kill -TERM "$pid" 2>/dev/null || true
     done
+    # The workers' pools' backends (and the waiting poller's) lived only for
+    # this run: their whole CPU time is this run's.
+    if [[ -n $dbname ]]; then
+        mapfile -t backends < <(psql "$ADMIN_URL" -qAtc "SELECT pid FROM pg_stat_activity WHERE datname = '$dbname'")
+    fi
+    CPU_USE=$(awk -v w="$(cpu_ticks "${workers[@]}")" -v p="$(cpu_ticks "${backends[@]}")" \
+        -v r="$(($(if [[ -n ${REDIS_PID:-} ]]; then cpu_ticks "$REDIS_PID"; else echo 0; fi) - redis_before))" \
+        -v mb="$machine_before" -v ma="$machine_after" -v hz="$TICKS_PER_SEC" -v a="$started" -v b="$finished" '
+        BEGIN {
+            s = (b - a) * hz; split(mb, x, " "); split(ma, y, " ")
+            printf "workers %.2f, PostgreSQL %.2f, Redis %.2f, machine %.0f%% busy", w / s, p / s, r / s, 100 * (y[1] - x[1]) / (y[2] - x[2])
+        }')
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     PIDS=()
     grep -q ', 0 dead jobs' "$WORK/wait.log" || { cat "$WORK/wait.log" >&2; die "some jobs died"; }
@@ -135,41 +176,53 @@ run_workers() {
     PEAK_RSS_KIB=$hwm
 }
 
-# Migrates a fresh database and fills its outbox.
+# Migrates a fresh database and fills its outbox with settlements, or with
+# no-op jobs when $2 is --noop.
 prepare() {
     local url=$1
     DATABASE_URL=$url "$MIGRATION_BIN" up >"$WORK/migration.log" 2>&1 ||
         { cat "$WORK/migration.log" >&2; die "migrations failed"; }
-    DATABASE_URL=$url "$ENQUEUE_BIN" "$JOBS" >&2
+    DATABASE_URL=$url "$ENQUEUE_BIN" ${2:+"$2"} "$JOBS" >&2
 }
 
 ROWS=()
+CPU_ROWS=()
 declare -A RATE=()
 row() { # label seconds hwm_kib [key]
     local rate
     rate=$(awk -v n="$JOBS" -v s="$2" 'BEGIN { printf "%.0f", n / s }')
     if [[ -n ${4:-} ]]; then RATE[$4]=$rate; fi
-    ROWS+=("$(printf '%-42s %9s %9ss %9s %8.1f MiB' "$1" "$JOBS" "$2" "$rate" "$(awk -v k="$3" 'BEGIN { print k / 1024 }')")")
+    ROWS+=("$(printf '%-46s %9s %9ss %9s %8.1f MiB' "$1" "$JOBS" "$2" "$rate" "$(awk -v k="$3" 'BEGIN { print k / 1024 }')")")
 }
 
 mkdir -p "$WORK/var"
 for procs in $PROCS; do
-    db="sf_bench_jobs_$(date +%s)_${procs}_$$"
-    psql "$ADMIN_URL" -qAtc "CREATE DATABASE \"$db\"" >/dev/null || die "cannot create a database at $ADMIN_URL"
-    DATABASES+=("$db")
-    url=$(database_url "$db")
-    echo "== $procs worker process(es), Redis + PostgreSQL" >&2
-    prepare "$url"
-    run_workers "$url" "$procs" "$REDIS_URL" "$WORKER_CONCURRENCY"
-    row "$procs x worker run, Redis + PostgreSQL" "$SECONDS_TAKEN" "$PEAK_RSS_KIB" "storefront-$procs"
-    psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+    for kind in noop settlement; do
+        db="sf_bench_jobs_$(date +%s)_${procs}_${kind}_$$"
+        psql "$ADMIN_URL" -qAtc "CREATE DATABASE \"$db\"" >/dev/null || die "cannot create a database at $ADMIN_URL"
+        DATABASES+=("$db")
+        url=$(database_url "$db")
+        echo "== $procs worker process(es), Redis + PostgreSQL, $kind jobs" >&2
+        if [[ $kind == noop ]]; then
+            prepare "$url" --noop
+            run_workers "$url" "$procs" "$REDIS_URL" "$WORKER_CONCURRENCY" emails "$db"
+            label="$procs x worker run, no-op job" key="storefront-$procs"
+        else
+            prepare "$url"
+            run_workers "$url" "$procs" "$REDIS_URL" "$WORKER_CONCURRENCY" settlements "$db"
+            label="$procs x worker run, settlement (no-op UPDATE)" key="settlement-$procs"
+        fi
+        row "$label" "$SECONDS_TAKEN" "$PEAK_RSS_KIB" "$key"
+        CPU_ROWS+=("$(printf '%-46s %s' "$label" "$CPU_USE")")
+        psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+    done
 done
 
 if [[ ${BENCH_SQLITE:-1} == 1 ]]; then
     echo "== 1 worker process, embedded SQLite queue" >&2
     sqlite_url="sqlite://$WORK/embedded.db?mode=rwc"
     prepare "$sqlite_url"
-    run_workers "$sqlite_url" 1 "" "$SQLITE_CONCURRENCY"
+    run_workers "$sqlite_url" 1 "" "$SQLITE_CONCURRENCY" settlements
     row "1 x worker run (concurrency $SQLITE_CONCURRENCY), SQLite queue + file" "$SECONDS_TAKEN" "$PEAK_RSS_KIB"
 fi
 
@@ -202,7 +255,7 @@ if [[ $PEERS == 1 ]]; then
 fi
 
 echo
-echo "Storefront jobs end to end: $JOBS settle_payment.v1 no-ops (payment already SETTLED), outbox → queue → outcome"
+echo "Storefront jobs end to end, outbox → queue → outcome: $JOBS bench_noop.v1 jobs (a handler that does nothing), and $JOBS settle_payment.v1 (payment already SETTLED: one UPDATE that matches nothing)"
 settings="WORKER_CONCURRENCY=$WORKER_CONCURRENCY"
 for name in "${PASS_THROUGH[@]}"; do
     if [[ -n ${!name:-} ]]; then settings+=" $name=${!name}"; fi
@@ -210,8 +263,11 @@ done
 echo "release binaries, $(nproc) CPUs shared by workers, PostgreSQL and Redis; $REDIS_DESC; $settings (other settings: defaults)"
 echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); time from starting the workers to the last outbox row completed"
 echo
-printf '%-42s %9s %10s %9s %12s\n' configuration jobs time 'jobs/s' 'worker RSS'
+printf '%-46s %9s %10s %9s %12s\n' configuration jobs time 'jobs/s' 'worker RSS'
 for r in "${ROWS[@]}"; do echo "$r"; done
+echo
+echo "CPU during each run (cores; PostgreSQL: the backends of the run's database):"
+for r in "${CPU_ROWS[@]}"; do echo "$r"; done
 
 # Ratios within this run (a rate over another), for the comparisons the
 # performance issue sets targets on.
@@ -222,8 +278,15 @@ ratio() { # label numerator denominator
 }
 echo
 echo "ratios (jobs/s over jobs/s, this run):"
-ratio "1 x worker / graphile-worker default" storefront-1 graphile-default
-ratio "1 x worker / graphile-worker localQueue + batch" storefront-1 graphile-batched
-ratio "1 x worker / BullMQ" storefront-1 bullmq
-ratio "2 x worker / 1 x worker" storefront-2 storefront-1
-ratio "4 x worker / 1 x worker" storefront-4 storefront-1
+ratio "1 x worker (no-op) / graphile-worker default" storefront-1 graphile-default
+ratio "1 x worker (no-op) / graphile-worker localQueue + batch" storefront-1 graphile-batched
+ratio "1 x worker (no-op) / BullMQ" storefront-1 bullmq
+fastest=""
+for key in graphile-default graphile-batched bullmq; do
+    if [[ -n ${RATE[$key]:-} ]] && { [[ -z $fastest ]] || ((RATE[$key] > RATE[$fastest])); }; then fastest=$key; fi
+done
+if [[ -n $fastest ]]; then ratio "1 x worker (no-op) / fastest peer ($fastest)" storefront-1 "$fastest"; fi
+ratio "2 x worker / 1 x worker (no-op)" storefront-2 storefront-1
+ratio "4 x worker / 1 x worker (no-op)" storefront-4 storefront-1
+ratio "1 x worker (settlement) / graphile-worker default" settlement-1 graphile-default
+ratio "2 x worker / 1 x worker (settlement)" settlement-2 settlement-1

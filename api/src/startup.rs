@@ -142,7 +142,8 @@ impl Jobs {
                 queue,
                 worker_config.high_water,
                 worker_config.redispatch_after,
-            );
+            )
+            .with_batch(worker_config.dispatch_batch);
             return Ok(Jobs::Dispatcher {
                 dispatcher: Box::new(dispatcher),
                 interval: worker_config.sweep_interval,

@@ -12,7 +12,7 @@ use chrono::Utc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
-use sea_orm::{Condition, DbBackend, PaginatorTrait, QueryOrder, QuerySelect};
+use sea_orm::{Condition, DbBackend, PaginatorTrait, QueryOrder};
 
 use crate::error::DomainError;
 use crate::ids::OutboxId;
@@ -130,21 +130,30 @@ pub fn envelope(row: &outbox::Model) -> Envelope {
     }
 }
 
-/// Rows to push: undispatched rows that are due — first attempts older than
-/// `grace` (the api pushes fresh ones itself) and retries whose backoff is
-/// over — and rows dispatched more than `lost_after` ago whose attempt never
-/// completed (the queue lost them; pushing again is harmless: handlers are
-/// idempotent and the queue ignores a row it still holds). Oldest first. On
-/// PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED`, so several
-/// sweepers, each in its own transaction, never take the same row.
+/// Claims the rows to push, at most `limit`, in one statement: marks them
+/// dispatched and returns them (`UPDATE … RETURNING`), oldest first. Due
+/// are undispatched rows — first attempts older than `grace` (the api
+/// pushes fresh ones itself) and retries whose backoff is over — and rows
+/// dispatched more than `lost_after` ago whose attempt never completed (the
+/// queue lost them; pushing again is harmless: handlers are idempotent and
+/// the queue ignores a row it still holds). `only` limits the claim to one
+/// queue's jobs (the other queue is full).
+///
+/// The rows are marked *before* they are pushed, so no lock or transaction
+/// is held across the push: a row whose push then fails is handed back with
+/// [`release_claim`]; a process that dies in between leaves its claimed rows
+/// to the reaper (`lost_after`). On PostgreSQL the rows are picked `FOR
+/// UPDATE SKIP LOCKED`, so any number of dispatchers never claim the same
+/// row; on SQLite writes are serialised by the database itself.
 ///
 /// # Errors
 /// [`DomainError::Database`].
-pub async fn due<C: ConnectionTrait>(
+pub async fn claim_due<C: ConnectionTrait>(
     conn: &C,
     grace: Duration,
     lost_after: Duration,
     limit: u64,
+    only: Option<QueueName>,
 ) -> Result<Vec<outbox::Model>, DomainError> {
     let now = Utc::now();
     let ago = |d: Duration| now - chrono::Duration::from_std(d).unwrap_or_default();
@@ -157,23 +166,41 @@ pub async fn due<C: ConnectionTrait>(
                 .add(outbox::Column::CreatedAt.lte(ago(grace))),
         );
     let lost = outbox::Column::DispatchedAt.lte(ago(lost_after));
-    // `completed_at IS NULL`: on SQLite no lock is held while pushing, so a
-    // job can finish before its row is marked dispatched (`mark_dispatched`
-    // then leaves it alone); such a row is done, not due. Without this, a
-    // batch of them was pushed again every round and wedged the dispatcher.
-    // It stays a top-level term, outside the `OR`: SQLite only uses the
-    // partial index `ix_outbox_unfinished_available_at` (whose order is the
-    // `ORDER BY`) when the query's own `AND` terms name its `WHERE`;
-    // otherwise it scans the whole table (docs/outbox-indexes.md).
-    let mut query = outbox::Entity::find()
-        .filter(outbox::Column::CompletedAt.is_null())
-        .filter(Condition::any().add(waiting).add(lost))
-        .order_by_asc(outbox::Column::AvailableAt)
+    // `completed_at IS NULL` stays a top-level term, outside the `OR`:
+    // SQLite only uses the partial index `ix_outbox_unfinished_available_at`
+    // (whose order is the `ORDER BY`) when the query's own `AND` terms name
+    // its `WHERE`; otherwise it scans the whole table
+    // (docs/outbox-indexes.md).
+    let mut due = Query::select();
+    due.column(outbox::Column::Id)
+        .from(outbox::Entity)
+        .and_where(outbox::Column::CompletedAt.is_null())
+        .cond_where(Condition::any().add(waiting).add(lost))
+        .order_by(outbox::Column::AvailableAt, sea_orm::Order::Asc)
         .limit(limit);
-    if conn.get_database_backend() == DbBackend::Postgres {
-        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    if let Some(queue) = only {
+        due.and_where(of_queue(queue));
     }
-    Ok(query.all(conn).await?)
+    if conn.get_database_backend() == DbBackend::Postgres {
+        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let mut rows = outbox::Entity::update_many()
+        .col_expr(outbox::Column::DispatchedAt, Expr::value(now))
+        .filter(outbox::Column::Id.in_subquery(due))
+        .exec_with_returning(conn)
+        .await?;
+    // `RETURNING` keeps no order.
+    rows.sort_by_key(|row| row.available_at);
+    Ok(rows)
+}
+
+/// The condition "a job of `queue`".
+fn of_queue(queue: QueueName) -> sea_orm::sea_query::SimpleExpr {
+    let settlement = outbox::Column::JobName.is_in(QueueName::SETTLEMENT_JOBS);
+    match queue {
+        QueueName::Settlements => settlement,
+        QueueName::Emails => settlement.not(),
+    }
 }
 
 /// Deletes at most `batch` rows whose attempt finished more than
@@ -268,36 +295,36 @@ pub async fn replace_payload<C: ConnectionTrait>(
 /// # Errors
 /// [`DomainError::Database`].
 pub async fn mark_completed<C: ConnectionTrait>(conn: &C, id: OutboxId) -> Result<(), DomainError> {
-    outbox::Entity::update_many()
-        .col_expr(outbox::Column::CompletedAt, Expr::value(Utc::now()))
-        .filter(outbox::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
+    complete_many(conn, &[id]).await.map(|_| ())
 }
 
-/// Marks rows as pushed to the queue.
+/// Records that the attempts of `ids` finished, in one statement (the
+/// worker's completer batches the cheap outcomes this way). A row already
+/// completed (a redelivered job) keeps its first `completed_at`. Returns
+/// how many rows changed.
 ///
 /// # Errors
 /// [`DomainError::Database`].
-pub async fn mark_dispatched<C: ConnectionTrait>(conn: &C, ids: &[OutboxId]) -> Result<(), DomainError> {
+pub async fn complete_many<C: ConnectionTrait>(conn: &C, ids: &[OutboxId]) -> Result<u64, DomainError> {
     if ids.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
-    outbox::Entity::update_many()
-        .col_expr(outbox::Column::DispatchedAt, Expr::value(Utc::now()))
+    let updated = outbox::Entity::update_many()
+        .col_expr(outbox::Column::CompletedAt, Expr::value(Utc::now()))
         .filter(outbox::Column::Id.is_in(ids.iter().copied()))
         .filter(outbox::Column::CompletedAt.is_null())
         .exec(conn)
         .await?;
-    Ok(())
+    Ok(updated.rows_affected)
 }
 
-/// Records a failed push, so the backlog shows why rows wait.
+/// Hands back rows claimed by [`claim_due`] whose push failed: due again at
+/// once, with the failure counted and kept, so the backlog shows why rows
+/// wait.
 ///
 /// # Errors
 /// [`DomainError::Database`].
-pub async fn record_dispatch_failure<C: ConnectionTrait>(
+pub async fn release_claim<C: ConnectionTrait>(
     conn: &C,
     ids: &[OutboxId],
     error: &str,
@@ -307,11 +334,16 @@ pub async fn record_dispatch_failure<C: ConnectionTrait>(
     }
     outbox::Entity::update_many()
         .col_expr(
+            outbox::Column::DispatchedAt,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .col_expr(
             outbox::Column::DispatchAttempts,
             Expr::col(outbox::Column::DispatchAttempts).add(1),
         )
         .col_expr(outbox::Column::LastError, Expr::value(error))
         .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+        .filter(outbox::Column::CompletedAt.is_null())
         .exec(conn)
         .await?;
     Ok(())
@@ -331,13 +363,8 @@ pub struct Due {
 /// # Errors
 /// [`DomainError::Database`].
 pub async fn due_on<C: ConnectionTrait>(conn: &C, queue: QueueName) -> Result<Due, DomainError> {
-    let settlement = outbox::Column::JobName.is_in(QueueName::SETTLEMENT_JOBS);
-    let of_queue = match queue {
-        QueueName::Settlements => settlement,
-        QueueName::Emails => settlement.not(),
-    };
     let due = Condition::all()
-        .add(of_queue)
+        .add(of_queue(queue))
         .add(outbox::Column::DispatchedAt.is_null())
         .add(outbox::Column::CompletedAt.is_null())
         .add(outbox::Column::AvailableAt.lte(Utc::now()));

@@ -80,12 +80,26 @@ pub async fn insert_outbox_rows(
     count: usize,
 ) -> Result<(), DbErr> {
     let payload = serde_json::to_value(job).map_err(|e| DbErr::Custom(e.to_string()))?;
+    insert_named_outbox_rows(db, SettlePayment::NAME, &payload, count).await
+}
+
+/// `count` first attempts of the job named `job_name` with `payload`, as
+/// [`insert_outbox_rows`] (the bench's no-op job has no payload type).
+///
+/// # Errors
+/// The database's, when an insert fails.
+pub async fn insert_named_outbox_rows(
+    db: &DatabaseConnection,
+    job_name: &str,
+    payload: &serde_json::Value,
+    count: usize,
+) -> Result<(), DbErr> {
     let mut left = count;
     while left > 0 {
         let now = Utc::now();
         let rows = (0..left.min(CHUNK)).map(|_| outbox::ActiveModel {
             id: Set(OutboxId::new()),
-            job_name: Set(SettlePayment::NAME.to_owned()),
+            job_name: Set(job_name.to_owned()),
             payload: Set(payload.clone()),
             attempt: Set(1),
             available_at: Set(now),

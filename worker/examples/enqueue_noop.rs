@@ -10,6 +10,12 @@
 //! (the schema must exist: `migration up`). The rows come from
 //! `testkit::fixtures`, as in the burst test.
 //!
+//! `enqueue_noop --noop COUNT` instead writes `COUNT` rows of the job that
+//! does nothing at all (`bench_noop.v1`, on the emails queue), which only a
+//! worker built with the `bench-noop` feature runs: the figure is then the
+//! pipeline's alone. (Hence the example needs that feature too:
+//! `--features bench-noop`.)
+//!
 //! `enqueue_noop --wait [TIMEOUT_SECS]` instead waits (polling every 100 ms)
 //! until no outbox row is left uncompleted, then prints how many rows and
 //! dead jobs there are; it exits 1 on timeout (default 600 s). The benchmark
@@ -20,6 +26,7 @@ use anyhow::Context as _;
 use entity::jobs::{Job, SettlePayment};
 use entity::tables::{dead_jobs, outbox};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use worker::jobs::NOOP;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -35,11 +42,18 @@ async fn main() -> anyhow::Result<()> {
             .context("TIMEOUT_SECS must be a whole number")?;
         return wait_until_completed(&db, Duration::from_secs(timeout)).await;
     }
+    let noop = args.first().map(String::as_str) == Some("--noop");
     let count: usize = args
-        .first()
+        .get(usize::from(noop))
         .map_or(Ok(20_000), |raw| raw.parse())
         .context("the count must be a whole number")?;
     let started = Instant::now();
+    if noop {
+        let payload = serde_json::json!({});
+        testkit::fixtures::insert_named_outbox_rows(&db, NOOP, &payload, count).await?;
+        println!("enqueued {count} {NOOP} jobs in {:.2?}", started.elapsed());
+        return Ok(());
+    }
     let job = testkit::fixtures::settled_payment(&db).await?;
     testkit::fixtures::insert_outbox_rows(&db, &job, count).await?;
     println!(

@@ -82,6 +82,11 @@ pub struct WorkerConfig {
     pub redispatch_after: Duration,
     /// `QUEUE_HIGH_WATER` (default 2000): no more is pushed to a queue holding this many jobs.
     pub high_water: u64,
+    /// `DISPATCH_BATCH` (default 500): outbox rows claimed and pushed per round trip.
+    pub dispatch_batch: u64,
+    /// `COMPLETION_BATCH` (default 500), `COMPLETION_FLUSH_MS` (default 2):
+    /// finished jobs recorded per statement, and how long the first waits.
+    pub completion: crate::complete::CompletionSettings,
     /// `OUTBOX_RETENTION` (default `7d`): outbox rows whose attempt finished
     /// longer ago than this are deleted (see `schedules::run_outbox_prune`).
     pub outbox_retention: Duration,
@@ -217,6 +222,8 @@ impl std::fmt::Debug for WorkerConfig {
             .field("dispatch_grace", &self.dispatch_grace)
             .field("redispatch_after", &self.redispatch_after)
             .field("high_water", &self.high_water)
+            .field("dispatch_batch", &self.dispatch_batch)
+            .field("completion", &self.completion)
             .field("outbox_retention", &self.outbox_retention)
             .field("outbox_prune_interval", &self.outbox_prune_interval)
             .field("sandbox_hang", &self.sandbox_hang)
@@ -271,6 +278,11 @@ impl WorkerConfig {
         config.dispatch_grace = millis("DISPATCH_GRACE_MS", 3_000)?;
         config.high_water = parsed("QUEUE_HIGH_WATER", 2_000)?;
         config.redispatch_after = secs("REDISPATCH_AFTER_SECS", 600)?;
+        config.dispatch_batch = parsed("DISPATCH_BATCH", crate::dispatch::DEFAULT_BATCH)?.max(1);
+        config.completion = crate::complete::CompletionSettings {
+            batch: parsed("COMPLETION_BATCH", config.completion.batch)?.max(1),
+            flush_every: millis("COMPLETION_FLUSH_MS", 2)?,
+        };
         config.outbox_retention = duration("OUTBOX_RETENTION", config.outbox_retention)?;
         config.outbox_prune_interval = secs("OUTBOX_PRUNE_INTERVAL_SECS", 300)?;
         if config.outbox_prune_interval.is_zero() {
@@ -285,8 +297,12 @@ impl WorkerConfig {
         config.otlp_endpoint = crate::telemetry::OtlpEndpoint::from_env()?;
         config.queue.shutdown_deadline = secs("SHUTDOWN_DEADLINE_SECS", 20)?;
         config.queue.orphan_after = secs("ORPHAN_AFTER_SECS", 30)?;
+        config.queue.fetch_batch = parsed(
+            "QUEUE_FETCH_BATCH",
+            config.concurrency.clamp(1, crate::queue::MAX_BATCH),
+        )?;
         config.queue.validate().map_err(|e| ConfigError {
-            name: "ORPHAN_AFTER_SECS",
+            name: "ORPHAN_AFTER_SECS or QUEUE_FETCH_BATCH",
             reason: e.to_string(),
         })?;
         Ok(config)
@@ -321,6 +337,8 @@ impl WorkerConfig {
             sweep_interval: Duration::from_secs(1),
             dispatch_grace: Duration::from_secs(3),
             high_water: 2_000,
+            dispatch_batch: crate::dispatch::DEFAULT_BATCH,
+            completion: crate::complete::CompletionSettings::default(),
             redispatch_after: Duration::from_secs(600),
             outbox_retention: Duration::from_secs(7 * 24 * 60 * 60),
             outbox_prune_interval: Duration::from_secs(300),

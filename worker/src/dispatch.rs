@@ -15,32 +15,65 @@
 //! persistence, say) and is pushed again; the queue ignores a row it still
 //! holds and handlers are idempotent, so a false alarm costs nothing.
 //!
-//! On PostgreSQL each round takes its rows `FOR UPDATE SKIP LOCKED` inside a
-//! transaction, so any number of dispatchers (api and worker processes) run
-//! at once without pushing a row twice. On SQLite there is one process and
-//! no lock is held while pushing (the SQLite queue writes to the same file).
+//! Batches: a round claims up to `DISPATCH_BATCH` rows with one statement
+//! (`UPDATE … RETURNING`, rows picked `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL: any number of dispatchers, in api and worker processes, never
+//! claim the same row) and pushes them with one Redis call per queue. The
+//! rows are marked dispatched *before* the push and no transaction is open
+//! during it: a failed push hands its rows back at once
+//! (`outbox::release_claim`); a process that dies between claim and push
+//! leaves them to the reaper.
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use entity::db::lost::ConnectionLost;
 use entity::jobs::QueueName;
-use sea_orm::{DatabaseConnection, DbBackend, TransactionTrait};
+use entity::tables::outbox;
+use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
 use crate::queue::JobQueue;
 
-/// Rows read per round.
-const BATCH: u64 = 200;
+/// `DISPATCH_BATCH`'s default: rows claimed per statement.
+pub const DEFAULT_BATCH: u64 = 500;
 
-/// Wakes a dispatcher now (cheap; call after a commit that wrote outbox rows).
+/// Wakes a dispatcher now (cheap): [`kick`](Kicker::kick) after a commit
+/// that wrote outbox rows, [`room_freed`](Kicker::room_freed) after jobs
+/// finished.
 #[derive(Debug, Clone, Default)]
-pub struct Kicker(Arc<Notify>);
+pub struct Kicker(Arc<Signals>);
+
+#[derive(Debug, Default)]
+struct Signals {
+    rows: Notify,
+    room: Notify,
+}
 
 impl Kicker {
+    /// New rows were committed: push them.
     pub fn kick(&self) {
-        self.0.notify_one();
+        self.0.rows.notify_one();
     }
+
+    /// Jobs finished, so the queues may have room for rows waiting in the
+    /// outbox. Cheaper than a kick: a refill only claims when every queue
+    /// has room for a good batch (see [`Dispatcher::run`]).
+    pub fn room_freed(&self) {
+        self.0.room.notify_one();
+    }
+}
+
+/// What a round may claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Whatever the queues have room for (a kick, a sweep).
+    Full,
+    /// Only a claim for all queues at once, when each has room for a good
+    /// batch: a claim filtered to one queue reads past the other queue's
+    /// waiting rows, which a backlog makes long, and finished jobs free room
+    /// hundreds of times a second.
+    Refill,
 }
 
 #[derive(Clone)]
@@ -48,6 +81,8 @@ pub struct Dispatcher {
     db: DatabaseConnection,
     queue: JobQueue,
     high_water: u64,
+    /// Rows claimed per statement.
+    batch: u64,
     /// A row dispatched this long ago whose attempt never completed was lost
     /// by the queue (a Redis crash) and is pushed again.
     lost_after: Duration,
@@ -61,9 +96,17 @@ impl Dispatcher {
             db,
             queue,
             high_water,
+            batch: DEFAULT_BATCH,
             lost_after,
             kicker: Kicker::default(),
         }
+    }
+
+    /// Claims and pushes up to `batch` rows per round (at least 1).
+    #[must_use]
+    pub fn with_batch(mut self, batch: u64) -> Self {
+        self.batch = batch.max(1);
+        self
     }
 
     /// The queue it pushes to.
@@ -87,61 +130,63 @@ impl Dispatcher {
         Ok(room)
     }
 
-    /// One round: pushes due rows while the queues have room. Returns how
-    /// many were pushed and whether another round may find more.
-    async fn round(&self, grace: Duration) -> anyhow::Result<(usize, bool)> {
-        let mut room = self.room().await?;
-        if room.values().all(|r| *r == 0) {
-            return Ok((0, false));
-        }
-        let postgres = self.db.get_database_backend() == DbBackend::Postgres;
-        let txn = if postgres {
-            Some(self.db.begin().await?)
+    /// One round: claims due rows the queues have room for and pushes
+    /// them. Returns how many were pushed and whether another round may find
+    /// more.
+    async fn round(&self, grace: Duration, kind: Round) -> anyhow::Result<(usize, bool)> {
+        let room = self.room().await?;
+        // A queue takes a claim when it has room for a good batch: fewer,
+        // bigger claims under load; an idle queue always has room.
+        let enough = self.batch.min((self.high_water / 4).max(1));
+        let least = room.values().copied().min().unwrap_or(0);
+        // One claim for every queue when all have room (the usual case: one
+        // statement, at most the smallest room, so none overfills); else one
+        // per queue with room, on a kick or a sweep.
+        let claims: Vec<(Option<QueueName>, u64)> = if least >= enough {
+            vec![(None, least.min(self.batch))]
+        } else if kind == Round::Full {
+            room.iter()
+                .filter(|(_, left)| **left > 0)
+                .map(|(queue, left)| (Some(*queue), (*left).min(self.batch)))
+                .collect()
         } else {
-            None
+            Vec::new()
         };
-        let rows = match &txn {
-            Some(txn) => entity::outbox::due(txn, grace, self.lost_after, BATCH).await?,
-            None => entity::outbox::due(&self.db, grace, self.lost_after, BATCH).await?,
-        };
-        let fetched = rows.len();
-        let mut pushed = Vec::with_capacity(fetched);
-        let mut failure = None;
-        for row in &rows {
-            let queue = QueueName::for_job(&row.job_name);
-            let Some(left) = room.get_mut(&queue).filter(|left| **left > 0) else {
-                continue;
-            };
-            match self.queue.push(queue, &entity::outbox::envelope(row)).await {
-                Ok(()) => {
-                    *left -= 1;
-                    pushed.push(row.id);
-                    crate::metrics::job_pushed(&row.job_name);
-                }
-                Err(err) => {
-                    failure = Some(err.to_string());
-                    break;
-                }
-            }
+        let (mut pushed, mut more) = (0, false);
+        for (only, limit) in claims {
+            let rows = entity::outbox::claim_due(&self.db, grace, self.lost_after, limit, only).await?;
+            more |= rows.len() as u64 == limit;
+            pushed += self.push_claimed(rows).await?;
         }
-        match &txn {
-            Some(txn) => entity::outbox::mark_dispatched(txn, &pushed).await?,
-            None => entity::outbox::mark_dispatched(&self.db, &pushed).await?,
-        }
-        if let Some(txn) = txn {
-            txn.commit().await?;
-        }
-        if let Some(error) = failure {
-            let waiting: Vec<_> = rows
+        Ok((pushed, more))
+    }
+
+    /// Pushes claimed rows, one call per queue; on a failure hands back the
+    /// rows not pushed and fails.
+    async fn push_claimed(&self, rows: Vec<outbox::Model>) -> anyhow::Result<usize> {
+        let mut pushed = 0;
+        for (i, queue) in QueueName::ALL.into_iter().enumerate() {
+            let jobs: Vec<_> = rows
                 .iter()
-                .map(|r| r.id)
-                .filter(|id| !pushed.contains(id))
+                .filter(|row| QueueName::for_job(&row.job_name) == queue)
+                .map(entity::outbox::envelope)
                 .collect();
-            entity::outbox::record_dispatch_failure(&self.db, &waiting, &error).await?;
-            anyhow::bail!("pushing to the queue failed: {error}");
+            if let Err(error) = self.queue.push_many(queue, &jobs).await {
+                let left = &QueueName::ALL[i..];
+                let waiting: Vec<_> = rows
+                    .iter()
+                    .filter(|row| left.contains(&QueueName::for_job(&row.job_name)))
+                    .map(|row| row.id)
+                    .collect();
+                entity::outbox::release_claim(&self.db, &waiting, &error.to_string()).await?;
+                anyhow::bail!("pushing to the queue failed: {error}");
+            }
+            for job in &jobs {
+                crate::metrics::job_pushed(&job.job_name);
+            }
+            pushed += jobs.len();
         }
-        let more = fetched as u64 == BATCH && pushed.len() == fetched;
-        Ok((pushed.len(), more))
+        Ok(pushed)
     }
 
     /// When the queue lost its jobs (Redis came back empty), makes every
@@ -176,9 +221,13 @@ impl Dispatcher {
     /// # Errors
     /// When the database or the queue fails; pushed rows stay marked.
     pub async fn pump(&self, grace: Duration) -> anyhow::Result<usize> {
+        self.pump_rounds(grace, Round::Full).await
+    }
+
+    async fn pump_rounds(&self, grace: Duration, kind: Round) -> anyhow::Result<usize> {
         let mut total = 0;
         loop {
-            let (pushed, more) = self.round(grace).await?;
+            let (pushed, more) = self.round(grace, kind).await?;
             total += pushed;
             if !more {
                 return Ok(total);
@@ -187,21 +236,23 @@ impl Dispatcher {
     }
 
     /// Runs until `shutdown`: on a kick, pushes everything due (`Duration::ZERO`
-    /// grace); every `interval`, sweeps with `grace`.
+    /// grace); when room was freed, refills the queues (a [`Round::Refill`]);
+    /// every `interval`, sweeps with `grace`.
     pub async fn run(self, interval: Duration, grace: Duration, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let grace = tokio::select! {
+            let (grace, kind) = tokio::select! {
                 () = &mut shutdown => return,
-                () = self.kicker.0.notified() => Duration::ZERO,
+                () = self.kicker.0.rows.notified() => (Duration::ZERO, Round::Full),
+                () = self.kicker.0.room.notified() => (Duration::ZERO, Round::Refill),
                 _ = ticker.tick() => {
                     self.recover_lost_jobs().await;
-                    grace
+                    (grace, Round::Full)
                 }
             };
-            match self.pump(grace).await {
+            match self.pump_rounds(grace, kind).await {
                 Ok(0) => {}
                 Ok(pushed) => tracing::debug!(pushed, "outbox dispatched"),
                 Err(err) => {

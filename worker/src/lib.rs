@@ -11,13 +11,15 @@
 //! - [`queue`]: apalis-redis / apalis-sqlite behind one small [`queue::JobQueue`].
 //! - [`breaker`]: circuit breakers; [`gateway`]: the payment gateway behind
 //!   its timeouts and breaker.
-//! - [`dispatch`]: outbox → queue, with backpressure; the sweeper.
-//! - [`jobs`]: one attempt of a job, its outcome (retry with backoff, dead), one file per job.
+//! - [`dispatch`]: outbox → queue in batches, with backpressure; the sweeper.
+//! - [`jobs`]: one attempt of a job, its outcome (retry with backoff, dead), one file per job;
+//!   [`complete`]: `Done` outcomes written in batches.
 //! - [`notifications`]: email templates and the SMTP / file mailer.
 //! - [`schedules`]: order expiry on apalis-cron; pruning the outbox.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`; [`metrics`]: the counters.
 pub mod breaker;
 pub mod cli;
+pub mod complete;
 pub mod config;
 pub mod dispatch;
 pub mod env;

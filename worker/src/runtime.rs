@@ -16,6 +16,7 @@ use entity::workers::Heartbeat;
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
+use crate::complete::{Completer, Pending};
 use crate::config::WorkerConfig;
 use crate::dispatch::{Dispatcher, Kicker};
 use crate::events::OrderEvents;
@@ -66,6 +67,8 @@ pub struct Worker {
     queue: JobQueue,
     dispatcher: Dispatcher,
     ctx: JobContext,
+    /// The completer's writing side, run by `run_until`.
+    completions: Pending,
     worker_id: String,
     health: Option<TcpListener>,
 }
@@ -118,7 +121,9 @@ impl Worker {
             queue.clone(),
             config.high_water,
             config.redispatch_after,
-        );
+        )
+        .with_batch(config.dispatch_batch);
+        let (completer, completions) = Completer::new(config.completion);
         let ctx = JobContext {
             db: db.clone(),
             gateway,
@@ -127,6 +132,7 @@ impl Worker {
             retry: config.retry,
             kicker: dispatcher.kicker(),
             events,
+            completer,
         };
         Ok(Self {
             config,
@@ -134,6 +140,7 @@ impl Worker {
             queue,
             dispatcher,
             ctx,
+            completions,
             worker_id: unique_worker_id(),
             health: None,
         })
@@ -187,6 +194,11 @@ impl Worker {
         if let Some(server) = health {
             tokio::spawn(server);
         }
+        #[cfg(feature = "bench-noop")]
+        tracing::warn!(
+            "built with the bench-noop feature: {} jobs are accepted (a bench build, not for production)",
+            jobs::NOOP
+        );
         tracing::info!(worker_id = %self.worker_id, queues = ?self.config.queues, concurrency = self.config.concurrency, "worker started");
 
         let running = Arc::new(AtomicU32::new(0));
@@ -201,6 +213,15 @@ impl Worker {
             },
             Arc::clone(&running),
             heartbeat_stopped,
+        ));
+
+        // Runs until the consumers have stopped (below), then writes the
+        // last batch.
+        let (close_completer, completer_closed) = watch::channel(false);
+        let completions = tokio::spawn(self.completions.run(
+            self.db.clone(),
+            self.dispatcher.kicker(),
+            completer_closed,
         ));
 
         let mut tasks = tokio::task::JoinSet::new();
@@ -250,6 +271,10 @@ impl Worker {
         tracing::info!("worker stopping: no new jobs; waiting for running ones");
         let _ = stop_tx.send(true);
         while tasks.join_next().await.is_some() {}
+        let _ = close_completer.send(true);
+        if let Err(error) = completions.await {
+            tracing::error!(%error, "the completer panicked; the reaper will push its unrecorded rows again");
+        }
         let _ = heartbeat_stop.send(());
         let _ = heartbeat.await;
         if let Some(handle) = health_handle {

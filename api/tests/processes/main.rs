@@ -12,6 +12,8 @@
 //! - `breakers`: SMTP down, a hanging gateway, hanging captures: circuit
 //!   breakers open, nothing fails or is lost, everything settles after;
 //! - `crash`: SIGKILL a worker with jobs in flight;
+//! - `completion_crash`: SIGKILL a worker with finished jobs' outcomes
+//!   still buffered: they run again, once in effect;
 //! - `db_restart`: PostgreSQL restarted while idle and under load: no
 //!   request fails, every order settles once;
 //! - `outage`: Redis down while orders are placed;
@@ -32,6 +34,7 @@
 //! `scripts/test` (or export them as it does).
 
 mod breakers;
+mod completion_crash;
 mod crash;
 mod db_restart;
 mod degraded;

@@ -9,7 +9,9 @@ use entity::accounts::Email;
 use entity::actor::Actor;
 use entity::catalog::Quantity;
 use entity::ids::{OrderId, PaymentId};
-use entity::jobs::{EmailMessage, Job, JobOutcome, ReleasePayment, SendEmail, SettlePayment};
+use entity::jobs::{
+    EmailMessage, Envelope, Job, JobOutcome, QueueName, ReleasePayment, SendEmail, SettlePayment,
+};
 use entity::money::Money;
 use entity::notifications::{Claim, claim_delivery, delivery_failed, delivery_sent};
 use entity::orders::{IdempotencyKey, OrderLineRequest, OrderRequest, OrderStatus, place_order};
@@ -353,52 +355,84 @@ async fn retries_wait_in_the_outbox_and_dead_jobs_come_back(backend: Backend) {
     .expect("enqueue");
 
     let grace = Duration::from_secs(3);
+    let claim = |grace, lost_after| entity::outbox::claim_due(&db.conn, grace, lost_after, 10, None);
     assert!(
-        entity::outbox::due(&db.conn, grace, HOUR, 10)
-            .await
-            .expect("due")
-            .is_empty(),
+        claim(grace, HOUR).await.expect("claim").is_empty(),
         "the api pushes fresh rows itself"
     );
+    let swept = claim(Duration::ZERO, HOUR).await.expect("claim");
     assert_eq!(
-        entity::outbox::due(&db.conn, Duration::ZERO, HOUR, 10)
-            .await
-            .expect("due")
-            .len(),
-        1,
+        swept.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![first.id],
         "left over after the grace: swept"
+    );
+    assert!(swept[0].dispatched_at.is_some(), "claimed rows come back marked");
+    assert!(
+        claim(Duration::ZERO, HOUR).await.expect("claim").is_empty(),
+        "a claimed row is not claimed again"
+    );
+
+    entity::outbox::release_claim(&db.conn, &[first.id], "redis: connection refused")
+        .await
+        .expect("release");
+    let again = claim(Duration::ZERO, HOUR).await.expect("claim");
+    assert_eq!(again.len(), 1, "a row whose push failed is due again at once");
+    assert_eq!(
+        (again[0].dispatch_attempts, again[0].last_error.as_deref()),
+        (1, Some("redis: connection refused"))
     );
 
     let envelope = entity::outbox::envelope(&first);
-    entity::outbox::mark_dispatched(&db.conn, &[first.id])
-        .await
-        .expect("mark");
-    let lost = entity::outbox::due(&db.conn, grace, Duration::ZERO, 10)
-        .await
-        .expect("due");
+    let lost = claim(grace, Duration::ZERO).await.expect("claim");
     assert_eq!(
         lost.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![first.id],
         "dispatched, never completed: pushed again"
     );
-    entity::outbox::mark_completed(&db.conn, first.id)
-        .await
-        .expect("complete");
-    assert!(
-        entity::outbox::due(&db.conn, grace, Duration::ZERO, 10)
+    assert_eq!(
+        entity::outbox::complete_many(&db.conn, &[first.id, first.id])
             .await
-            .expect("due")
-            .is_empty()
+            .expect("complete"),
+        1
     );
+    assert_eq!(
+        entity::outbox::complete_many(&db.conn, &[first.id])
+            .await
+            .expect("complete again"),
+        0,
+        "a redelivered job's completion keeps the first"
+    );
+    assert!(claim(grace, Duration::ZERO).await.expect("claim").is_empty());
     let later = entity::outbox::enqueue_retry(&db.conn, &envelope, Duration::from_secs(60))
         .await
         .expect("retry");
     let soon = entity::outbox::enqueue_retry(&db.conn, &envelope, Duration::ZERO)
         .await
         .expect("retry");
-    let due: Vec<_> = entity::outbox::due(&db.conn, grace, HOUR, 10)
+    let email = entity::outbox::enqueue_retry(
+        &db.conn,
+        &Envelope {
+            job_name: SendEmail::NAME.to_owned(),
+            ..envelope.clone()
+        },
+        Duration::ZERO,
+    )
+    .await
+    .expect("retry");
+    let emails: Vec<_> = entity::outbox::claim_due(&db.conn, grace, HOUR, 10, Some(QueueName::Emails))
         .await
-        .expect("due")
+        .expect("claim emails")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        emails,
+        vec![email.id],
+        "a claim for one queue takes only its jobs"
+    );
+    let due: Vec<_> = claim(grace, HOUR)
+        .await
+        .expect("claim")
         .into_iter()
         .map(|r| r.id)
         .collect();
@@ -408,7 +442,11 @@ async fn retries_wait_in_the_outbox_and_dead_jobs_come_back(backend: Backend) {
         "a retry is due after its backoff, with no grace"
     );
     assert_eq!((later.attempt, soon.attempt), (2, 2));
-    assert_eq!(entity::outbox::backlog(&db.conn).await.expect("backlog"), 2);
+    assert_eq!(
+        entity::outbox::backlog(&db.conn).await.expect("backlog"),
+        1,
+        "the retry not due yet; the claimed ones are dispatched"
+    );
 
     let dead = entity::dead_jobs::bury(&db.conn, &entity::outbox::envelope(&soon), "gateway timed out")
         .await

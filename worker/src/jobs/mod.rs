@@ -3,7 +3,9 @@
 //! Every queue delivery is one attempt of one outbox row. [`run`] decodes it
 //! by name, calls the job's handler (a thin adapter over an `entity` rule),
 //! and then, by the outcome:
-//! - `Done`: nothing more — the queue acks the delivery;
+//! - `Done`: nothing more to write but the row's `completed_at`, which the
+//!   completer writes in a batch with others (`complete`); the queue acks
+//!   the delivery at once;
 //! - `Retry`: below `JOB_MAX_ATTEMPTS`, a new outbox row for the next attempt,
 //!   due after an exponential backoff with jitter; at the limit, a dead job;
 //! - `Fail`: a dead job at once (a permanent error);
@@ -48,7 +50,16 @@ pub struct JobContext {
     /// Tells the api's `orderUpdated` subscribers about settled, failed and
     /// released payments.
     pub events: crate::events::OrderEvents,
+    /// Records `Done` attempts in batches (see `complete`).
+    pub completer: crate::complete::Completer,
 }
+
+/// The name of the job that does nothing: accepted only by builds with the
+/// `bench-noop` feature (`bench/jobs.sh`), so the bench measures the
+/// pipeline (outbox → queue → outcome) without a handler's SQL. It runs on
+/// the emails queue (every job that is not a settlement's does).
+#[cfg(feature = "bench-noop")]
+pub const NOOP: &str = "bench_noop.v1";
 
 fn decode<J: Job + DeserializeOwned>(envelope: &Envelope) -> Result<J, JobOutcome> {
     serde_json::from_value(envelope.payload.clone())
@@ -99,6 +110,8 @@ async fn attempt(ctx: &JobContext, mut envelope: Envelope) {
             Ok(job) => send_email::run(ctx, &mut envelope, job).await,
             Err(outcome) => outcome,
         },
+        #[cfg(feature = "bench-noop")]
+        NOOP => JobOutcome::Done,
         other => JobOutcome::Fail(format!("no handler for job {other:?}")),
     };
     crate::metrics::job_finished(&envelope.job_name, &outcome, started.elapsed());
@@ -116,7 +129,12 @@ async fn attempt(ctx: &JobContext, mut envelope: Envelope) {
 /// Writes the consequence of `outcome` and marks the attempt completed, in
 /// one transaction; retries the write for a while if the database is briefly
 /// unreachable (if it never comes back, the reaper pushes the row again).
+/// `Done` has no consequence to write: the completer marks it, in a batch.
 async fn record(ctx: &JobContext, envelope: &Envelope, outcome: JobOutcome) {
+    if outcome == JobOutcome::Done {
+        ctx.completer.complete(envelope.outbox_id).await;
+        return;
+    }
     let mut wait = Duration::from_millis(200);
     for _ in 0..8 {
         match write_outcome(ctx, envelope, &outcome).await {
@@ -141,6 +159,7 @@ async fn write_outcome(
 ) -> Result<(), entity::DomainError> {
     let txn = entity::db::begin_write(&ctx.db).await?;
     match outcome {
+        // `record` hands these to the completer.
         JobOutcome::Done => {}
         JobOutcome::Later { after, reason } => {
             entity::outbox::enqueue_later(&txn, envelope, *after).await?;

@@ -17,15 +17,17 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use apalis::prelude::{Event, Service, Task, WorkerContext, WorkerError};
+use apalis::prelude::{Event, PollSnapshot, PollStrategy, Service, Task, WorkerContext, WorkerError};
 use entity::jobs::{Envelope, QueueName};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
+use tokio::sync::{Notify, futures::OwnedNotified};
 use tokio::task::JoinHandle;
 
 use super::{QueueError, QueueOptions};
@@ -108,6 +110,67 @@ where
                 futures::future::ready(Ok(())).boxed()
             }
         }
+    }
+}
+
+/// Wakes this process's idle consumers when it pushed jobs, so a job pushed
+/// by the worker's own dispatcher is fetched at once rather than at the
+/// next `poll_interval` (jobs pushed by other processes still wait for it).
+/// Clones share the signals.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Pushed(Arc<[Arc<Notify>; 2]>);
+
+impl Pushed {
+    fn signal(&self, queue: QueueName) -> &Arc<Notify> {
+        &self.0[usize::from(queue == QueueName::Settlements)]
+    }
+
+    /// Jobs were pushed to `queue`.
+    pub(super) fn wake(&self, queue: QueueName) {
+        self.signal(queue).notify_waiters();
+    }
+
+    /// An apalis poll strategy for a consumer of `queue`: fetch after
+    /// `interval`, or as soon as this process pushed to `queue`.
+    pub(super) fn strategy(&self, queue: QueueName, interval: Duration) -> PushedOrInterval {
+        PushedOrInterval {
+            signal: Arc::clone(self.signal(queue)),
+            notified: None,
+            interval,
+            delay: None,
+        }
+    }
+}
+
+/// See [`Pushed::strategy`].
+pub(super) struct PushedOrInterval {
+    signal: Arc<Notify>,
+    notified: Option<Pin<Box<OwnedNotified>>>,
+    interval: Duration,
+    delay: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl PollStrategy for PushedOrInterval {
+    /// Registers the waker with both; whichever fires first wakes the
+    /// worker, which then fetches.
+    fn poll_drive(&mut self, cx: &mut Context<'_>, _: &PollSnapshot) -> Poll<Option<()>> {
+        let notified = self
+            .notified
+            .get_or_insert_with(|| Box::pin(Arc::clone(&self.signal).notified_owned()));
+        let pushed = notified.as_mut().poll(cx).is_ready();
+        if pushed {
+            self.notified = None;
+        }
+        let interval = self.interval;
+        let delay = self
+            .delay
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(interval)));
+        let ticked = delay.as_mut().poll(cx).is_ready();
+        if ticked || pushed {
+            self.delay = None;
+            return Poll::Ready(Some(()));
+        }
+        Poll::Pending
     }
 }
 

@@ -25,7 +25,9 @@
 //!
 //! # What is acked when
 //! A delivery is acked once the handler's future returns — whatever the job's
-//! outcome, which the handler records in the outbox itself. A handler that
+//! outcome, which the handler records in the outbox itself (a `Done` one
+//! through the worker's completer, a few milliseconds later: see
+//! `complete`). A handler that
 //! panics is logged and acked too: a queued item is one attempt, never a
 //! retry loop. The ack is written to Redis/SQLite by apalis a moment later
 //! (batched with the next poll), so a process killed between the two
@@ -36,7 +38,10 @@
 //! written; all of them come back. What the backend itself loses is not: a
 //! Redis restarted without persistence comes back empty, so a dispatched
 //! outbox row that never gets an outcome must be re-pushed from the outbox
-//! (the reaper's job), which the idempotent push makes safe.
+//! (the reaper's job), which the idempotent push makes safe. The same holds
+//! for a job acked while its `Done` outcome was still buffered when its
+//! process died: the re-push of a job that finished in Redis (not yet
+//! vacuumed) queues it again.
 //!
 //! # Worker ids and the orphan timeout
 //! Each consumer heartbeats every [`QueueOptions::heartbeat`]. The jobs of a
@@ -97,8 +102,16 @@
 //! starts a new one, which re-registers and re-queues its own leftovers. An
 //! idle consumer asks for work once per `poll_interval`, no more.
 //!
+//! # Batches
+//! [`push_many`](JobQueue::push_many) pushes a dispatcher's batch with one
+//! script call; a consumer fetches up to [`QueueOptions::fetch_batch`] jobs
+//! per round trip and apalis writes acks in batches. An idle Redis
+//! consumer asks again every `poll_interval`, or at once when its own
+//! process pushed to its queue.
+//!
 //! Layout: `mod.rs` (this API), `redis.rs` and `sqlite.rs` (the backends),
-//! `consumer.rs` (the apalis service and the generation supervisor).
+//! `consumer.rs` (the apalis service, the generation supervisor, the wake-up
+//! on push).
 use std::future::Future;
 use std::time::Duration;
 
@@ -296,9 +309,25 @@ impl JobQueue {
     /// unreachable (the outbox row stays undispatched and is pushed again by
     /// the sweeper), [`QueueError::Encode`] if the envelope cannot be encoded.
     pub async fn push(&self, queue: QueueName, job: &Envelope) -> Result<(), QueueError> {
+        self.push_many(queue, std::slice::from_ref(job)).await
+    }
+
+    /// Pushes attempts of jobs as [`push`](JobQueue::push) does, all to
+    /// `queue`: on Redis in one round trip (one script call); on SQLite one
+    /// after another. On an error some may have been pushed; pushing them
+    /// again is a no-op.
+    ///
+    /// # Errors
+    /// As [`push`](JobQueue::push).
+    pub async fn push_many(&self, queue: QueueName, jobs: &[Envelope]) -> Result<(), QueueError> {
         match self {
-            JobQueue::Redis(backend) => backend.push(queue, job).await,
-            JobQueue::Sqlite(backend) => backend.push(queue, job).await,
+            JobQueue::Redis(backend) => backend.push_many(queue, jobs).await,
+            JobQueue::Sqlite(backend) => {
+                for job in jobs {
+                    backend.push(queue, job).await?;
+                }
+                Ok(())
+            }
         }
     }
 

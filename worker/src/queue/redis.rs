@@ -19,7 +19,7 @@ use apalis_redis::{Config, RedisStorage};
 use entity::jobs::{Envelope, QueueName};
 use futures::{Future, StreamExt};
 
-use super::consumer::{Deliver, EventStream};
+use super::consumer::{Deliver, EventStream, Pushed};
 use super::{QueueError, QueueOptions, queue_key};
 
 /// How long Redis may take; a slower connection or reply is an error the
@@ -44,21 +44,32 @@ impl Default for RedisTimeouts {
 }
 /// Reconnection attempts per failed request; the consumer retries on top.
 const RECONNECT_RETRIES: usize = 3;
-/// Finished tasks deleted per vacuum round.
+/// Finished tasks deleted per vacuum script call, and calls per vacuum.
 const VACUUM_BATCH: usize = 1_000;
+const VACUUM_ROUNDS: usize = 100;
 
-/// KEYS: data hash, active list, meta prefix. ARGV: task id, task data.
-/// Returns 1 when queued, 0 when that id is already known (a re-push).
+/// KEYS: data hash, active list, meta prefix, done set. ARGV: pairs of
+/// task id, task data. Returns how many were queued; an id that is waiting
+/// or running is left alone (a re-push), an id that finished but was not
+/// vacuumed yet is queued again (the reaper's re-push of a job whose outcome
+/// was never recorded).
 static PUSH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 0 then
-  return 0
+local queued = 0
+for i = 1, #ARGV, 2 do
+  local id = ARGV[i]
+  if redis.call('hsetnx', KEYS[1], id, ARGV[i + 1]) == 1
+    or redis.call('srem', KEYS[4], id) == 1 then
+    redis.call('hset', KEYS[1], id, ARGV[i + 1])
+    redis.call('del', KEYS[3] .. ':' .. id)
+    redis.call('hset', KEYS[3] .. ':' .. id,
+      'attempts', 0, 'max_attempts', 1, 'status', 'Pending', 'idempotency_key', '')
+    redis.call('rpush', KEYS[2], id)
+    queued = queued + 1
+  end
 end
-redis.call('hset', KEYS[3] .. ':' .. ARGV[1],
-  'attempts', 0, 'max_attempts', 1, 'status', 'Pending', 'idempotency_key', '')
-redis.call('rpush', KEYS[2], ARGV[1])
-return 1
+return queued
 ",
     )
 });
@@ -109,6 +120,8 @@ pub struct RedisQueue {
     conn: ConnectionManager,
     namespace: Arc<str>,
     opts: QueueOptions,
+    /// Wakes this process's consumers when it pushed jobs.
+    pushed: Pushed,
 }
 
 impl std::fmt::Debug for RedisQueue {
@@ -132,6 +145,7 @@ impl RedisQueue {
             conn,
             namespace: namespace.into(),
             opts,
+            pushed: Pushed::default(),
         })
     }
 
@@ -154,20 +168,30 @@ impl RedisQueue {
             .emit_events(false)
     }
 
-    pub(super) async fn push(&self, queue: QueueName, job: &Envelope) -> Result<(), QueueError> {
+    /// Pushes `jobs` with one script call (one round trip), then wakes this
+    /// process's idle consumer of `queue`.
+    pub(super) async fn push_many(&self, queue: QueueName, jobs: &[Envelope]) -> Result<(), QueueError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
         let config = self.config(queue);
-        let data = serde_json::to_vec(job)?;
-        let queued: i64 = PUSH
-            .key(config.job_data_hash())
+        let mut call = PUSH.prepare_invoke();
+        call.key(config.job_data_hash())
             .key(config.active_jobs_list())
             .key(config.job_meta_hash())
-            .arg(job.outbox_id.to_string())
-            .arg(data)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        if queued == 0 {
-            tracing::debug!(queue = queue.as_str(), outbox_id = %job.outbox_id, "job already queued; push ignored");
+            .key(config.done_jobs_set());
+        for job in jobs {
+            call.arg(job.outbox_id.to_string()).arg(serde_json::to_vec(job)?);
         }
+        let queued: usize = call.invoke_async(&mut self.conn.clone()).await?;
+        if queued < jobs.len() {
+            tracing::debug!(
+                queue = queue.as_str(),
+                ignored = jobs.len() - queued,
+                "jobs already queued; push ignored"
+            );
+        }
+        self.pushed.wake(queue);
         Ok(())
     }
 
@@ -208,13 +232,25 @@ impl RedisQueue {
         let config = self.config(queue);
         let mut conn = self.conn.clone();
         async move {
-            Ok(VACUUM
-                .key(config.done_jobs_set())
-                .key(config.job_data_hash())
-                .key(config.job_meta_hash())
-                .arg(VACUUM_BATCH)
-                .invoke_async(&mut conn)
-                .await?)
+            // Batches of VACUUM_BATCH (each a short script: Redis serves
+            // others between them) until the finished jobs are gone, up to
+            // VACUUM_ROUNDS: a heartbeat keeps up with far more jobs a
+            // second than one batch would.
+            let mut removed = 0;
+            for _ in 0..VACUUM_ROUNDS {
+                let round: u64 = VACUUM
+                    .key(config.done_jobs_set())
+                    .key(config.job_data_hash())
+                    .key(config.job_meta_hash())
+                    .arg(VACUUM_BATCH)
+                    .invoke_async(&mut conn)
+                    .await?;
+                removed += round;
+                if round < VACUUM_BATCH as u64 {
+                    break;
+                }
+            }
+            Ok(removed)
         }
     }
 
@@ -232,7 +268,7 @@ impl RedisQueue {
     {
         let backend = RedisStorage::<serde_json::Value>::new(self.conn.clone())
             .with_config(self.config(queue))
-            .poll_with_interval(self.opts.poll_interval);
+            .poll_with_strategy(self.pushed.strategy(queue, self.opts.poll_interval));
         WorkerBuilder::new(ctx)
             .backend(backend)
             .concurrency(concurrency)

@@ -155,13 +155,14 @@ async fn fifty_thousand_due_jobs_all_complete_without_the_queue_passing_its_high
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_whose_job_finished_before_they_were_marked_dispatched_are_not_pushed_again() {
-    // Arrange: a full dispatcher batch (200) of rows whose job already
-    // finished although they were never marked dispatched, then one due row
+    // Arrange: a full dispatcher batch of rows whose job already finished
+    // although they were never marked dispatched, then one due row
     let db = TestDb::migrated(Backend::Sqlite).await;
     let job = settled_payment(&db.conn)
         .await
         .expect("insert the settled payment");
-    insert_outbox_rows(&db.conn, &job, 200)
+    let batch = usize::try_from(worker::dispatch::DEFAULT_BATCH).expect("a batch fits in memory");
+    insert_outbox_rows(&db.conn, &job, batch)
         .await
         .expect("insert outbox rows");
     for row in outbox::Entity::find()

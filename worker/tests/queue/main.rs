@@ -2,12 +2,14 @@
 //! its own key namespace, or a private `redis-server` when the test stops
 //! Redis or counts its commands) and a fresh SQLite file per test.
 //!
-//! Layout: `delivery` (once each, shared load, re-push, panics), `depth`,
+//! Layout: `completion` (the completer's batches), `delivery` (once each,
+//! shared load, re-push, panics), `depth`,
 //! `shutdown` (deadline, acks), `crash` (SIGKILLed consumer process),
 //! `redis_outage` (restart, idle polling), `unpack_limit` (apalis-redis's
 //! 8,000-task trap and our way around it).
 mod helpers;
 
+mod completion;
 mod crash;
 mod delivery;
 mod depth;
