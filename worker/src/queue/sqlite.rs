@@ -32,7 +32,7 @@ use futures::{Future, StreamExt};
 use sea_orm::sqlx;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 
-use super::consumer::{Deliver, EventStream};
+use super::consumer::{Deliver, EventStream, Pushed};
 use super::{QueueError, QueueOptions, queue_key};
 
 /// Connections of the queue's pool: SQLite has one writer anyway.
@@ -71,6 +71,9 @@ pub struct SqliteQueue {
     pool: SqlitePool,
     namespace: Arc<str>,
     opts: QueueOptions,
+    /// Wakes this process's consumers when it pushed jobs: a burst the
+    /// dispatcher pushes is fetched at once, not after an idle `poll_interval`.
+    pushed: Pushed,
 }
 
 impl std::fmt::Debug for SqliteQueue {
@@ -119,6 +122,7 @@ impl SqliteQueue {
             pool,
             namespace: namespace.into(),
             opts,
+            pushed: Pushed::default(),
         })
     }
 
@@ -137,13 +141,10 @@ impl SqliteQueue {
             .persist_results(true)
     }
 
-    pub(super) async fn push(&self, queue: QueueName, job: &Envelope) -> Result<(), QueueError> {
-        self.push_many(queue, std::slice::from_ref(job)).await
-    }
-
     /// Pushes `jobs` in one write transaction (one commit for the batch,
-    /// instead of one per job). A job whose outbox id is still queued is
-    /// skipped: its insert fails alone, the transaction goes on.
+    /// instead of one per job), then wakes this process's idle consumer of
+    /// `queue`. A job whose outbox id is still queued is skipped: its insert
+    /// fails alone, the transaction goes on.
     pub(super) async fn push_many(&self, queue: QueueName, jobs: &[Envelope]) -> Result<(), QueueError> {
         if jobs.is_empty() {
             return Ok(());
@@ -165,7 +166,9 @@ impl SqliteQueue {
         if let [task] = tasks.as_slice() {
             // One job: one autocommitted insert.
             let mut conn = self.pool.acquire().await?;
-            return insert(&mut conn, &job_type, task, &jobs[0]).await;
+            insert(&mut conn, &job_type, task, &jobs[0]).await?;
+            self.pushed.wake(queue);
+            return Ok(());
         }
         // `BEGIN IMMEDIATE`: the write lock is taken (or waited for, up to
         // the busy timeout) up front, never upgraded halfway.
@@ -174,6 +177,7 @@ impl SqliteQueue {
             insert(&mut txn, &job_type, task, job).await?;
         }
         txn.commit().await?;
+        self.pushed.wake(queue);
         Ok(())
     }
 
@@ -237,7 +241,7 @@ impl SqliteQueue {
     {
         let backend = SqliteStorage::<serde_json::Value>::new(&self.pool)
             .with_config(self.config(queue))
-            .poll_with_interval(self.opts.poll_interval);
+            .poll_with_strategy(self.pushed.strategy(queue, self.opts.poll_interval));
         WorkerBuilder::new(ctx)
             .backend(backend)
             .concurrency(concurrency)
