@@ -281,6 +281,7 @@ settings="WORKER_CONCURRENCY=$WORKER_CONCURRENCY"
 for name in "${PASS_THROUGH[@]}"; do
     if [[ -n ${!name:-} ]]; then settings+=" $name=${!name}"; fi
 done
+if [[ ${BENCH_SQLITE:-1} == 1 ]]; then settings+=" (SQLite runs: SQLITE_CONCURRENCY=$SQLITE_CONCURRENCY)"; fi
 echo "release binaries, $(nproc) CPUs shared by workers, PostgreSQL and Redis; $REDIS_DESC; $settings (other settings: defaults)"
 echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); time from starting the workers to the last outbox row completed"
 echo

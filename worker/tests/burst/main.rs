@@ -19,6 +19,10 @@
 //! round pushed the same finished rows again and nothing else moved (and the
 //! worker ignored SIGTERM, its dispatcher never leaving that loop). The
 //! second test pins the fix.
+//!
+//! `sqlite`: the embedded SQLite queue drains a 20,000-job burst in time.
+mod sqlite;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
