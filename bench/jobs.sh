@@ -10,6 +10,8 @@
 #   BENCH_JOBS=50000 BENCH_PROCS="1 4" bench/jobs.sh
 #   SWEEP_INTERVAL_MS=100 bench/jobs.sh   # worker settings pass through (listed below)
 #   BENCH_SQLITE=0 bench/jobs.sh          # Redis configurations only
+#   BENCH_PROCS=" " BENCH_PEERS=0 bench/jobs.sh   # the SQLite runs only
+#   BENCH_SQLITE_JOBS="2000 20000" bench/jobs.sh  # the SQLite sizes (default)
 #   BENCH_PEERS=0 bench/jobs.sh           # without the peers (below)
 #
 # The peers a user would pick instead run in the same run, on the same
@@ -34,8 +36,10 @@ TIMEOUT_SECS=${BENCH_TIMEOUT_SECS:-600}
 LIFETIME=$((TIMEOUT_SECS + 60))
 # Worker settings: these defaults, or the caller's value when set.
 WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-64}
-# SQLite has one writer at a time: more concurrent jobs only queue on its lock.
-SQLITE_CONCURRENCY=${SQLITE_CONCURRENCY:-2}
+# The SQLite runs: jobs at a time, and the sizes run (the rate of the last
+# over the first is the "no slow-down as the outbox grows" ratio).
+SQLITE_CONCURRENCY=${SQLITE_CONCURRENCY:-8}
+SQLITE_JOBS=${BENCH_SQLITE_JOBS:-2000 20000}
 PASS_THROUGH=(SWEEP_INTERVAL_MS QUEUE_HIGH_WATER JOB_MAX_ATTEMPTS DATABASE_MAX_CONNECTIONS
     DISPATCH_BATCH COMPLETION_BATCH COMPLETION_FLUSH_MS QUEUE_FETCH_BATCH)
 
@@ -218,12 +222,29 @@ for procs in $PROCS; do
     done
 done
 
+# SQLite: one process on the queue in the app's SQLite file, each kind of
+# job at two sizes (BENCH_SQLITE_JOBS): the rate must hold as the outbox and
+# the queue's table grow (the ratio of the last size over the first).
 if [[ ${BENCH_SQLITE:-1} == 1 ]]; then
-    echo "== 1 worker process, embedded SQLite queue" >&2
-    sqlite_url="sqlite://$WORK/embedded.db?mode=rwc"
-    prepare "$sqlite_url"
-    run_workers "$sqlite_url" 1 "" "$SQLITE_CONCURRENCY" settlements
-    row "1 x worker run (concurrency $SQLITE_CONCURRENCY), SQLite queue + file" "$SECONDS_TAKEN" "$PEAK_RSS_KIB"
+    all_jobs=$JOBS
+    for kind in noop settlement; do
+        for JOBS in $SQLITE_JOBS; do
+            echo "== 1 worker process, embedded SQLite queue, $JOBS $kind jobs" >&2
+            sqlite_url="sqlite://$WORK/embedded-$kind-$JOBS.db?mode=rwc"
+            if [[ $kind == noop ]]; then
+                prepare "$sqlite_url" --noop
+                run_workers "$sqlite_url" 1 "" "$SQLITE_CONCURRENCY" emails
+                label="1 x worker run, SQLite, no-op job"
+            else
+                prepare "$sqlite_url"
+                run_workers "$sqlite_url" 1 "" "$SQLITE_CONCURRENCY" settlements
+                label="1 x worker run, SQLite, settlement"
+            fi
+            row "$label" "$SECONDS_TAKEN" "$PEAK_RSS_KIB" "sqlite-$kind-$JOBS"
+            CPU_ROWS+=("$(printf '%-46s %s' "$label ($JOBS)" "$CPU_USE")")
+        done
+    done
+    JOBS=$all_jobs
 fi
 
 # --- the peers -------------------------------------------------------------------
@@ -260,6 +281,7 @@ settings="WORKER_CONCURRENCY=$WORKER_CONCURRENCY"
 for name in "${PASS_THROUGH[@]}"; do
     if [[ -n ${!name:-} ]]; then settings+=" $name=${!name}"; fi
 done
+if [[ ${BENCH_SQLITE:-1} == 1 ]]; then settings+=" (SQLite runs: SQLITE_CONCURRENCY=$SQLITE_CONCURRENCY)"; fi
 echo "release binaries, $(nproc) CPUs shared by workers, PostgreSQL and Redis; $REDIS_DESC; $settings (other settings: defaults)"
 echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); time from starting the workers to the last outbox row completed"
 echo
@@ -290,3 +312,8 @@ ratio "2 x worker / 1 x worker (no-op)" storefront-2 storefront-1
 ratio "4 x worker / 1 x worker (no-op)" storefront-4 storefront-1
 ratio "1 x worker (settlement) / graphile-worker default" settlement-1 graphile-default
 ratio "2 x worker / 1 x worker (settlement)" settlement-2 settlement-1
+sqlite_first=${SQLITE_JOBS%% *} sqlite_last=${SQLITE_JOBS##* }
+if [[ $sqlite_first != "$sqlite_last" ]]; then
+    ratio "SQLite no-op: $sqlite_last jobs / $sqlite_first jobs" "sqlite-noop-$sqlite_last" "sqlite-noop-$sqlite_first"
+    ratio "SQLite settlement: $sqlite_last jobs / $sqlite_first jobs" "sqlite-settlement-$sqlite_last" "sqlite-settlement-$sqlite_first"
+fi

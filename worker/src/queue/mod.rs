@@ -313,8 +313,8 @@ impl JobQueue {
     }
 
     /// Pushes attempts of jobs as [`push`](JobQueue::push) does, all to
-    /// `queue`: on Redis in one round trip (one script call); on SQLite one
-    /// after another. On an error some may have been pushed; pushing them
+    /// `queue`: on Redis in one round trip (one script call); on SQLite in
+    /// one transaction. On an error some may have been pushed; pushing them
     /// again is a no-op.
     ///
     /// # Errors
@@ -322,12 +322,7 @@ impl JobQueue {
     pub async fn push_many(&self, queue: QueueName, jobs: &[Envelope]) -> Result<(), QueueError> {
         match self {
             JobQueue::Redis(backend) => backend.push_many(queue, jobs).await,
-            JobQueue::Sqlite(backend) => {
-                for job in jobs {
-                    backend.push(queue, job).await?;
-                }
-                Ok(())
-            }
+            JobQueue::Sqlite(backend) => backend.push_many(queue, jobs).await,
         }
     }
 

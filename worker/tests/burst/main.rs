@@ -19,6 +19,10 @@
 //! round pushed the same finished rows again and nothing else moved (and the
 //! worker ignored SIGTERM, its dispatcher never leaving that loop). The
 //! second test pins the fix.
+//!
+//! `sqlite`: the embedded SQLite queue drains a 20,000-job burst in time.
+mod sqlite;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -44,14 +48,8 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_thousand_due_jobs_all_complete_without_the_queue_passing_its_high_water_mark() {
     // Arrange: 50,000 due first attempts in the outbox, nothing in Redis
-    let db = TestDb::migrated(Backend::Postgres).await;
     let started = Instant::now();
-    let job = settled_payment(&db.conn)
-        .await
-        .expect("insert the settled payment");
-    insert_outbox_rows(&db.conn, &job, JOBS)
-        .await
-        .expect("insert outbox rows");
+    let db = settlements_due(Backend::Postgres, JOBS).await;
     println!("burst: inserted {JOBS} outbox rows in {:.2?}", started.elapsed());
 
     let namespace = Namespace::new("sf-burst");
@@ -79,18 +77,7 @@ async fn fifty_thousand_due_jobs_all_complete_without_the_queue_passing_its_high
 
     // Act: one worker drains the burst
     let drain_started = Instant::now();
-    let worker = worker::Worker::from_parts(
-        config.clone(),
-        db.conn.clone(),
-        queue.clone(),
-        config.payment_gateway(),
-        worker::events::OrderEvents::in_process(),
-    )
-    .expect("build the worker");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(worker.run_until(async move {
-        let _ = stopped.await;
-    }));
+    let running = RunningWorker::start(&config, &db.conn, queue.clone());
     let mut left = JOBS as u64;
     let mut last_report = Instant::now();
     while left > 0 {
@@ -112,12 +99,7 @@ async fn fifty_thousand_due_jobs_all_complete_without_the_queue_passing_its_high
         }
     }
     let drained_in = drain_started.elapsed();
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .expect("the worker stops within its shutdown deadline")
-        .expect("the worker task does not panic")
-        .expect("the worker runs without error");
+    running.stop().await;
     let (peak, samples) = (sampler.max(), sampler.samples());
     sampler.stop();
 
@@ -128,23 +110,7 @@ async fn fifty_thousand_due_jobs_all_complete_without_the_queue_passing_its_high
         "burst: {JOBS} jobs completed in {drained_in:.2?} ({rate:.0} jobs/s); \
          queue depth peaked at {peak} over {samples} samples (high water {HIGH_WATER})"
     );
-    assert_eq!(
-        outbox::Entity::find()
-            .count(&db.conn)
-            .await
-            .expect("count outbox rows"),
-        JOBS as u64,
-        "no attempt was retried (a retry would be a new row)"
-    );
-    assert_eq!(incomplete(&db.conn).await, 0);
-    assert_eq!(
-        dead_jobs::Entity::find()
-            .count(&db.conn)
-            .await
-            .expect("count dead jobs"),
-        0,
-        "no job died"
-    );
+    assert_all_ran_once(&db.conn, JOBS).await;
     assert!(samples >= 10, "the sampler read the depth only {samples} times");
     assert!(
         peak <= HIGH_WATER + FETCH_BATCH as u64,
@@ -197,6 +163,69 @@ async fn rows_whose_job_finished_before_they_were_marked_dispatched_are_not_push
     assert_eq!(pushed, 1);
     assert_eq!(queue.depth(QueueName::Settlements).await.expect("depth"), 1);
     assert_eq!(entity::outbox::backlog(&db.conn).await.expect("backlog"), 0);
+}
+
+/// A [`worker::Worker`] on `db` and `queue`, running until [`Self::stop`].
+struct RunningWorker {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningWorker {
+    fn start(config: &WorkerConfig, db: &DatabaseConnection, queue: JobQueue) -> Self {
+        let worker = worker::Worker::from_parts(
+            config.clone(),
+            db.clone(),
+            queue,
+            config.payment_gateway(),
+            worker::events::OrderEvents::in_process(),
+        )
+        .expect("build the worker");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(worker.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Self { stop, task }
+    }
+
+    /// Stops it gracefully; fails the test unless it stops within 30 s, cleanly.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the worker stops within its shutdown deadline")
+            .expect("the worker task does not panic")
+            .expect("the worker runs without error");
+    }
+}
+
+/// A migrated database whose outbox holds `count` due settlements of one
+/// SETTLED payment (each run is one `UPDATE` that matches nothing).
+async fn settlements_due(backend: Backend, count: usize) -> TestDb {
+    let db = TestDb::migrated(backend).await;
+    let job = settled_payment(&db.conn)
+        .await
+        .expect("insert the settled payment");
+    insert_outbox_rows(&db.conn, &job, count)
+        .await
+        .expect("insert outbox rows");
+    db
+}
+
+/// Every one of the `jobs` outbox rows completed in one attempt: none was
+/// retried (a retry is a new row) and none died.
+async fn assert_all_ran_once(db: &DatabaseConnection, jobs: usize) {
+    let rows = outbox::Entity::find().count(db).await.expect("count outbox rows");
+    assert_eq!(
+        rows, jobs as u64,
+        "no attempt was retried (a retry would be a new row)"
+    );
+    assert_eq!(incomplete(db).await, 0);
+    let dead = dead_jobs::Entity::find()
+        .count(db)
+        .await
+        .expect("count dead jobs");
+    assert_eq!(dead, 0, "no job died");
 }
 
 /// Outbox rows of this test not yet completed.

@@ -5,7 +5,8 @@
 //! Layout: `completion` (the completer's batches), `delivery` (once each,
 //! shared load, re-push, panics), `depth`,
 //! `shutdown` (deadline, acks), `crash` (SIGKILLed consumer process),
-//! `redis_outage` (restart, idle polling), `unpack_limit` (apalis-redis's
+//! `redis_outage` (restart, idle polling), `sqlite_acks` (an ack's cost
+//! does not grow with finished jobs), `unpack_limit` (apalis-redis's
 //! 8,000-task trap and our way around it).
 mod helpers;
 
@@ -15,4 +16,5 @@ mod delivery;
 mod depth;
 mod redis_outage;
 mod shutdown;
+mod sqlite_acks;
 mod unpack_limit;
