@@ -248,6 +248,9 @@ impl Application {
         let jobs = Jobs::start(&config, &db, &gateway, &events).await?;
         let state = AppState {
             sessions: Arc::new(crate::auth::Sessions::new(db.clone())),
+            catalog: config
+                .catalog_cache
+                .then(|| Arc::new(crate::catalog::CatalogCache::new(db.clone()))),
             db,
             gateway,
             tokens: TokenKeys::new(config.jwt_secret.expose()),

@@ -12,6 +12,8 @@
 //!   dispatcher's, the reaper's and the pruner's queries (partial indexes).
 //! - [`m20261207_000002_outbox_traceparent`]: `outbox.traceparent`, the trace
 //!   context a job's span continues.
+//! - [`m20261208_000001_catalog_version`]: `catalog_version`, the counter the
+//!   api's catalog cache checks on every read.
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_schema;
@@ -19,6 +21,7 @@ mod m20261202_000001_token_version;
 mod m20261202_000002_worker_heartbeats;
 mod m20261207_000001_outbox_indexes;
 mod m20261207_000002_outbox_traceparent;
+mod m20261208_000001_catalog_version;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -32,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_worker_heartbeats::Migration),
             Box::new(m20261207_000001_outbox_indexes::Migration),
             Box::new(m20261207_000002_outbox_traceparent::Migration),
+            Box::new(m20261208_000001_catalog_version::Migration),
         ]
     }
 }

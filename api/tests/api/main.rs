@@ -4,6 +4,7 @@ mod accounts;
 mod audit;
 mod browser;
 mod catalog;
+mod catalog_cache;
 mod cors;
 mod cost;
 mod helpers;
