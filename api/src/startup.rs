@@ -298,6 +298,7 @@ impl Application {
             ),
             trusted_proxies: config.trusted_proxies.clone(),
             sockets: Arc::default(),
+            documents: crate::http::documents::Documents::default(),
         });
 
         let page = MetricsPage {
