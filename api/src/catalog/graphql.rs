@@ -262,9 +262,9 @@ impl CatalogMutation {
         Ok(Product(product))
     }
 
-    /// Admin: changes the given fields of a product (and the catalog
-    /// version, in the same transaction: no cache serves the old fields
-    /// once this returned).
+    /// Admin: changes the given fields of a product.
+    // In one transaction with the catalog version: no catalog cache serves
+    // the old fields once this returned.
     async fn update_product(
         &self,
         ctx: &Context<'_>,
