@@ -16,7 +16,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(CatalogVersion::Table)
-                    .col(ColumnDef::new(CatalogVersion::Id).integer().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(CatalogVersion::Id)
+                            .integer()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(
                         ColumnDef::new(CatalogVersion::Version)
                             .big_integer()

@@ -3,12 +3,14 @@
 //! read by a statement that starts *after* the read began
 //! (`entity::catalog::version::freshness`).
 //!
-//! Concurrent reads share statements: a read joins the open batch, and one
-//! task runs the batches one after another — each starts when the previous
-//! one has answered, with every id its reads asked for. So a read waits for
-//! at most the statement in flight plus its own, and under load one
-//! statement answers tens of reads; the database sees one statement per
-//! round trip, not one per request.
+//! Concurrent reads share statements: a read joins the open batch; a batch
+//! starts as soon as fewer than [`IN_FLIGHT`] statements are running, with
+//! every id its reads asked for, and the task that ran one batch runs the
+//! next that opened meanwhile. A read waits for at most one statement ahead
+//! of its own; under load one statement answers tens of reads, and the
+//! database sees a few statements per round trip, not one per request.
+//! (Several in flight, not one: with one, every read on a busy machine
+//! waits for the whole previous round trip, scheduling delays included.)
 use std::sync::{Arc, Mutex, PoisonError};
 
 use entity::DomainError;
@@ -26,12 +28,15 @@ pub struct FreshnessReader {
     pending: Mutex<Pending>,
 }
 
+/// The most batch statements running at once.
+pub const IN_FLIGHT: usize = 4;
+
 #[derive(Default)]
 struct Pending {
     /// The batch that reads join; its statement has not started.
     open: Option<Batch>,
-    /// Whether a task is running batches.
-    running: bool,
+    /// Tasks running batches (at most [`IN_FLIGHT`]).
+    running: usize,
 }
 
 struct Batch {
@@ -63,8 +68,8 @@ impl FreshnessReader {
             });
             batch.ids.extend_from_slice(ids);
             let done = batch.done.subscribe();
-            if !pending.running {
-                pending.running = true;
+            if pending.running < IN_FLIGHT {
+                pending.running += 1;
                 tokio::spawn(Arc::clone(self).run());
             }
             done
@@ -90,7 +95,7 @@ impl FreshnessReader {
                 match pending.open.take() {
                     Some(batch) => batch,
                     None => {
-                        pending.running = false;
+                        pending.running -= 1;
                         // Done, not stopped: a read may already have
                         // opened a batch for a new task.
                         std::mem::forget(stopped);
@@ -110,15 +115,15 @@ impl FreshnessReader {
     }
 }
 
-/// Should the task stop before the open batch ran (its runtime shutting
-/// down), the batch's reads are answered with an error instead of waiting
-/// forever, and the next read starts a new task.
+/// Should a task stop before its batch was answered (its runtime shutting
+/// down), the open batch's reads are answered with an error instead of
+/// waiting forever, and the next read starts a new task.
 struct Stopped<'a>(&'a FreshnessReader);
 
 impl Drop for Stopped<'_> {
     fn drop(&mut self) {
         let mut pending = self.0.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.running = false;
+        pending.running = pending.running.saturating_sub(1);
         // Dropping its sender wakes the batch's reads.
         pending.open = None;
     }

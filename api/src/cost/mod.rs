@@ -166,8 +166,7 @@ impl Extension for CostCheck {
             let requested = model::requested(&ctx.schema_env.registry, document, &operation.node, &variables);
             // The document to measure the actual cost against, if it may
             // run: the shared parse, else a copy.
-            let kept = (requested <= self.max)
-                .then(|| shared.unwrap_or_else(|| Arc::new(document.clone())));
+            let kept = (requested <= self.max).then(|| shared.unwrap_or_else(|| Arc::new(document.clone())));
             Some((requested, kept, operation.pos))
         });
         if let Some((requested, _, _)) = &measured {

@@ -34,7 +34,11 @@ async fn three_reads(app: &TestApp, who: Option<&Session>, id: &str, slug: &str)
         .map(|edge| edge["node"].clone())
         .find(|node| node["id"] == id)
         .unwrap_or(Value::Null);
-    [body["data"]["byId"].clone(), body["data"]["bySlug"].clone(), listed]
+    [
+        body["data"]["byId"].clone(),
+        body["data"]["bySlug"].clone(),
+        listed,
+    ]
 }
 
 /// Asserts that all three reads show `field` as `expected`.
@@ -48,7 +52,11 @@ async fn all_read(app: &TestApp, who: Option<&Session>, id: &str, field: &str, e
 }
 
 fn stats(app: &TestApp) -> CacheStats {
-    app.state.catalog.as_ref().expect("the cache is on by default").stats()
+    app.state
+        .catalog
+        .as_ref()
+        .expect("the cache is on by default")
+        .stats()
 }
 
 async fn update(app: &TestApp, admin: &Session, id: &str, input: Value) {
@@ -60,6 +68,22 @@ async fn update(app: &TestApp, admin: &Session, id: &str, input: Value) {
         )
         .await;
     assert!(body["errors"].is_null(), "{body}");
+}
+
+/// `customer` orders `quantity` of product `id` (paid in the sandbox).
+async fn order(app: &TestApp, customer: &Session, id: &str, quantity: i32) {
+    let placed = app
+        .graphql_as(
+            customer,
+            "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }",
+            json!({ "input": {
+                "lines": [{ "productId": id, "quantity": quantity }],
+                "paymentToken": "sandbox_ok",
+                "idempotencyKey": uuid::Uuid::now_v7().to_string(),
+            } }),
+        )
+        .await;
+    assert!(placed["errors"].is_null(), "{placed}");
 }
 
 async fn every_change_is_seen_by_the_next_read(backend: Backend) {
@@ -85,14 +109,7 @@ async fn every_change_is_seen_by_the_next_read(backend: Backend) {
     all_read(&app, None, &id, "description", &json!("Now in blue")).await;
 
     // Stock through an order, then through an admin's adjustment.
-    let placed = app
-        .graphql_as(
-            &customer,
-            "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }",
-            json!({ "input": { "lines": [{ "productId": id, "quantity": 3 }], "paymentToken": "sandbox_ok", "idempotencyKey": "cache-1" } }),
-        )
-        .await;
-    assert!(placed["errors"].is_null(), "{placed}");
+    order(&app, &customer, &id, 3).await;
     all_read(&app, None, &id, "stock", &json!(7)).await;
     let adjusted = app
         .graphql_as(
@@ -106,7 +123,11 @@ async fn every_change_is_seen_by_the_next_read(backend: Backend) {
     // Stock changes do not empty the cache.
     let before = stats(&app);
     all_read(&app, None, &id, "stock", &json!(12)).await;
-    assert_eq!(stats(&app).hits - before.hits, 3, "stock is read beside cached rows");
+    assert_eq!(
+        stats(&app).hits - before.hits,
+        3,
+        "stock is read beside cached rows"
+    );
 
     // Active: customers and visitors stop seeing it at once, admins still do.
     update(&app, &admin, &id, json!({ "active": false })).await;
@@ -116,7 +137,11 @@ async fn every_change_is_seen_by_the_next_read(backend: Backend) {
     }
     all_read(&app, Some(&admin), &id, "active", &json!(false)).await;
     let hidden_again = three_reads(&app, Some(&customer), &id, "cached-1").await;
-    assert_eq!(hidden_again, [Value::Null, Value::Null, Value::Null], "after an admin's read");
+    assert_eq!(
+        hidden_again,
+        [Value::Null, Value::Null, Value::Null],
+        "after an admin's read"
+    );
     update(&app, &admin, &id, json!({ "active": true })).await;
     all_read(&app, Some(&customer), &id, "active", &json!(true)).await;
 
@@ -136,8 +161,14 @@ async fn every_change_is_seen_by_the_next_read(backend: Backend) {
 
     // A slug nobody has is cached as absent, until a product takes it.
     let missing = "query { product(slug: \"later-1\") { sku } }";
-    assert_eq!(app.graphql(missing, json!({})).await["data"]["product"], Value::Null);
-    assert_eq!(app.graphql(missing, json!({})).await["data"]["product"], Value::Null);
+    assert_eq!(
+        app.graphql(missing, json!({})).await["data"]["product"],
+        Value::Null
+    );
+    assert_eq!(
+        app.graphql(missing, json!({})).await["data"]["product"],
+        Value::Null
+    );
     app.create_product(&admin, "LATER-1", 100, 1).await;
     assert_eq!(
         app.graphql(missing, json!({})).await["data"]["product"]["sku"],
@@ -155,17 +186,17 @@ async fn lists_filtered_by_stock_follow_every_order(backend: Backend) {
     let listed = app.graphql(in_stock, json!({})).await;
     assert_eq!(listed["data"]["products"]["edges"][0]["node"]["sku"], "LAST-1");
 
-    let placed = app
-        .graphql_as(
-            &customer,
-            "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }",
-            json!({ "input": { "lines": [{ "productId": id, "quantity": 1 }], "paymentToken": "sandbox_ok", "idempotencyKey": "last-1" } }),
-        )
-        .await;
-    assert!(placed["errors"].is_null(), "{placed}");
+    order(&app, &customer, &id, 1).await;
     let listed = app.graphql(in_stock, json!({})).await;
-    assert_eq!(listed["data"]["products"]["edges"], json!([]), "sold out: {listed}");
-    assert!(stats(&app).bypasses >= 2, "lists filtered by stock are not cached");
+    assert_eq!(
+        listed["data"]["products"]["edges"],
+        json!([]),
+        "sold out: {listed}"
+    );
+    assert!(
+        stats(&app).bypasses >= 2,
+        "lists filtered by stock are not cached"
+    );
 }
 on_both_backends!(stock_filtered_lists, lists_filtered_by_stock_follow_every_order);
 

@@ -20,7 +20,12 @@ async fn read(api: &GraphqlClient, id: &str) -> [(Value, Value); 2] {
     let by_slug = &body["data"]["product"];
     let listed = body["data"]["products"]["edges"]
         .as_array()
-        .and_then(|edges| edges.iter().map(|edge| &edge["node"]).find(|node| node["id"] == id))
+        .and_then(|edges| {
+            edges
+                .iter()
+                .map(|edge| &edge["node"])
+                .find(|node| node["id"] == id)
+        })
         .unwrap_or_else(|| panic!("the product is listed: {body}"));
     [by_slug, listed].map(|node| (node["price"]["amountMinor"].clone(), node["stock"].clone()))
 }
@@ -52,7 +57,10 @@ async fn changes_through_one_api_are_read_through_the_other_at_once() {
                 json!({ "id": id, "price": price }),
             )
             .await;
-        assert_eq!(updated["data"]["updateProduct"]["price"]["amountMinor"], price, "{updated}");
+        assert_eq!(
+            updated["data"]["updateProduct"]["price"]["amountMinor"], price,
+            "{updated}"
+        );
         for (price_read, _) in read(&reader, &id).await {
             if price_read != price {
                 stale.push(format!("round {round}: price {price_read}, not {price}"));
@@ -81,7 +89,12 @@ async fn changes_through_one_api_are_read_through_the_other_at_once() {
     }
 
     // Assert
-    assert!(stale.is_empty(), "{} stale reads: {:#?}", stale.len(), &stale[..stale.len().min(20)]);
+    assert!(
+        stale.is_empty(),
+        "{} stale reads: {:#?}",
+        stale.len(),
+        &stale[..stale.len().min(20)]
+    );
     let hits = cluster
         .metric(&reader_process, "storefront_catalog_cache_total{result=\"hit\"}")
         .await

@@ -34,10 +34,7 @@ fn table() -> Alias {
 pub async fn bump<C: ConnectionTrait>(conn: &C) -> Result<(), DomainError> {
     let update = Query::update()
         .table(table())
-        .value(
-            Alias::new("version"),
-            Expr::col(Alias::new("version")).add(1),
-        )
+        .value(Alias::new("version"), Expr::col(Alias::new("version")).add(1))
         .and_where(Expr::col(Alias::new("id")).eq(ROW))
         .to_owned();
     let done = conn.execute(&update).await?;
