@@ -2,7 +2,8 @@
 # bench/api.sh — the api's two hottest reads against a bare async-graphql
 # ceiling, interleaved in one run, reported as ratios (see bench/README.md).
 #
-#   bench/api.sh                      # 3 rounds of wrk -t2 -c64 -d10s per query and server
+#   bench/api.sh                      # 3 rounds of wrk -t2 -c64 -d10s per query and server:
+#                                     # bare, api (catalog cache on), api-nocache (CATALOG_CACHE=off)
 #   BENCH_ROUNDS=5 bench/api.sh       # more rounds, steadier medians
 #   BENCH_REVS="11295f5 1a2ede7" bench/api.sh
 #                                     # also the api as it was at those commits
@@ -44,8 +45,12 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/sf-bench-api.XXXXXX")
 # a rerun builds nothing. (One worktree, not one per commit: with a worktree
 # per commit, cargo would take one commit's workspace crates as fresh for
 # another, as their build records point at the first worktree's files.)
-SERVERS=(bare api)
-declare -A BIN=([api]="$TARGET_DIR/release/api")
+# "api-nocache" is the same binary with CATALOG_CACHE=off: the uncached
+# read path, side by side with the cached one.
+SERVERS=(bare api api-nocache)
+declare -A BIN=([api]="$TARGET_DIR/release/api" [api-nocache]="$TARGET_DIR/release/api")
+declare -A SERVER_ENV=([api-nocache]="CATALOG_CACHE=off")
+REV_SERVERS=()
 REVS_DIR=$TARGET_DIR/bench-revs
 for rev in "${REVS[@]}"; do
     short=$(git -C "$ROOT" rev-parse --short "$rev^{commit}") || die "unknown commit $rev"
@@ -61,6 +66,7 @@ for rev in "${REVS[@]}"; do
         cp "$REVS_DIR/target/release/api" "$REVS_DIR/bin/api-$short"
     fi
     SERVERS+=("api@$short")
+    REV_SERVERS+=("api@$short")
     BIN[api@$short]="$REVS_DIR/bin/api-$short"
 done
 APIS=("${SERVERS[@]:1}")
@@ -138,7 +144,7 @@ for i in "${!APIS[@]}"; do
         COST_BUCKET_SIZE=100000 COST_RESTORE_RATE=1000000 \
         GRAPHIQL=false API_BIND=127.0.0.1:0 DATA_DIR="$dir/var" LOG_FORMAT=json \
         RUST_LOG=info,sqlx=warn ${REDIS_URL:+REDIS_URL=$REDIS_URL} \
-        DATABASE_MAX_CONNECTIONS="$POOL" \
+        DATABASE_MAX_CONNECTIONS="$POOL" ${SERVER_ENV[$s]:-} \
         timeout -k 10 "$LIFETIME" "${BIN[$s]}" serve) >"$dir/api.log" 2>&1 &
     PID[$s]=$!
     URL[$s]=$(wait_for_url "$dir/api.log" "${PID[$s]}")
@@ -185,11 +191,42 @@ for q in "${QUERIES[@]}"; do
 done
 
 # --- load --------------------------------------------------------------------
-# Prints "rps p50_us p99_us non2xx socket_errors".
+# The server's own pid (the child of its `timeout`).
+server_pid() {
+    local children
+    children=$(cat "/proc/$1/task/$1/children")
+    echo "${children%% *}"
+}
+# CPU ticks (user + system) used so far by the given pids.
+ticks_of() {
+    local total=0 pid stat
+    for pid in "$@"; do
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        stat=${stat##*) }
+        total=$((total + $(awk '{ print $12 + $13 }' <<<"$stat")))
+    done
+    echo "$total"
+}
+# Busy and total ticks of the whole machine.
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
+HZ=$(getconf CLK_TCK)
+# Prints "rps p50_us p99_us non2xx socket_errors server_cores postgres_cores machine_busy_%":
+# the CPU the server and PostgreSQL (every postgres process on this host)
+# used during the load, in cores, and how busy the whole machine was.
 load() {
-    local server=$1 q=$2 duration=$3 out
+    local server=$1 q=$2 duration=$3 out pid pg server0 pg0 busy0 total0 busy1 total1 started ended
+    pid=$(server_pid "${PID[$server]}")
+    pg=$(pgrep -x postgres | tr '\n' ' ' || true)
+    server0=$(ticks_of "$pid"); pg0=$(ticks_of $pg)
+    read -r busy0 total0 < <(machine_ticks)
+    started=$(date +%s.%N)
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" -s "$WORK/$q.lua" "${URL[$server]}")
-    grep '^RESULT ' <<<"$out" | cut -d' ' -f2-
+    ended=$(date +%s.%N)
+    read -r busy1 total1 < <(machine_ticks)
+    echo "$(grep '^RESULT ' <<<"$out" | cut -d' ' -f2-) $(awk -v s="$(( $(ticks_of "$pid") - server0 ))" \
+        -v p="$(( $(ticks_of $pg) - pg0 ))" -v b="$((busy1 - busy0))" -v t="$((total1 - total0))" \
+        -v hz="$HZ" -v d="$(awk -v a="$started" -v b="$ended" 'BEGIN { print b - a }')" \
+        'BEGIN { printf "%.2f %.2f %.0f", s / hz / d, p / hz / d, t ? 100 * b / t : 0 }')"
 }
 
 echo "warming up (${WARMUP} per server and query)…" >&2
@@ -210,9 +247,7 @@ done
 
 # VmHWM of the server under `timeout` $1.
 vm() {
-    local server
-    server=$(cat "/proc/$1/task/$1/children")
-    awk -v k="$2:" '$1 == k { printf "%.1f MiB", $2 / 1024 }' "/proc/${server%% *}/status"
+    awk -v k="$2:" '$1 == k { printf "%.1f MiB", $2 / 1024 }' "/proc/$(server_pid "$1")/status"
 }
 HWM=""
 for s in "${SERVERS[@]}"; do HWM+="$s $(vm "${PID[$s]}" VmHWM), "; done
@@ -227,12 +262,17 @@ echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, medians; $(npro
 echo "each api's pool: $POOL connections (PostgreSQL max_connections $MAX_CONNECTIONS, ${#APIS[@]} apis)"
 echo "api: release, PostgreSQL ${ADMIN_URL%%@*}@…, 32 demo products, ${REDIS_URL:+private }${REDIS_URL:-no }Redis, no embedded worker; commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo
-printf '%-28s %-12s %10s %9s %9s %7s  %s\n' query server 'req/s' p50 p99 ratio 'ratio per round'
+declare -A RATIO=() P99=()
+printf '%-28s %-12s %10s %9s %9s %7s %7s %7s %5s  %s\n' query server 'req/s' p50 p99 ratio \
+    'server' 'pg' 'busy' 'ratio per round'
 for q in "${QUERIES[@]}"; do
     for s in "${SERVERS[@]}"; do
         rps=$(column_of "$q" "$s" 4 | median)
         p50=$(column_of "$q" "$s" 5 | median)
         p99=$(column_of "$q" "$s" 6 | median)
+        server_cpu=$(column_of "$q" "$s" 9 | median)
+        pg_cpu=$(column_of "$q" "$s" 10 | median)
+        busy=$(column_of "$q" "$s" 11 | median)
         if [[ $s == bare ]]; then
             ratio=1.00
             rounds=""
@@ -241,14 +281,35 @@ for q in "${QUERIES[@]}"; do
             ratio=$(median <<<"$per_round" | awk '{ printf "%.2f", $1 }')
             rounds=$(tr '\n' ' ' <<<"$per_round" | awk '{ $1 = $1; print }')
         fi
-        printf '%-28s %-12s %10.0f %7.2fms %7.2fms %7s  %s\n' "${LABEL[$q]}" "$s" "$rps" \
-            "$(awk -v v="$p50" 'BEGIN { print v / 1000 }')" "$(awk -v v="$p99" 'BEGIN { print v / 1000 }')" "$ratio" "$rounds"
+        RATIO[$q $s]=$ratio
+        P99[$q $s]=$(awk -v v="$p99" 'BEGIN { print v / 1000 }')
+        printf '%-28s %-12s %10.0f %7.2fms %7.2fms %7s %7s %7s %4s%%  %s\n' "${LABEL[$q]}" "$s" "$rps" \
+            "$(awk -v v="$p50" 'BEGIN { print v / 1000 }')" "$(awk -v v="$p99" 'BEGIN { print v / 1000 }')" "$ratio" \
+            "$server_cpu" "$pg_cpu" "$busy" "$rounds"
     done
 done
+echo "(server, pg: CPU cores used by the server and by all postgres processes during the load; busy: the whole machine)"
 echo
 echo "peak RSS (VmHWM): ${HWM%, }"
+# The performance issue's read-path targets, met or not in this run.
+target() {
+    local what=$1 value=$2 op=$3 bound=$4 met
+    met=$(awk -v v="$value" -v b="$bound" -v op="$op" 'BEGIN { print ((op == ">=" ? v >= b : v <= b) ? "met" : "NOT met") }')
+    printf '  %-44s %8s  (target %s %s) %s\n' "$what" "$value" "$op" "$bound" "$met"
+}
+echo "targets:"
+target "listing with the cache, ratio to bare" "${RATIO[list api]}" ">=" 0.8
+target "by slug with the cache, ratio to bare" "${RATIO[slug api]}" ">=" 0.8
+target "listing without the cache, ratio to bare" "${RATIO[list api-nocache]}" ">=" 0.5
+target "by slug without the cache, ratio to bare" "${RATIO[slug api-nocache]}" ">=" 0.35
+for q in "${QUERIES[@]}"; do
+    for s in api api-nocache; do target "p99 $s ${LABEL[$q]} (ms)" "${P99[$q $s]}" "<=" 50; done
+done
+for s in api api-nocache; do
+    target "peak RSS $s (MiB)" "$(vm "${PID[$s]}" VmHWM | cut -d' ' -f1)" "<=" 64
+done
 # Before/after: the working tree's api against each older one, round by round.
-for rev_server in "${SERVERS[@]:2}"; do
+for rev_server in "${REV_SERVERS[@]}"; do
     for q in "${QUERIES[@]}"; do
         per_round=$(awk -v q="$q" -v s="$rev_server" '$1 == q { r[$3, $2] = $4 } END { for (k in r) { split(k, p, SUBSEP); if (p[2] == "api") printf "%.3f\n", r[k] / r[p[1], s] } }' "$RESULTS" | sort -g)
         printf 'api / %-12s %-28s %s  (per round: %s)\n' "$rev_server" "${LABEL[$q]}" \

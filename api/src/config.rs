@@ -98,6 +98,10 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// `SEED_DEMO_DATA`: seed the demo catalog on start when the catalog is empty.
     pub seed_demo_data: bool,
+    /// `CATALOG_CACHE` (default: on): serve product reads from the
+    /// in-process catalog cache (`catalog::cache`); off, every read goes to
+    /// the database.
+    pub catalog_cache: bool,
     /// `EMBEDDED_WORKER` (default: true without `REDIS_URL`): run the job
     /// runner inside this process. Without it, the api pushes jobs to Redis
     /// when `REDIS_URL` is set, and otherwise leaves them in the outbox for a
@@ -157,6 +161,7 @@ impl std::fmt::Debug for Config {
             .field("rate_limits", &self.rate_limits)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("seed_demo_data", &self.seed_demo_data)
+            .field("catalog_cache", &self.catalog_cache)
             .field("embedded_worker", &self.embedded_worker)
             .field("worker", &self.worker)
             .finish()
@@ -242,6 +247,7 @@ impl Config {
             rate_limits,
             trusted_proxies,
             seed_demo_data: flag("SEED_DEMO_DATA", !production)?,
+            catalog_cache: flag("CATALOG_CACHE", true)?,
             embedded_worker: flag("EMBEDDED_WORKER", var("REDIS_URL").is_none())?,
             worker: worker::config::WorkerConfig::from_env()?,
         })
@@ -276,6 +282,7 @@ impl Config {
             rate_limits: RateLimits::default(),
             trusted_proxies: TrustedProxies::default(),
             seed_demo_data: false,
+            catalog_cache: true,
             embedded_worker: false,
             worker: worker::config::WorkerConfig::local(database_url_for_worker, None),
         }

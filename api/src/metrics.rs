@@ -15,6 +15,9 @@
 //! - `storefront_graphql_operation_duration_seconds{operation, type}`
 //! - `storefront_graphql_errors_total{operation, type, code}`
 //! - `storefront_dataloader_batch_size{loader}`
+//! - `storefront_catalog_cache_total{result}`: product reads served from the
+//!   catalog cache (`hit`), loaded into it (`miss`), or not cacheable
+//!   (`bypass`: lists filtered by stock)
 //! - `rate_limited_total{limit}`: refusals by a rate limit (`throttle`),
 //!   a login block, or a client's cost bucket (`limit="cost_bucket"`)
 use std::collections::HashSet;
@@ -224,6 +227,10 @@ pub fn describe() {
     describe_histogram!(
         "storefront_dataloader_batch_size",
         "keys per DataLoader batch, by loader"
+    );
+    describe_counter!(
+        "storefront_catalog_cache_total",
+        "product reads by how the catalog cache served them: hit, miss (loaded and cached), bypass (not cacheable)"
     );
     describe_counter!(
         "rate_limited_total",

@@ -249,6 +249,9 @@ impl Application {
         let jobs = Jobs::start(&config, &db, &gateway, &events).await?;
         let state = AppState {
             sessions: Arc::new(crate::auth::Sessions::new(db.clone())),
+            catalog: config
+                .catalog_cache
+                .then(|| Arc::new(crate::catalog::CatalogCache::new(db.clone()))),
             db,
             gateway,
             tokens: TokenKeys::new(config.jwt_secret.expose()),
@@ -296,6 +299,7 @@ impl Application {
             ),
             trusted_proxies: config.trusted_proxies.clone(),
             sockets: Arc::default(),
+            documents: crate::http::documents::Documents::default(),
         });
 
         let page = MetricsPage {

@@ -30,6 +30,9 @@ pub struct AppState {
     pub limiter: crate::throttle::Limiter,
     /// What each named limit allows (`RATE_LIMIT_*`).
     pub rate_limits: Arc<crate::throttle::rules::RateLimits>,
+    /// The catalog cache product reads go through; `None` with
+    /// `CATALOG_CACHE=off`.
+    pub catalog: Option<Arc<crate::catalog::CatalogCache>>,
 }
 
 #[derive(Debug, Default)]

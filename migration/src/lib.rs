@@ -17,6 +17,8 @@
 //! - [`m20261207_000004_shipping_and_addresses`]: shipping zones, their
 //!   countries and methods, tax rates per country, customers' addresses.
 //! - [`m20261207_000005_refunds`]: partial refunds and their lines.
+//! - [`m20261208_000001_catalog_version`]: `catalog_version`, the counter the
+//!   api's catalog cache checks on every read.
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_schema;
@@ -27,6 +29,7 @@ mod m20261207_000002_outbox_traceparent;
 mod m20261207_000003_discounts;
 mod m20261207_000004_shipping_and_addresses;
 mod m20261207_000005_refunds;
+mod m20261208_000001_catalog_version;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -43,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000003_discounts::Migration),
             Box::new(m20261207_000004_shipping_and_addresses::Migration),
             Box::new(m20261207_000005_refunds::Migration),
+            Box::new(m20261208_000001_catalog_version::Migration),
         ]
     }
 }

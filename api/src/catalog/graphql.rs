@@ -153,9 +153,16 @@ impl CatalogQuery {
         };
         let state = ctx.data::<AppState>()?;
         let visibility = visibility(ctx)?;
-        let found = read(|| entity::catalog::find_product(&state.db, &key, visibility))
-            .await
-            .or_gql(ctx)?;
+        let found = match &state.catalog {
+            Some(cache) => cache
+                .product(&key)
+                .await
+                .or_gql(ctx)?
+                .filter(|product| visibility == Visibility::All || product.active),
+            None => read(|| entity::catalog::find_product(&state.db, &key, visibility))
+                .await
+                .or_gql(ctx)?,
+        };
         Ok(found.map(Product))
     }
 
@@ -174,17 +181,22 @@ impl CatalogQuery {
         let filter = DomainFilter::try_from(filter.unwrap_or_default()).or_gql(ctx)?;
         let visibility = visibility(ctx)?;
         let state = ctx.data::<AppState>()?;
-        let page = read(|| {
-            entity::catalog::listing::list_products(
-                &state.db,
-                &filter,
-                order,
-                after.as_ref(),
-                size,
-                visibility,
-            )
-        })
-        .await
+        let page = match &state.catalog {
+            Some(cache) => cache.page(&filter, order, after.as_ref(), size, visibility).await,
+            None => {
+                read(|| {
+                    entity::catalog::listing::list_products(
+                        &state.db,
+                        &filter,
+                        order,
+                        after.as_ref(),
+                        size,
+                        visibility,
+                    )
+                })
+                .await
+            }
+        }
         .or_gql(ctx)?;
         Ok(Connection::new(
             page,
@@ -251,6 +263,8 @@ impl CatalogMutation {
     }
 
     /// Admin: changes the given fields of a product.
+    // In one transaction with the catalog version: no catalog cache serves
+    // the old fields once this returned.
     async fn update_product(
         &self,
         ctx: &Context<'_>,
@@ -266,10 +280,10 @@ impl CatalogMutation {
             input.active,
         )
         .or_gql(ctx)?;
-        let state = ctx.data::<AppState>()?;
-        let product = entity::catalog::update_product(&state.db, id, patch)
-            .await
-            .or_gql(ctx)?;
+        let product = write_txn(ctx, |txn| {
+            Box::pin(entity::catalog::update_product(txn, id, patch.clone()))
+        })
+        .await?;
         Ok(Product(product))
     }
 

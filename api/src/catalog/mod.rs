@@ -1,7 +1,18 @@
 //! Catalog over GraphQL: the `Product` type, the product list and the admin
 //! mutations. Rules live in `entity::catalog`; this is the adapter.
+//!
+//! Layout:
+//! - [`graphql`]: the GraphQL types, queries and mutations;
+//! - [`cache`]: the in-process catalog cache the queries read through
+//!   (`CATALOG_CACHE`), never stale;
+//! - [`freshness`]: its read barrier, the catalog version and stock read
+//!   once for many concurrent reads;
+//! - [`loaders`]: order lines → products in one statement.
+pub mod cache;
+pub mod freshness;
 pub mod graphql;
 pub mod loaders;
 
+pub use cache::CatalogCache;
 pub use graphql::{CatalogMutation, CatalogQuery, Product};
 pub use loaders::ProductLoader;

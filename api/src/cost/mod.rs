@@ -49,6 +49,7 @@ pub use bucket::{BucketSettings, Buckets};
 use crate::auth::Viewer;
 use crate::errors::{client_error, code};
 use crate::http::client_ip::ClientIp;
+use crate::http::documents::ParsedDocument;
 use crate::throttle::Decision;
 
 /// The most a document may cost by default (Shopify's single-query limit).
@@ -99,7 +100,7 @@ struct Charge {
 }
 
 struct Measured {
-    document: ExecutableDocument,
+    document: Arc<ExecutableDocument>,
     variables: Variables,
     operation_name: Option<String>,
     /// Where the operation is, for a refusal.
@@ -158,12 +159,15 @@ impl Extension for CostCheck {
         let mut request = next.run(ctx, request).await?;
         let variables = std::mem::take(&mut request.variables);
         let operation_name = request.operation_name.take();
+        // The transport's shared parse of this query (`http::documents`), if any.
+        let shared = request_data::<ParsedDocument>(&request).map(|parsed| Arc::clone(&parsed.0));
         let measured = request.parsed_query().ok().and_then(|document| {
             let operation = model::operation(document, operation_name.as_deref())?;
             let requested = model::requested(&ctx.schema_env.registry, document, &operation.node, &variables);
-            // A copy to measure the actual cost against, if it may run.
-            let copy = (requested <= self.max).then(|| document.clone());
-            Some((requested, copy, operation.pos))
+            // The document to measure the actual cost against, if it may
+            // run: the shared parse, else a copy.
+            let kept = (requested <= self.max).then(|| shared.unwrap_or_else(|| Arc::new(document.clone())));
+            Some((requested, kept, operation.pos))
         });
         if let Some((requested, _, _)) = &measured {
             crate::metrics::query_cost(*requested);

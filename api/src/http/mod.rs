@@ -8,6 +8,7 @@
 //!   a finished 4xx response; [`respond`] turns the executed
 //!   `async_graphql::Response` into the HTTP response, status per format.
 //! - `negotiate`: the `Accept` header, q-values and all.
+//! - [`documents`]: parsed documents kept by query text (parsed once).
 //! - [`playground`]: GraphiQL, served from files that `playground/build.sh`
 //!   builds, with a CDN page as the fallback when they are not built.
 //! - [`persisted`]: automatic persisted queries, or trusted documents only.
@@ -40,6 +41,7 @@
 
 pub mod client_ip;
 pub mod cors;
+pub mod documents;
 pub mod graphql;
 pub mod metrics;
 mod negotiate;

@@ -24,6 +24,8 @@ pub struct Endpoint {
     /// Automatic persisted queries, or only the trusted documents.
     pub persisted: super::persisted::PersistedQueries,
     pub sockets: std::sync::Arc<super::ws::SocketCounts>,
+    /// Parsed documents by query text.
+    pub documents: super::documents::Documents,
     /// Whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
     pub trusted_proxies: super::client_ip::TrustedProxies,
 }
@@ -122,7 +124,11 @@ async fn answer(req: HttpRequest, payload: web::Payload, endpoint: &Endpoint, id
                 .sessions
                 .viewer(&endpoint.state.tokens, authorization)
                 .await;
-            let mut request = request.data(viewer).data(RequestId(id.to_owned()));
+            let mut request = endpoint
+                .documents
+                .prepare(request)
+                .data(viewer)
+                .data(RequestId(id.to_owned()));
             if let Some(client) = client {
                 request = request.data(client);
             }

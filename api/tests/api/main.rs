@@ -5,6 +5,7 @@ mod addresses;
 mod audit;
 mod browser;
 mod catalog;
+mod catalog_cache;
 mod cors;
 mod cost;
 mod helpers;

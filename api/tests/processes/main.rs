@@ -11,6 +11,8 @@
 //!   the private `redis-server` and polling come from `testkit`;
 //! - `breakers`: SMTP down, a hanging gateway, hanging captures: circuit
 //!   breakers open, nothing fails or is lost, everything settles after;
+//! - `catalog_cache`: price and stock changes through one api read through
+//!   another at once, 1,000 times, never stale;
 //! - `crash`: SIGKILL a worker with jobs in flight;
 //! - `completion_crash`: SIGKILL a worker with finished jobs' outcomes
 //!   still buffered: they run again, once in effect;
@@ -34,6 +36,7 @@
 //! `scripts/test` (or export them as it does).
 
 mod breakers;
+mod catalog_cache;
 mod completion_crash;
 mod crash;
 mod db_restart;

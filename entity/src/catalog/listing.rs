@@ -15,7 +15,7 @@ use crate::tables::products;
 
 /// Text to find in a product's name or description: trimmed, 1 to 100
 /// characters (a blank search is no search).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SearchTerm(String);
 
 impl SearchTerm {
@@ -36,7 +36,7 @@ impl SearchTerm {
 }
 
 /// What a client may filter the list by; every field narrows it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ProductFilter {
     /// Case-insensitive text in the name or description.
     pub search: Option<SearchTerm>,
@@ -76,7 +76,7 @@ impl ProductFilter {
 }
 
 /// The sort orders the list offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ProductOrder {
     #[default]
     Name,
@@ -86,7 +86,7 @@ pub enum ProductOrder {
 }
 
 /// Where the previous page ended, in the terms of its sort order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ProductCursor {
     Name(String, ProductId),
     Price(i64, ProductId),

@@ -4,7 +4,9 @@
 //! - this module: [`Quantity`], [`Sku`], [`Slug`], [`NewProduct`], [`ProductPatch`],
 //!   creating, updating and finding products;
 //! - [`stock`]: reserve, return and adjust stock (one movement row per change);
-//! - [`listing`]: the keyset-paginated, filtered product list.
+//! - [`listing`]: the keyset-paginated, filtered product list;
+//! - [`version`]: the catalog version every change of catalog data bumps,
+//!   and the fresh stock a cached read takes beside it.
 //!
 //! Customers never see inactive products: every read takes a [`Visibility`].
 use std::collections::HashMap;
@@ -20,6 +22,7 @@ use crate::tables::{products, stock_movements};
 
 pub mod listing;
 pub mod stock;
+pub mod version;
 
 pub use stock::{AdjustmentReason, StockDelta, StockReason, adjust_stock, reserve_stock, return_stock};
 
@@ -51,7 +54,7 @@ impl Quantity {
 }
 
 /// Whether a read may return inactive products (admins) or not (everyone else).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Visibility {
     ActiveOnly,
     All,
@@ -228,8 +231,8 @@ impl ProductPatch {
     }
 }
 
-/// Creates a product; its opening stock is recorded as a movement. Call
-/// inside a transaction.
+/// Creates a product; its opening stock is recorded as a movement, and the
+/// catalog version goes up. Call inside a transaction.
 ///
 /// # Errors
 /// [`DomainError::Conflict`] when the sku or slug is taken.
@@ -238,6 +241,7 @@ pub async fn create_product<C: ConnectionTrait>(
     new: NewProduct,
 ) -> Result<products::Model, DomainError> {
     let now = Utc::now();
+    version::bump(conn).await?;
     let product = products::ActiveModel {
         id: Set(ProductId::new()),
         sku: Set(new.sku.0),
@@ -276,7 +280,8 @@ pub async fn create_product<C: ConnectionTrait>(
     Ok(product)
 }
 
-/// Applies `patch` to a product.
+/// Applies `patch` to a product, and bumps the catalog version. Call
+/// inside a transaction (the two must commit together).
 ///
 /// # Errors
 /// [`DomainError::NotFound`] for an unknown product.
@@ -297,6 +302,7 @@ pub async fn update_product<C: ConnectionTrait>(
         updated_at: Set(Utc::now()),
         ..Default::default()
     };
+    version::bump(conn).await?;
     match change.update(conn).await {
         Ok(product) => Ok(product),
         Err(DbErr::RecordNotUpdated | DbErr::RecordNotFound(_)) => {
