@@ -72,7 +72,14 @@ pub(crate) async fn email_customer<C: ConnectionTrait>(
         .one(conn)
         .await?
         .ok_or(DomainError::NotFound { entity: "user" })?;
-    enqueue_email(conn, Email::stored(customer.email), dedupe_key, message, request_id).await
+    enqueue_email(
+        conn,
+        Email::stored(customer.email),
+        dedupe_key,
+        message,
+        request_id,
+    )
+    .await
 }
 
 /// Writes an email to `to` into the outbox.

@@ -23,7 +23,9 @@ use std::collections::HashMap;
 use chrono::Utc;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Alias, Condition, ExprTrait, JoinType, Query};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbBackend, QueryTrait, TryIntoModel};
+use sea_orm::{
+    ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbBackend, QueryTrait, TryIntoModel,
+};
 
 use super::OrderStatus;
 use crate::accounts::Email;
@@ -132,7 +134,10 @@ async fn customer_and_existing(
             JoinType::LeftJoin,
             orders::Entity,
             Condition::all()
-                .add(Expr::col((orders::Entity, orders::Column::UserId)).equals((users::Entity, users::Column::Id)))
+                .add(
+                    Expr::col((orders::Entity, orders::Column::UserId))
+                        .equals((users::Entity, users::Column::Id)),
+                )
                 .add(Expr::col((orders::Entity, orders::Column::IdempotencyKey)).eq(key.0.as_str())),
         )
         .and_where(Expr::col((users::Entity, users::Column::Id)).eq(user_id))

@@ -123,7 +123,14 @@ mod placing {
         lines: &[(ProductId, i32)],
         key: &str,
     ) -> Result<PlacedOrder, DomainError> {
-        place_order(&db.conn, &SandboxGateway::default(), user_id, request(lines, key), None).await
+        place_order(
+            &db.conn,
+            &SandboxGateway::default(),
+            user_id,
+            request(lines, key),
+            None,
+        )
+        .await
     }
 
     async fn stock(db: &TestDb, id: ProductId) -> i32 {
@@ -156,9 +163,17 @@ mod placing {
             .into_iter()
             .map(|l| (l.product_id, l.quantity))
             .collect();
-        assert_eq!(stored, vec![(second.id, 4), (first.id, 1)], "merged, in the order asked");
+        assert_eq!(
+            stored,
+            vec![(second.id, 4), (first.id, 1)],
+            "merged, in the order asked"
+        );
         let reserved: Vec<(ProductId, i32)> = placed.reserved.iter().map(|p| (p.id, p.stock)).collect();
-        assert_eq!(reserved, vec![(first.id, 9), (second.id, 6)], "stock as committed, by product id");
+        assert_eq!(
+            reserved,
+            vec![(first.id, 9), (second.id, 6)],
+            "stock as committed, by product id"
+        );
         assert_eq!((stock(&db, first.id).await, stock(&db, second.id).await), (9, 6));
         let movements = stock_movements::Entity::find()
             .filter(stock_movements::Column::OrderId.eq(placed.order.id))
@@ -172,7 +187,10 @@ mod placing {
             .await
             .expect("query")
             .expect("payment");
-        assert_eq!((payment.status, payment.amount_minor), (PaymentStatus::Authorized, 5 * 1999));
+        assert_eq!(
+            (payment.status, payment.amount_minor),
+            (PaymentStatus::Authorized, 5 * 1999)
+        );
         let jobs: Vec<(String, serde_json::Value)> = outbox::Entity::find()
             .order_by_asc(outbox::Column::Id)
             .all(&db.conn)
@@ -184,9 +202,15 @@ mod placing {
         assert_eq!(jobs.len(), 2, "{jobs:?}");
         assert_eq!(jobs[0].0, "settle_payment.v1");
         assert_eq!(jobs[1].0, "send_email.v1");
-        assert_eq!(jobs[1].1["to"], "buyer@example.com", "the confirmation goes to the customer");
+        assert_eq!(
+            jobs[1].1["to"], "buyer@example.com",
+            "the confirmation goes to the customer"
+        );
     }
-    on_both_backends!(writes, an_order_writes_its_lines_in_request_order_its_payment_and_two_jobs);
+    on_both_backends!(
+        writes,
+        an_order_writes_its_lines_in_request_order_its_payment_and_two_jobs
+    );
 
     async fn the_same_key_returns_the_first_order_and_reserves_nothing_twice(backend: Backend) {
         let db = TestDb::migrated(backend).await;
@@ -194,9 +218,15 @@ mod placing {
         let other = insert_user(&db.conn, "other@example.com").await;
         let product = insert_product(&db.conn, 10, true).await;
 
-        let first = place(&db, user.id, &[(product.id, 2)], "same").await.expect("placed");
-        let again = place(&db, user.id, &[(product.id, 2)], "same").await.expect("answered");
-        let someone_else = place(&db, other.id, &[(product.id, 2)], "same").await.expect("placed");
+        let first = place(&db, user.id, &[(product.id, 2)], "same")
+            .await
+            .expect("placed");
+        let again = place(&db, user.id, &[(product.id, 2)], "same")
+            .await
+            .expect("answered");
+        let someone_else = place(&db, other.id, &[(product.id, 2)], "same")
+            .await
+            .expect("placed");
 
         assert!(first.created && !again.created && someone_else.created);
         assert_eq!(again.order.id, first.order.id);
@@ -204,9 +234,15 @@ mod placing {
         assert_ne!(someone_else.order.id, first.order.id, "keys are per customer");
         assert_eq!(stock(&db, product.id).await, 6);
         let gone = place(&db, UserId::new(), &[(product.id, 1)], "k").await;
-        assert!(matches!(gone, Err(DomainError::NotFound { entity: "user" })), "{gone:?}");
+        assert!(
+            matches!(gone, Err(DomainError::NotFound { entity: "user" })),
+            "{gone:?}"
+        );
     }
-    on_both_backends!(idempotency, the_same_key_returns_the_first_order_and_reserves_nothing_twice);
+    on_both_backends!(
+        idempotency,
+        the_same_key_returns_the_first_order_and_reserves_nothing_twice
+    );
 
     /// Half the orders list two products one way round, half the other: were
     /// stock reserved in the order asked, PostgreSQL would find deadlocks
@@ -220,7 +256,11 @@ mod placing {
 
         let attempts = users.iter().enumerate().map(|(i, user)| {
             let db = Arc::clone(&db);
-            let lines = if i % 2 == 0 { [(a.id, 1), (b.id, 1)] } else { [(b.id, 1), (a.id, 1)] };
+            let lines = if i % 2 == 0 {
+                [(a.id, 1), (b.id, 1)]
+            } else {
+                [(b.id, 1), (a.id, 1)]
+            };
             let user_id = user.id;
             tokio::spawn(async move { place(&db, user_id, &lines, "race").await })
         });
