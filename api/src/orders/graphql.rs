@@ -206,6 +206,8 @@ impl OrdersMutation {
         .await
         .or_gql(ctx)?;
         crate::jobs_written(ctx);
+        // `placed.reserved` holds the products as this order's commit left
+        // them (new stock): where a catalog cache learns of the change.
         Ok(Order(placed.order))
     }
 

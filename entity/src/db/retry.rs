@@ -105,6 +105,19 @@ pub async fn commit(db: &DatabaseConnection, txn: DatabaseTransaction) -> Result
         return txn.commit().await;
     }
     let txid = current_txid(&txn).await?;
+    commit_txid(db, txn, txid).await
+}
+
+/// The SQL expression of a PostgreSQL transaction's id, for a statement
+/// that returns it on the way (`RETURNING …, txid_current()`).
+pub const TXID: &str = "txid_current()";
+
+/// [`commit`] for a PostgreSQL transaction whose id the caller already read
+/// (with [`TXID`] in one of its statements), saving `commit`'s statement.
+///
+/// # Errors
+/// As [`commit`].
+pub async fn commit_txid(db: &DatabaseConnection, txn: DatabaseTransaction, txid: i64) -> Result<(), DbErr> {
     match txn.commit().await {
         Err(err) if err.connection_lost() => {
             record_fault();
@@ -125,7 +138,7 @@ pub async fn commit(db: &DatabaseConnection, txn: DatabaseTransaction) -> Result
 async fn current_txid(txn: &DatabaseTransaction) -> Result<i64, DbErr> {
     txn.query_one_raw(Statement::from_string(
         DbBackend::Postgres,
-        "SELECT txid_current()",
+        format!("SELECT {TXID}"),
     ))
     .await?
     .ok_or_else(|| DbErr::Custom("txid_current() returned no row".into()))?

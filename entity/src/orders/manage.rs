@@ -72,11 +72,29 @@ pub(crate) async fn email_customer<C: ConnectionTrait>(
         .one(conn)
         .await?
         .ok_or(DomainError::NotFound { entity: "user" })?;
+    enqueue_email(
+        conn,
+        Email::stored(customer.email),
+        dedupe_key,
+        message,
+        request_id,
+    )
+    .await
+}
+
+/// Writes an email to `to` into the outbox.
+pub(crate) async fn enqueue_email<C: ConnectionTrait>(
+    conn: &C,
+    to: Email,
+    dedupe_key: String,
+    message: EmailMessage,
+    request_id: Option<String>,
+) -> Result<(), DomainError> {
     crate::outbox::enqueue(
         conn,
         &SendEmail {
             dedupe_key,
-            to: Email::stored(customer.email),
+            to,
             message,
             request_id,
         },

@@ -88,3 +88,200 @@ on_both_backends!(
     racing_transitions,
     racing_outcomes_for_one_order_have_exactly_one_winner
 );
+
+mod placing {
+    use std::sync::Arc;
+
+    use entity::DomainError;
+    use entity::catalog::Quantity;
+    use entity::ids::{ProductId, UserId};
+    use entity::orders::{IdempotencyKey, OrderLineRequest, OrderRequest, PlacedOrder, place_order};
+    use entity::payments::{PaymentStatus, PaymentToken, SandboxGateway};
+    use entity::tables::{order_lines, outbox, payments, products, stock_movements};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+    use testkit::{Backend, TestDb, on_both_backends};
+
+    use crate::helpers::{insert_product, insert_user};
+
+    fn request(lines: &[(ProductId, i32)], key: &str) -> OrderRequest {
+        OrderRequest {
+            lines: lines
+                .iter()
+                .map(|&(product_id, quantity)| OrderLineRequest {
+                    product_id,
+                    quantity: Quantity::parse(quantity).expect("quantity"),
+                })
+                .collect(),
+            payment_token: PaymentToken::parse("sandbox_ok").expect("token"),
+            idempotency_key: IdempotencyKey::parse(key).expect("key"),
+        }
+    }
+
+    async fn place(
+        db: &TestDb,
+        user_id: UserId,
+        lines: &[(ProductId, i32)],
+        key: &str,
+    ) -> Result<PlacedOrder, DomainError> {
+        place_order(
+            &db.conn,
+            &SandboxGateway::default(),
+            user_id,
+            request(lines, key),
+            None,
+        )
+        .await
+    }
+
+    async fn stock(db: &TestDb, id: ProductId) -> i32 {
+        products::Entity::find_by_id(id)
+            .one(&db.conn)
+            .await
+            .expect("query")
+            .expect("product")
+            .stock
+    }
+
+    async fn an_order_writes_its_lines_in_request_order_its_payment_and_two_jobs(backend: Backend) {
+        let db = TestDb::migrated(backend).await;
+        let user = insert_user(&db.conn, "buyer@example.com").await;
+        let first = insert_product(&db.conn, 10, true).await;
+        let second = insert_product(&db.conn, 10, true).await;
+        // Asked for in the reverse of product id order (ids are time-ordered).
+        let lines = [(second.id, 3), (first.id, 1), (second.id, 1)];
+
+        let placed = place(&db, user.id, &lines, "k-1").await.expect("placed");
+
+        assert!(placed.created);
+        assert_eq!(placed.order.total_minor, 5 * 1999);
+        let stored: Vec<(ProductId, i32)> = order_lines::Entity::find()
+            .filter(order_lines::Column::OrderId.eq(placed.order.id))
+            .order_by_asc(order_lines::Column::Id)
+            .all(&db.conn)
+            .await
+            .expect("lines")
+            .into_iter()
+            .map(|l| (l.product_id, l.quantity))
+            .collect();
+        assert_eq!(
+            stored,
+            vec![(second.id, 4), (first.id, 1)],
+            "merged, in the order asked"
+        );
+        let reserved: Vec<(ProductId, i32)> = placed.reserved.iter().map(|p| (p.id, p.stock)).collect();
+        assert_eq!(
+            reserved,
+            vec![(first.id, 9), (second.id, 6)],
+            "stock as committed, by product id"
+        );
+        assert_eq!((stock(&db, first.id).await, stock(&db, second.id).await), (9, 6));
+        let movements = stock_movements::Entity::find()
+            .filter(stock_movements::Column::OrderId.eq(placed.order.id))
+            .count(&db.conn)
+            .await
+            .expect("movements");
+        assert_eq!(movements, 2);
+        let payment = payments::Entity::find()
+            .filter(payments::Column::OrderId.eq(placed.order.id))
+            .one(&db.conn)
+            .await
+            .expect("query")
+            .expect("payment");
+        assert_eq!(
+            (payment.status, payment.amount_minor),
+            (PaymentStatus::Authorized, 5 * 1999)
+        );
+        let jobs: Vec<(String, serde_json::Value)> = outbox::Entity::find()
+            .order_by_asc(outbox::Column::Id)
+            .all(&db.conn)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .map(|row| (row.job_name, row.payload))
+            .collect();
+        assert_eq!(jobs.len(), 2, "{jobs:?}");
+        assert_eq!(jobs[0].0, "settle_payment.v1");
+        assert_eq!(jobs[1].0, "send_email.v1");
+        assert_eq!(
+            jobs[1].1["to"], "buyer@example.com",
+            "the confirmation goes to the customer"
+        );
+    }
+    on_both_backends!(
+        writes,
+        an_order_writes_its_lines_in_request_order_its_payment_and_two_jobs
+    );
+
+    async fn the_same_key_returns_the_first_order_and_reserves_nothing_twice(backend: Backend) {
+        let db = TestDb::migrated(backend).await;
+        let user = insert_user(&db.conn, "buyer@example.com").await;
+        let other = insert_user(&db.conn, "other@example.com").await;
+        let product = insert_product(&db.conn, 10, true).await;
+
+        let first = place(&db, user.id, &[(product.id, 2)], "same")
+            .await
+            .expect("placed");
+        let again = place(&db, user.id, &[(product.id, 2)], "same")
+            .await
+            .expect("answered");
+        let someone_else = place(&db, other.id, &[(product.id, 2)], "same")
+            .await
+            .expect("placed");
+
+        assert!(first.created && !again.created && someone_else.created);
+        assert_eq!(again.order.id, first.order.id);
+        assert!(again.reserved.is_empty());
+        assert_ne!(someone_else.order.id, first.order.id, "keys are per customer");
+        assert_eq!(stock(&db, product.id).await, 6);
+        let gone = place(&db, UserId::new(), &[(product.id, 1)], "k").await;
+        assert!(
+            matches!(gone, Err(DomainError::NotFound { entity: "user" })),
+            "{gone:?}"
+        );
+    }
+    on_both_backends!(
+        idempotency,
+        the_same_key_returns_the_first_order_and_reserves_nothing_twice
+    );
+
+    /// Half the orders list two products one way round, half the other: were
+    /// stock reserved in the order asked, PostgreSQL would find deadlocks
+    /// (and abort orders with a database error) instead of making them wait.
+    async fn orders_sharing_products_in_any_order_neither_deadlock_nor_oversell(backend: Backend) {
+        let db = Arc::new(TestDb::migrated(backend).await);
+        let a = insert_product(&db.conn, 15, true).await;
+        let b = insert_product(&db.conn, 15, true).await;
+        let emails: Vec<String> = (0..30).map(|i| format!("racer{i}@example.com")).collect();
+        let users = futures::future::join_all(emails.iter().map(|email| insert_user(&db.conn, email))).await;
+
+        let attempts = users.iter().enumerate().map(|(i, user)| {
+            let db = Arc::clone(&db);
+            let lines = if i % 2 == 0 {
+                [(a.id, 1), (b.id, 1)]
+            } else {
+                [(b.id, 1), (a.id, 1)]
+            };
+            let user_id = user.id;
+            tokio::spawn(async move { place(&db, user_id, &lines, "race").await })
+        });
+        let outcomes: Vec<_> = futures::future::join_all(attempts)
+            .await
+            .into_iter()
+            .map(|r| r.expect("task ran"))
+            .collect();
+
+        let placed = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(placed, 15, "exactly the stock on hand is sold");
+        for outcome in outcomes.iter().filter(|o| o.is_err()) {
+            assert!(
+                matches!(outcome, Err(DomainError::OutOfStock { available: 0, .. })),
+                "every other order is out of stock, got {outcome:?}"
+            );
+        }
+        assert_eq!((stock(&db, a.id).await, stock(&db, b.id).await), (0, 0));
+    }
+    on_both_backends!(
+        shared_products,
+        orders_sharing_products_in_any_order_neither_deadlock_nor_oversell
+    );
+}
