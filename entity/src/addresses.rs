@@ -9,7 +9,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, PaginatorTrait, QueryOrder};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{DomainError, is_unique_violation};
+use crate::error::DomainError;
 use crate::ids::{AddressId, UserId};
 use crate::shipping::CountryCode;
 use crate::tables::addresses;
@@ -165,30 +165,12 @@ pub async fn add_address<C: ConnectionTrait>(
         clear_default(txn, owner).await?;
     }
     let now = Utc::now();
-    let row = addresses::ActiveModel {
-        id: Set(AddressId::new()),
-        user_id: Set(owner),
-        full_name: Set(address.full_name),
-        line1: Set(address.line1),
-        line2: Set(address.line2),
-        city: Set(address.city),
-        postal_code: Set(address.postal_code),
-        region: Set(address.region),
-        country_code: Set(address.country_code),
-        phone: Set(address.phone),
-        is_default_shipping: Set(default_shipping),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(txn)
-    .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            DomainError::Conflict("another address was made the default at the same time; retry".into())
-        } else {
-            e.into()
-        }
-    })?;
+    let row = row(AddressId::new(), owner, address, default_shipping, now, now)
+        .insert(txn)
+        .await
+        .map_err(|e| {
+            DomainError::conflict_if_unique(e, "another address was made the default at the same time; retry")
+        })?;
     Ok(row)
 }
 
@@ -209,8 +191,30 @@ pub async fn update_address<C: ConnectionTrait>(
     if default_shipping == Some(true) {
         clear_default(txn, owner).await?;
     }
-    let row = addresses::ActiveModel {
-        id: Set(current.id),
+    let row = row(
+        current.id,
+        owner,
+        address,
+        default_shipping.unwrap_or(current.is_default_shipping),
+        current.created_at,
+        Utc::now(),
+    )
+    .update(txn)
+    .await?;
+    Ok(row)
+}
+
+/// Every column of an address row, set.
+fn row(
+    id: AddressId,
+    owner: UserId,
+    address: Address,
+    default_shipping: bool,
+    created_at: chrono::DateTime<Utc>,
+    updated_at: chrono::DateTime<Utc>,
+) -> addresses::ActiveModel {
+    addresses::ActiveModel {
+        id: Set(id),
         user_id: Set(owner),
         full_name: Set(address.full_name),
         line1: Set(address.line1),
@@ -220,13 +224,10 @@ pub async fn update_address<C: ConnectionTrait>(
         region: Set(address.region),
         country_code: Set(address.country_code),
         phone: Set(address.phone),
-        is_default_shipping: Set(default_shipping.unwrap_or(current.is_default_shipping)),
-        created_at: Set(current.created_at),
-        updated_at: Set(Utc::now()),
+        is_default_shipping: Set(default_shipping),
+        created_at: Set(created_at),
+        updated_at: Set(updated_at),
     }
-    .update(txn)
-    .await?;
-    Ok(row)
 }
 
 /// Deletes an address (orders keep their own copy). Deleting the default

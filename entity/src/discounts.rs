@@ -15,7 +15,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ActiveValue::Set, Condition};
 
-use crate::error::{DomainError, is_unique_violation};
+use crate::error::DomainError;
 use crate::ids::{DiscountCodeId, DiscountRedemptionId, OrderId, UserId};
 use crate::money::{Currency, Money};
 use crate::pricing::{BasisPoints, DiscountValue};
@@ -121,13 +121,7 @@ pub async fn create_discount<C: ConnectionTrait>(
     }
     .insert(conn)
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            DomainError::Conflict("a discount code with this code already exists".into())
-        } else {
-            e.into()
-        }
-    })
+    .map_err(|e| DomainError::conflict_if_unique(e, "a discount code with this code already exists"))
 }
 
 /// A code that applies to a subtotal, and what it takes off.

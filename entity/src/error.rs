@@ -51,6 +51,17 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    /// `err` as [`DomainError::Conflict`] with `message` when it is a
+    /// unique-constraint violation (a taken sku, email or code), else as
+    /// the database error it is.
+    pub(crate) fn conflict_if_unique(err: sea_orm::DbErr, message: &str) -> Self {
+        if is_unique_violation(&err) {
+            Self::Conflict(message.to_owned())
+        } else {
+            Self::Database(err)
+        }
+    }
+
     pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::InvalidInput {
             field,

@@ -82,6 +82,11 @@ typed_id!(
     ProductId
 );
 typed_id!(
+    /// `product_variants.id`. A product carried over from before variants
+    /// existed has one variant whose id is the product's.
+    VariantId
+);
+typed_id!(
     /// `orders.id`.
     OrderId
 );

@@ -9,7 +9,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, QueryOrder};
 
-use crate::error::{DomainError, is_unique_violation};
+use crate::error::DomainError;
 use crate::ids::{ShippingMethodId, ShippingZoneId};
 use crate::money::{Currency, Money};
 use crate::pricing::{BasisPoints, ShippingRate};
@@ -115,7 +115,7 @@ pub async fn create_zone<C: ConnectionTrait>(
     }
     .insert(txn)
     .await
-    .map_err(|e| conflict(e, "a shipping zone with this name already exists"))?;
+    .map_err(|e| DomainError::conflict_if_unique(e, "a shipping zone with this name already exists"))?;
     shipping_zone_countries::Entity::insert_many(countries.iter().map(|country| {
         shipping_zone_countries::ActiveModel {
             country_code: Set(country.as_str().to_owned()),
@@ -124,7 +124,7 @@ pub async fn create_zone<C: ConnectionTrait>(
     }))
     .exec(txn)
     .await
-    .map_err(|e| conflict(e, "a country is already in another shipping zone"))?;
+    .map_err(|e| DomainError::conflict_if_unique(e, "a country is already in another shipping zone"))?;
     Ok(zone)
 }
 
@@ -271,13 +271,5 @@ fn option(row: &shipping_methods::Model, currency: Currency) -> MethodOption {
         id: row.id,
         name: row.name.clone(),
         rate,
-    }
-}
-
-fn conflict(err: DbErr, message: &str) -> DomainError {
-    if is_unique_violation(&err) {
-        DomainError::Conflict(message.to_owned())
-    } else {
-        err.into()
     }
 }

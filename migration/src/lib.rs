@@ -19,6 +19,8 @@
 //! - [`m20261207_000005_refunds`]: partial refunds and their lines.
 //! - [`m20261208_000001_catalog_version`]: `catalog_version`, the counter the
 //!   api's catalog cache checks on every read.
+//! - [`m20261209_000001_product_variants`]: `product_variants`, every
+//!   existing product carried over as one variant with the product's id.
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_schema;
@@ -30,6 +32,7 @@ mod m20261207_000003_discounts;
 mod m20261207_000004_shipping_and_addresses;
 mod m20261207_000005_refunds;
 mod m20261208_000001_catalog_version;
+mod m20261209_000001_product_variants;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -47,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000004_shipping_and_addresses::Migration),
             Box::new(m20261207_000005_refunds::Migration),
             Box::new(m20261208_000001_catalog_version::Migration),
+            Box::new(m20261209_000001_product_variants::Migration),
         ]
     }
 }

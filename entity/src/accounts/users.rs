@@ -6,7 +6,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func};
 
 use super::password::{self, MAX_PASSWORD_CHARS};
 use super::{DisplayName, Email, Password, PasswordHash, Role, refresh};
-use crate::error::{DomainError, is_unique_violation};
+use crate::error::DomainError;
 use crate::ids::UserId;
 use crate::jobs::{EmailMessage, SendEmail};
 use crate::outbox;
@@ -156,11 +156,7 @@ async fn insert<C: ConnectionTrait>(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    row.insert(conn).await.map_err(|err| {
-        if is_unique_violation(&err) {
-            DomainError::Conflict("email already registered".into())
-        } else {
-            DomainError::Database(err)
-        }
-    })
+    row.insert(conn)
+        .await
+        .map_err(|err| DomainError::conflict_if_unique(err, "email already registered"))
 }

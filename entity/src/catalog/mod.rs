@@ -5,6 +5,7 @@
 //!   creating, updating and finding products;
 //! - [`stock`]: reserve, return and adjust stock (one movement row per change);
 //! - [`listing`]: the keyset-paginated, filtered product list;
+//! - [`variants`]: what a customer buys, and reading variants with their products;
 //! - [`version`]: the catalog version every change of catalog data bumps,
 //!   and the fresh stock a cached read takes beside it.
 //!
@@ -15,13 +16,14 @@ use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::entity::prelude::*;
 
-use crate::error::{DomainError, is_unique_violation};
-use crate::ids::{ProductId, StockMovementId};
+use crate::error::DomainError;
+use crate::ids::{ProductId, StockMovementId, VariantId};
 use crate::money::Currency;
-use crate::tables::{products, stock_movements};
+use crate::tables::{product_variants, products, stock_movements};
 
 pub mod listing;
 pub mod stock;
+pub mod variants;
 pub mod version;
 
 pub use stock::{AdjustmentReason, StockDelta, StockReason, adjust_stock, reserve_stock, return_stock};
@@ -231,7 +233,8 @@ impl ProductPatch {
     }
 }
 
-/// Creates a product; its opening stock is recorded as a movement, and the
+/// Creates a product with one default variant (the product's id, SKU,
+/// price and stock); its opening stock is recorded as a movement, and the
 /// catalog version goes up. Call inside a transaction.
 ///
 /// # Errors
@@ -257,13 +260,25 @@ pub async fn create_product<C: ConnectionTrait>(
     }
     .insert(conn)
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            DomainError::Conflict("a product with this sku or slug already exists".into())
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(|e| DomainError::conflict_if_unique(e, "a product with this sku or slug already exists"))?;
+    product_variants::ActiveModel {
+        id: Set(VariantId(product.id.into_uuid())),
+        product_id: Set(product.id),
+        sku: Set(product.sku.clone()),
+        title: Set("Default".into()),
+        option_values: Set("[]".into()),
+        price_minor: Set(product.price_minor),
+        currency: Set(product.currency.clone()),
+        stock: Set(product.stock),
+        weight_grams: Set(0),
+        active: Set(product.active),
+        position: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await
+    .map_err(|e| DomainError::conflict_if_unique(e, "a variant with this sku already exists"))?;
     if product.stock > 0 {
         stock_movements::ActiveModel {
             id: Set(StockMovementId::new()),

@@ -12,6 +12,7 @@ pub mod orders;
 pub mod outbox;
 pub mod password_resets;
 pub mod payments;
+pub mod product_variants;
 pub mod products;
 pub mod refresh_tokens;
 pub mod refund_lines;

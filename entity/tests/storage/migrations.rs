@@ -27,6 +27,7 @@ const TABLES: &[&str] = &[
     "addresses",
     "refunds",
     "refund_lines",
+    "product_variants",
 ];
 
 async fn table_exists(db: &TestDb, table: &str) -> bool {
@@ -165,3 +166,38 @@ async fn constraints_reject_bad_rows(backend: Backend) {
     assert_eq!((unchanged.stock, unchanged.price_minor), (1, 1999));
 }
 on_both_backends!(constraints, constraints_reject_bad_rows);
+
+/// Products made before variants existed become one variant each, keeping
+/// the product's id, SKU, price, stock and active flag.
+async fn products_carry_over_as_one_variant_each(backend: Backend) {
+    use entity::catalog::variants::{option_values, variants_of_products};
+
+    let db = TestDb::empty(backend).await;
+    let before_variants = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261209_000001_product_variants")
+        .expect("the variants migration is listed");
+    Migrator::up(&db.conn, Some(u32::try_from(before_variants).expect("few migrations")))
+        .await
+        .expect("up to before variants");
+    let in_stock = insert_product(&db.conn, 7, true).await;
+    let retired = insert_product(&db.conn, 0, false).await;
+
+    Migrator::up(&db.conn, None).await.expect("up");
+
+    let variants = variants_of_products(&db.conn, &[in_stock.id, retired.id])
+        .await
+        .expect("variants");
+    for product in [&in_stock, &retired] {
+        let [variant] = variants[&product.id].as_slice() else {
+            panic!("exactly one variant for {}", product.sku);
+        };
+        assert_eq!(variant.id.into_uuid(), product.id.into_uuid(), "keeps the product's id");
+        assert_eq!(
+            (&variant.sku, variant.price_minor, &variant.currency, variant.stock, variant.active),
+            (&product.sku, product.price_minor, &product.currency, product.stock, product.active)
+        );
+        assert!(option_values(variant).is_empty());
+    }
+}
+on_both_backends!(variants_carry_over, products_carry_over_as_one_variant_each);
