@@ -90,6 +90,30 @@ impl Address {
     pub fn country(&self) -> Result<CountryCode, DomainError> {
         CountryCode::parse("countryCode", &self.country_code)
     }
+
+    /// The address as an envelope shows it, one entry per line (name,
+    /// street, postal code and city, region, country).
+    #[must_use]
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = vec![self.full_name.clone(), self.line1.clone()];
+        lines.extend(self.line2.clone());
+        lines.push(format!("{} {}", self.postal_code, self.city));
+        lines.extend(self.region.clone());
+        lines.push(self.country_code.clone());
+        lines
+    }
+
+    /// The copy an order keeps (JSON text).
+    #[must_use]
+    pub fn snapshot(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// An order's copy back; `None` for an order without one.
+    #[must_use]
+    pub fn from_snapshot(snapshot: Option<&str>) -> Option<Self> {
+        snapshot.and_then(|json| serde_json::from_str(json).ok())
+    }
 }
 
 impl From<addresses::Model> for Address {

@@ -99,6 +99,9 @@ pub enum EmailMessage {
     OrderCancelled {
         order_id: OrderId,
     },
+    OrderShipped {
+        order_id: OrderId,
+    },
     RefundIssued {
         order_id: OrderId,
         refund_id: RefundId,
@@ -157,6 +160,7 @@ impl EmailMessage {
             EmailMessage::PaymentReceipt { .. } => "payment_receipt",
             EmailMessage::PaymentFailed { .. } => "payment_failed",
             EmailMessage::OrderCancelled { .. } => "order_cancelled",
+            EmailMessage::OrderShipped { .. } => "order_shipped",
             EmailMessage::RefundIssued { .. } => "refund_issued",
             EmailMessage::PasswordReset { .. } | EmailMessage::LegacyPasswordReset { .. } => "password_reset",
         }

@@ -12,6 +12,7 @@
 //! - [`orders`]: the status state machine, placing, cancelling, fulfilling, reading.
 //! - [`payments`]: payment statuses and the gateway (trait + sandbox).
 //! - [`shipping`]: shipping zones, their methods and rates, tax rates per country.
+//! - [`shop`]: the shop's settings every process reads (the tax mode).
 //! - [`text`]: free text a person typed, trimmed and bounded.
 //! - [`pricing`]: an order's money (subtotal, discount, shipping, tax, total), computed in one place.
 //! - [`notifications`]: email delivery statuses.
@@ -43,6 +44,7 @@ pub mod pagination;
 pub mod payments;
 pub mod pricing;
 pub mod shipping;
+pub mod shop;
 pub mod tables;
 pub mod text;
 pub mod trace;

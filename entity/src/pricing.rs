@@ -18,6 +18,8 @@
 //!    exclusive shop; in an inclusive shop the tax already in the price is
 //!    shown (`taxable − taxable / (1 + rate)`), and the total does not change.
 //! 5. **Total** = subtotal − discount + shipping (+ tax when exclusive).
+use sea_orm::sea_query::StringLen;
+
 use crate::catalog::Quantity;
 use crate::error::DomainError;
 use crate::money::{Currency, Money, MoneyError};
@@ -26,10 +28,14 @@ use crate::money::{Currency, Money, MoneyError};
 const WHOLE: i64 = 10_000;
 
 /// Whether the shop's prices include tax (EU shops) or tax is added at
-/// checkout (US shops). One setting per shop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// checkout (US shops). One setting per shop (`crate::shop`), kept on
+/// every order it priced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum TaxMode {
+    #[sea_orm(string_value = "INCLUSIVE")]
     Inclusive,
+    #[sea_orm(string_value = "EXCLUSIVE")]
     Exclusive,
 }
 

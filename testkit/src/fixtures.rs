@@ -44,6 +44,8 @@ pub async fn settled_payment(db: &DatabaseConnection) -> Result<SettlePayment, D
         idempotency_key: Set(uuid::Uuid::now_v7().to_string()),
         created_at: Set(now),
         updated_at: Set(now),
+        // The checkout breakdown keeps its defaults (a total without one).
+        ..Default::default()
     }
     .insert(db)
     .await?;

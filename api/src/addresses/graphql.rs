@@ -43,6 +43,35 @@ impl From<rows::Model> for AddressView {
     }
 }
 
+/// The address an order ships to, as checkout copied it: later changes to
+/// the address book do not change it.
+#[derive(SimpleObject)]
+pub struct OrderAddress {
+    full_name: String,
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    postal_code: String,
+    region: Option<String>,
+    country_code: String,
+    phone: Option<String>,
+}
+
+impl From<Address> for OrderAddress {
+    fn from(a: Address) -> Self {
+        Self {
+            full_name: a.full_name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            postal_code: a.postal_code,
+            region: a.region,
+            country_code: a.country_code,
+            phone: a.phone,
+        }
+    }
+}
+
 /// A postal address as typed; checked by `entity::addresses::Address::parse`.
 #[derive(InputObject)]
 #[graphql(name = "MailingAddressInput")]

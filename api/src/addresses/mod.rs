@@ -4,4 +4,4 @@
 //! their own addresses.
 pub mod graphql;
 
-pub use graphql::{AddressesMutation, AddressesQuery};
+pub use graphql::{AddressInput, AddressesMutation, AddressesQuery, OrderAddress};

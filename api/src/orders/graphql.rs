@@ -6,6 +6,9 @@ use entity::orders::{IdempotencyKey, OrderLineRequest, OrderRequest};
 use entity::payments::PaymentToken;
 use entity::tables::{order_lines, orders};
 
+use entity::addresses::Address;
+
+use crate::addresses::OrderAddress;
 use crate::auth::{require_admin, require_user};
 use crate::catalog::{Product, ProductLoader};
 use crate::errors::{self, GqlResultExt, client_error, code};
@@ -47,8 +50,41 @@ impl Order {
             .map_err(|e| errors::loader(ctx, &e))?;
         Ok(lines.unwrap_or_default().into_iter().map(OrderLine).collect())
     }
+    /// The goods at the prices charged (before the discount).
+    async fn subtotal(&self) -> MoneyView {
+        money(self.0.subtotal_minor, &self.0.currency)
+    }
+    /// What a discount code took off the goods.
+    async fn discount(&self) -> MoneyView {
+        money(self.0.discount_minor, &self.0.currency)
+    }
+    async fn shipping(&self) -> MoneyView {
+        money(self.0.shipping_minor, &self.0.currency)
+    }
+    /// Added to the total when `taxIncluded` is false; the part of the
+    /// total that is tax when it is true.
+    async fn tax(&self) -> MoneyView {
+        money(self.0.tax_minor, &self.0.currency)
+    }
+    /// Whether the prices included tax when the order was placed.
+    async fn tax_included(&self) -> bool {
+        self.0.tax_mode == entity::pricing::TaxMode::Inclusive
+    }
+    /// Subtotal − discount + shipping (+ tax unless included).
     async fn total(&self) -> MoneyView {
         money(self.0.total_minor, &self.0.currency)
+    }
+    /// Where it ships (orders placed through `checkout`).
+    async fn shipping_address(&self) -> Option<OrderAddress> {
+        Address::from_snapshot(self.0.shipping_address.as_deref()).map(OrderAddress::from)
+    }
+    /// The shipping method's name as it was at checkout.
+    async fn shipping_method(&self) -> Option<&str> {
+        self.0.shipping_method_name.as_deref()
+    }
+    /// The discount code it used.
+    async fn discount_code(&self) -> Option<&str> {
+        self.0.discount_code.as_deref()
     }
     async fn payment(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Payment>> {
         let loader = ctx.data::<DataLoader<PaymentLoader>>()?;
@@ -226,14 +262,17 @@ impl OrdersMutation {
         Ok(Order(order))
     }
 
-    /// Admin: marks a paid order as shipped.
+    /// Admin: marks a paid order as shipped; its customer is emailed that it
+    /// is on its way (with the address, for a checkout order).
     async fn fulfill_order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Order> {
         let actor = require_admin(ctx)?;
         let id = ids::parse(&id, "id")?;
         let state = ctx.data::<AppState>()?;
-        let order = entity::orders::fulfill_order(&state.db, actor, id)
+        let request_id = Some(errors::request_id(ctx).to_owned());
+        let order = entity::orders::fulfill_order(&state.db, actor, id, request_id)
             .await
             .or_gql(ctx)?;
+        crate::jobs_written(ctx);
         crate::order_changed(ctx, order.id).await;
         Ok(Order(order))
     }

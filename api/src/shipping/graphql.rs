@@ -113,6 +113,16 @@ pub struct ShippingQuery;
 impl ShippingQuery {
     /// The methods that ship to `countryCode` (ISO 3166-1 alpha-2) for
     /// orders in `currency`, cheapest first; empty where the shop does not ship.
+    /// The shop's settings (public: a storefront needs the tax mode to
+    /// label its prices).
+    async fn shop(&self, ctx: &Context<'_>) -> async_graphql::Result<Shop> {
+        let state = ctx.data::<AppState>()?;
+        let tax_mode = entity::shop::tax_mode(&state.db).await.or_gql(ctx)?;
+        Ok(Shop {
+            tax_mode: tax_mode.into(),
+        })
+    }
+
     async fn shipping_methods(
         &self,
         ctx: &Context<'_>,
@@ -214,4 +224,32 @@ impl ShippingMutation {
             name: name.trim().to_owned(),
         })
     }
+
+    /// Admin: whether the shop's prices include tax. Orders already placed
+    /// keep the mode they were priced in.
+    async fn set_tax_mode(&self, ctx: &Context<'_>, tax_mode: TaxMode) -> async_graphql::Result<Shop> {
+        require_admin(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        let tax_mode = entity::shop::set_tax_mode(&state.db, tax_mode.into())
+            .await
+            .or_gql(ctx)?;
+        Ok(Shop {
+            tax_mode: tax_mode.into(),
+        })
+    }
+}
+
+/// Whether prices include tax (`INCLUSIVE`, as in the EU) or tax is added
+/// at checkout (`EXCLUSIVE`, as in the US).
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::pricing::TaxMode")]
+pub enum TaxMode {
+    Inclusive,
+    Exclusive,
+}
+
+/// The shop's settings.
+#[derive(SimpleObject)]
+pub struct Shop {
+    tax_mode: TaxMode,
 }

@@ -133,3 +133,29 @@ async fn an_admin_creates_discount_codes_once_each(backend: Backend) {
     assert_eq!(refused["errors"][0]["extensions"]["field"], "value", "{refused}");
 }
 on_both_backends!(discount_codes, an_admin_creates_discount_codes_once_each);
+
+/// The tax mode: anyone reads it (a storefront labels its prices with it),
+/// only an admin sets it.
+async fn only_an_admin_sets_the_tax_mode(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await;
+    let customer = app.register("ada@example.com").await;
+    const SET: &str = "mutation($mode: TaxMode!) { setTaxMode(taxMode: $mode) { taxMode } }";
+    const READ: &str = "{ shop { taxMode } }";
+
+    assert_eq!(
+        app.graphql(READ, json!({})).await["data"]["shop"]["taxMode"],
+        "EXCLUSIVE"
+    );
+    let denied = app
+        .graphql_as(&customer, SET, json!({ "mode": "INCLUSIVE" }))
+        .await;
+    assert_eq!(error_code(&denied), "FORBIDDEN");
+    let set = app.graphql_as(&admin, SET, json!({ "mode": "INCLUSIVE" })).await;
+    assert_eq!(set["data"]["setTaxMode"]["taxMode"], "INCLUSIVE", "{set}");
+    assert_eq!(
+        app.graphql(READ, json!({})).await["data"]["shop"]["taxMode"],
+        "INCLUSIVE"
+    );
+}
+on_both_backends!(tax_mode, only_an_admin_sets_the_tax_mode);

@@ -32,8 +32,8 @@ pub(crate) enum Departure {
 }
 
 /// What every order that leaves goes through, inside the caller's
-/// transaction (after its status change): each line's stock goes back and
-/// the customer is emailed why.
+/// transaction (after its status change): each line's stock goes back, a
+/// discount code it used gets that use back, and the customer is emailed why.
 pub(crate) async fn leave<C: ConnectionTrait>(
     conn: &C,
     order: &orders::Model,
@@ -47,6 +47,7 @@ pub(crate) async fn leave<C: ConnectionTrait>(
     for line in &lines {
         return_stock(conn, line.product_id, Quantity::parse(line.quantity)?, order.id).await?;
     }
+    crate::discounts::release(conn, order.id).await?;
     let (dedupe_key, message) = match departure {
         Departure::Cancelled => (
             format!("order-cancelled:{}", order.id),
@@ -140,20 +141,33 @@ pub async fn cancel_order(
     Ok(order)
 }
 
-/// Marks a PAID order FULFILLED. Admins only.
+/// Marks a PAID order FULFILLED (shipped), and emails its customer that
+/// it is on its way, in one transaction. Admins only.
 ///
 /// # Errors
 /// [`DomainError::Forbidden`] for a customer; [`DomainError::NotFound`];
 /// [`DomainError::IllegalTransition`] unless the order is PAID.
-pub async fn fulfill_order<C: ConnectionTrait>(
-    conn: &C,
+pub async fn fulfill_order(
+    db: &DatabaseConnection,
     actor: Actor,
     order_id: OrderId,
+    request_id: Option<String>,
 ) -> Result<orders::Model, DomainError> {
     if !actor.is_admin() {
         return Err(DomainError::Forbidden);
     }
-    transition(conn, order_id, OrderStatus::Fulfilled).await
+    let txn = begin_write(db).await?;
+    let order = transition(&txn, order_id, OrderStatus::Fulfilled).await?;
+    email_customer(
+        &txn,
+        &order,
+        format!("order-shipped:{order_id}"),
+        EmailMessage::OrderShipped { order_id },
+        request_id,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(order)
 }
 
 /// Cancels orders still PENDING_PAYMENT after `older_than` (stock returned,

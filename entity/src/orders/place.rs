@@ -36,6 +36,7 @@ use crate::ids::{OrderId, OrderLineId, PaymentId, ProductId, UserId};
 use crate::jobs::{EmailMessage, SettlePayment};
 use crate::money::{Currency, Money};
 use crate::payments::{GatewayError, PaymentGateway, PaymentStatus, PaymentToken};
+use crate::pricing::TaxMode;
 use crate::tables::{order_lines, orders, payments, products, users};
 
 /// The most lines one order may have.
@@ -318,6 +319,15 @@ async fn write_order(
             idempotency_key: Set(new.request.idempotency_key.0.clone()),
             created_at: Set(now),
             updated_at: Set(now),
+            subtotal_minor: Set(new.total.amount_minor),
+            discount_minor: Set(0),
+            shipping_minor: Set(0),
+            tax_minor: Set(0),
+            tax_mode: Set(TaxMode::Exclusive),
+            shipping_address: Set(None),
+            shipping_method_id: Set(None),
+            shipping_method_name: Set(None),
+            discount_code: Set(None),
         },
     )
     .await?;

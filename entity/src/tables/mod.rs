@@ -20,6 +20,7 @@ pub mod refunds;
 pub mod shipping_methods;
 pub mod shipping_zone_countries;
 pub mod shipping_zones;
+pub mod shop_settings;
 pub mod stock_movements;
 pub mod tax_rates;
 pub mod users;

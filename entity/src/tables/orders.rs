@@ -3,7 +3,8 @@ use std::fmt;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{OrderId, UserId};
+use crate::ids::{OrderId, ShippingMethodId, UserId};
+use crate::pricing::TaxMode;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "orders")]
@@ -17,6 +18,18 @@ pub struct Model {
     pub idempotency_key: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The goods at the prices charged; with the next three and
+    /// `total_minor`, the breakdown `entity::pricing` computed at checkout.
+    pub subtotal_minor: i64,
+    pub discount_minor: i64,
+    pub shipping_minor: i64,
+    pub tax_minor: i64,
+    pub tax_mode: TaxMode,
+    /// JSON of the `entity::addresses::Address` it ships to (checkout only).
+    pub shipping_address: Option<String>,
+    pub shipping_method_id: Option<ShippingMethodId>,
+    pub shipping_method_name: Option<String>,
+    pub discount_code: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

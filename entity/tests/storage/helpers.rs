@@ -55,6 +55,8 @@ pub async fn insert_order<C: ConnectionTrait>(
         idempotency_key: Set(uuid::Uuid::now_v7().to_string()),
         created_at: Set(Utc::now()),
         updated_at: Set(Utc::now()),
+        // The checkout breakdown keeps its defaults (a total without one).
+        ..Default::default()
     }
     .insert(conn)
     .await

@@ -285,3 +285,63 @@ mod placing {
         orders_sharing_products_in_any_order_neither_deadlock_nor_oversell
     );
 }
+
+/// Fulfilling marks the order shipped and writes the customer's "on its
+/// way" email to the outbox in the same transaction; a second fulfil is
+/// refused and writes nothing.
+async fn fulfilling_an_order_emails_its_customer_once(backend: Backend) {
+    use entity::actor::Actor;
+    use entity::jobs::{EmailMessage, Job, SendEmail};
+    use entity::tables::outbox;
+    use sea_orm::{ColumnTrait, QueryFilter};
+
+    let db = TestDb::migrated(backend).await;
+    let user = insert_user(&db.conn, "shipped@example.com").await;
+    let order = insert_order(&db.conn, user.id, OrderStatus::Paid).await;
+
+    let shipped = entity::orders::fulfill_order(&db.conn, Actor::system(), order.id, None)
+        .await
+        .expect("fulfilled");
+    assert_eq!(shipped.status, OrderStatus::Fulfilled);
+    assert!(matches!(
+        entity::orders::fulfill_order(&db.conn, Actor::system(), order.id, None).await,
+        Err(DomainError::IllegalTransition { .. })
+    ));
+
+    let emails: Vec<SendEmail> = outbox::Entity::find()
+        .filter(outbox::Column::JobName.eq(SendEmail::NAME))
+        .all(&db.conn)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|row| serde_json::from_value(row.payload).expect("payload"))
+        .collect();
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert_eq!(
+        emails[0].message,
+        EmailMessage::OrderShipped { order_id: order.id }
+    );
+    assert_eq!(emails[0].dedupe_key, format!("order-shipped:{}", order.id));
+    assert_eq!(emails[0].to.as_str(), "shipped@example.com");
+}
+on_both_backends!(fulfil_emails, fulfilling_an_order_emails_its_customer_once);
+
+/// The shop's tax mode is exclusive until set, and every process reads the
+/// same one from the database.
+async fn the_tax_mode_is_a_shop_setting(backend: Backend) {
+    use entity::pricing::TaxMode;
+
+    let db = TestDb::migrated(backend).await;
+    assert_eq!(
+        entity::shop::tax_mode(&db.conn).await.expect("read"),
+        TaxMode::Exclusive
+    );
+    entity::shop::set_tax_mode(&db.conn, TaxMode::Inclusive)
+        .await
+        .expect("set");
+    assert_eq!(
+        entity::shop::tax_mode(&db.conn).await.expect("read"),
+        TaxMode::Inclusive
+    );
+}
+on_both_backends!(tax_mode, the_tax_mode_is_a_shop_setting);

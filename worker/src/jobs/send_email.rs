@@ -12,7 +12,11 @@ use entity::notifications::{Claim, claim_delivery, delivery_failed, delivery_sen
 use sea_orm::EntityTrait;
 
 use super::{JobContext, retry_on_error};
-use crate::notifications::{EmailContent, LineSummary, MailError, OrderSummary, RefundSummary, render};
+use crate::notifications::{
+    Breakdown, EmailContent, LineSummary, MailError, OrderSummary, RefundSummary, render,
+};
+use entity::addresses::Address;
+use entity::pricing::TaxMode;
 
 /// How long a sender holds a delivery; longer than any SMTP exchange.
 const LEASE: Duration = Duration::from_secs(120);
@@ -152,6 +156,7 @@ async fn content(ctx: &JobContext, message: &EmailMessage) -> Result<Option<Emai
         EmailMessage::OrderCancelled { order_id } => {
             order_email(*order_id, EmailContent::OrderCancelled).await
         }
+        EmailMessage::OrderShipped { order_id } => order_email(*order_id, EmailContent::OrderShipped).await,
         EmailMessage::RefundIssued { order_id, refund_id } => {
             let Some(refund) = entity::tables::refunds::Entity::find_by_id(*refund_id)
                 .one(&ctx.db)
@@ -188,11 +193,29 @@ async fn summary(
             subtotal: unit_price.checked_mul(i64::from(line.quantity))?,
         });
     }
+    let order = &details.order;
+    let money = |minor| Money::from_parts(minor, &order.currency);
+    let ship_to = Address::from_snapshot(order.shipping_address.as_deref());
+    // Only checkout orders have a breakdown (and an address) to show.
+    let breakdown = match ship_to {
+        Some(_) => Some(Breakdown {
+            subtotal: money(order.subtotal_minor)?,
+            discount: money(order.discount_minor)?,
+            discount_code: order.discount_code.clone(),
+            shipping: money(order.shipping_minor)?,
+            shipping_method: order.shipping_method_name.clone(),
+            tax: money(order.tax_minor)?,
+            tax_included: order.tax_mode == TaxMode::Inclusive,
+        }),
+        None => None,
+    };
     Ok(Some(OrderSummary {
         order_id,
         customer_name: details.customer.name,
         lines,
-        total: Money::from_parts(details.order.total_minor, &details.order.currency)?,
-        status: details.order.status,
+        breakdown,
+        total: money(order.total_minor)?,
+        status: order.status,
+        ship_to: ship_to.map(|address| address.lines()),
     }))
 }

@@ -19,12 +19,14 @@
 //! Layout:
 //! - `templates/`: [`EmailContent`], [`OrderSummary`], [`Links`], [`render`],
 //!   and `welcome.rs`, `order_confirmation.rs`, `payment_receipt.rs`,
-//!   `payment_failed.rs`, `order_cancelled.rs`, `password_reset.rs`;
+//!   `payment_failed.rs`, `order_cancelled.rs`, `order_shipped.rs`, `refund_issued.rs`,
+//!   `password_reset.rs`;
 //! - `mailer.rs`: [`Mailer`], [`MailError`].
 pub mod mailer;
 pub mod templates;
 
 pub use mailer::{MailError, Mailer, SmtpLimits};
 pub use templates::{
-    DEFAULT_PUBLIC_URL, EmailContent, LineSummary, Links, OrderSummary, RefundSummary, RenderedEmail, render,
+    Breakdown, DEFAULT_PUBLIC_URL, EmailContent, LineSummary, Links, OrderSummary, RefundSummary,
+    RenderedEmail, render,
 };

@@ -26,7 +26,9 @@ pub fn order(customer_name: &str, status: OrderStatus) -> OrderSummary {
                 subtotal: eur(800),
             },
         ],
+        breakdown: None,
         total: eur(3268),
         status,
+        ship_to: None,
     }
 }

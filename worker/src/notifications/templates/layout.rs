@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use entity::orders::OrderStatus;
 
-use super::{Links, OrderSummary, SHOP_NAME};
+use super::{Breakdown, Links, OrderSummary, SHOP_NAME};
 
 /// A piece of an email body. Every string is plain text, never markup.
 pub(super) enum Block<'a> {
@@ -19,7 +19,7 @@ pub(super) enum Block<'a> {
         label: &'static str,
         url: String,
     },
-    /// The order number, status, lines and total.
+    /// The order number, status, lines, money and where it ships.
     Order(&'a OrderSummary),
     /// Small print under the main content.
     Note(String),
@@ -114,6 +114,15 @@ fn html_order(out: &mut String, order: &OrderSummary) {
             escape(&line.subtotal.to_string())
         );
     }
+    for (label, amount) in breakdown_rows(order.breakdown.as_ref()) {
+        let _ = writeln!(
+            out,
+            "<tr><td colspan=\"3\" align=\"right\" style=\"padding:4px 0\">{}</td>\
+             <td align=\"right\" style=\"padding:4px 0 4px 12px\">{}</td></tr>",
+            escape(&label),
+            escape(&amount)
+        );
+    }
     let _ = writeln!(
         out,
         "<tr><td colspan=\"3\" align=\"right\" style=\"padding:8px 0;border-top:2px solid #1c1917\">\
@@ -122,6 +131,38 @@ fn html_order(out: &mut String, order: &OrderSummary) {
          <strong>{}</strong></td></tr>\n</table>",
         escape(&order.total.to_string())
     );
+    if let Some(lines) = &order.ship_to {
+        let lines: Vec<String> = lines.iter().map(|line| escape(line)).collect();
+        let _ = writeln!(
+            out,
+            "<p style=\"margin:0 0 16px\"><strong>Ships to</strong><br>{}</p>",
+            lines.join("<br>")
+        );
+    }
+}
+
+/// The rows between the lines and the total: subtotal, discount (with its
+/// code), shipping (with its method) and tax, as label and amount.
+fn breakdown_rows(breakdown: Option<&Breakdown>) -> Vec<(String, String)> {
+    let Some(b) = breakdown else {
+        return Vec::new();
+    };
+    let mut rows = vec![("Subtotal".to_owned(), b.subtotal.to_string())];
+    if b.discount.amount_minor != 0 {
+        let label = b
+            .discount_code
+            .as_ref()
+            .map_or_else(|| "Discount".to_owned(), |code| format!("Discount ({code})"));
+        rows.push((label, format!("-{}", b.discount)));
+    }
+    let shipping = b
+        .shipping_method
+        .as_ref()
+        .map_or_else(|| "Shipping".to_owned(), |method| format!("Shipping ({method})"));
+    rows.push((shipping, b.shipping.to_string()));
+    let tax = if b.tax_included { "Tax included" } else { "Tax" };
+    rows.push((tax.to_owned(), b.tax.to_string()));
+    rows
 }
 
 /// The plain-text part: the same blocks, separated by blank lines.
@@ -150,7 +191,14 @@ fn text_block(block: &Block<'_>) -> String {
                     line.quantity, line.name, line.unit_price, line.subtotal
                 );
             }
-            let _ = write!(out, "\n\n  Total: {}", order.total);
+            out.push('\n');
+            for (label, amount) in breakdown_rows(order.breakdown.as_ref()) {
+                let _ = write!(out, "\n  {label}: {amount}");
+            }
+            let _ = write!(out, "\n  Total: {}", order.total);
+            if let Some(lines) = &order.ship_to {
+                let _ = write!(out, "\n\nShips to:\n  {}", lines.join("\n  "));
+            }
             out
         }
     }

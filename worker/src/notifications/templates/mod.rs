@@ -1,4 +1,4 @@
-//! The seven emails the shop sends, one file per email.
+//! The eight emails the shop sends, one file per email.
 //!
 //! A template is a plain Rust function that returns a `Draft`: the subject
 //! and a short list of `Block`s (heading, paragraph, button, order table,
@@ -20,6 +20,7 @@ mod layout;
 pub(crate) use layout::one_line;
 mod order_cancelled;
 mod order_confirmation;
+mod order_shipped;
 mod password_reset;
 mod payment_failed;
 mod payment_receipt;
@@ -49,6 +50,8 @@ pub enum EmailContent {
     PaymentFailed(OrderSummary),
     /// Sent when an order is cancelled (by the customer, an admin or expiry).
     OrderCancelled(OrderSummary),
+    /// Sent when an admin marks an order fulfilled: it is on its way.
+    OrderShipped(OrderSummary),
     /// Sent when an admin's refund went through.
     RefundIssued(RefundSummary),
     /// Sent on `requestPasswordReset`; `token` is the single-use secret that
@@ -66,6 +69,7 @@ impl EmailContent {
             EmailContent::PaymentReceipt(_) => "payment_receipt",
             EmailContent::PaymentFailed(_) => "payment_failed",
             EmailContent::OrderCancelled(_) => "order_cancelled",
+            EmailContent::OrderShipped(_) => "order_shipped",
             EmailContent::RefundIssued(_) => "refund_issued",
             EmailContent::PasswordReset { .. } => "password_reset",
         }
@@ -80,8 +84,27 @@ pub struct OrderSummary {
     /// Used in the greeting; comes from the user, so it is escaped.
     pub customer_name: String,
     pub lines: Vec<LineSummary>,
+    /// Subtotal, discount, shipping and tax, for an order placed through
+    /// checkout; `None` for one that has only a total.
+    pub breakdown: Option<Breakdown>,
     pub total: Money,
     pub status: OrderStatus,
+    /// The address lines it ships to, as the order kept them.
+    pub ship_to: Option<Vec<String>>,
+}
+
+/// An order's money as checkout computed it (`entity::pricing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breakdown {
+    pub subtotal: Money,
+    pub discount: Money,
+    /// The code that gave the discount.
+    pub discount_code: Option<String>,
+    pub shipping: Money,
+    pub shipping_method: Option<String>,
+    pub tax: Money,
+    /// `true` when the prices include the tax (it is shown, not added).
+    pub tax_included: bool,
 }
 
 /// A refund as its email shows it, with the order it belongs to.
@@ -193,6 +216,7 @@ pub fn render(to: &str, content: &EmailContent, links: &Links) -> RenderedEmail 
         EmailContent::PaymentReceipt(order) => payment_receipt::draft(order, links),
         EmailContent::PaymentFailed(order) => payment_failed::draft(order, links),
         EmailContent::OrderCancelled(order) => order_cancelled::draft(order, links),
+        EmailContent::OrderShipped(order) => order_shipped::draft(order, links),
         EmailContent::RefundIssued(refund) => refund_issued::draft(refund, links),
         EmailContent::PasswordReset { name, token } => password_reset::draft(name, token, links),
     };

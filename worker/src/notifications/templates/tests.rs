@@ -4,7 +4,7 @@ use entity::orders::OrderStatus;
 use uuid::Uuid;
 
 use super::layout::{escape, one_line, url_encode};
-use super::{EmailContent, LineSummary, Links, OrderSummary, RefundSummary, render};
+use super::{Breakdown, EmailContent, LineSummary, Links, OrderSummary, RefundSummary, render};
 
 fn eur(amount_minor: i64) -> Money {
     Money::new(amount_minor, Currency::parse("EUR").expect("EUR is supported"))
@@ -28,8 +28,33 @@ fn order(customer_name: &str) -> OrderSummary {
                 subtotal: eur(800),
             },
         ],
+        breakdown: None,
         total: eur(3268),
         status: OrderStatus::PendingPayment,
+        ship_to: None,
+    }
+}
+
+/// [`order`] as checkout placed it: a code, shipping, tax added, an address.
+fn checkout_order(customer_name: &str) -> OrderSummary {
+    OrderSummary {
+        breakdown: Some(Breakdown {
+            subtotal: eur(3268),
+            discount: eur(327),
+            discount_code: Some("WELCOME10".to_owned()),
+            shipping: eur(490),
+            shipping_method: Some("Standard & tracked".to_owned()),
+            tax: eur(686),
+            tax_included: false,
+        }),
+        total: eur(4117),
+        ship_to: Some(vec![
+            "Ada Lovelace".to_owned(),
+            "12 St James's Square".to_owned(),
+            "SW1Y 4JH London".to_owned(),
+            "GB".to_owned(),
+        ]),
+        ..order(customer_name)
     }
 }
 
@@ -50,6 +75,10 @@ fn every_email(name: &str) -> Vec<EmailContent> {
         EmailContent::OrderCancelled(OrderSummary {
             status: OrderStatus::Cancelled,
             ..order(name)
+        }),
+        EmailContent::OrderShipped(OrderSummary {
+            status: OrderStatus::Fulfilled,
+            ..checkout_order(name)
         }),
         EmailContent::RefundIssued(RefundSummary {
             order: OrderSummary {
@@ -248,4 +277,64 @@ fn the_refund_email_says_how_much_and_why_in_both_parts() {
         "{}",
         email.html
     );
+}
+
+#[test]
+fn checkout_orders_show_the_breakdown_the_code_and_the_address() {
+    for content in [
+        EmailContent::OrderConfirmation(checkout_order("Ada")),
+        EmailContent::OrderShipped(OrderSummary {
+            status: OrderStatus::Fulfilled,
+            ..checkout_order("Ada")
+        }),
+    ] {
+        let email = render("ada@example.com", &content, &Links::default());
+        for part in [&email.html, &email.text] {
+            for shown in [
+                "Subtotal",
+                "Discount (WELCOME10)",
+                "-€3.27",
+                "€4.90",
+                "Tax",
+                "€6.86",
+                "€41.17",
+                "Ada Lovelace",
+                "SW1Y 4JH London",
+            ] {
+                assert!(part.contains(shown), "{}: {shown} in {part}", content.template());
+            }
+        }
+        assert!(
+            email.text.contains("Shipping (Standard & tracked): €4.90"),
+            "{}",
+            email.text
+        );
+        assert!(email.html.contains("Standard &amp; tracked"), "escaped in HTML");
+        assert!(email.html.contains("12 St James&#39;s Square"));
+        assert!(
+            email
+                .text
+                .contains("Ships to:\n  Ada Lovelace\n  12 St James's Square")
+        );
+    }
+    let shipped = render(
+        "ada@example.com",
+        &EmailContent::OrderShipped(checkout_order("Ada")),
+        &Links::default(),
+    );
+    assert!(shipped.subject.ends_with("is on its way"), "{}", shipped.subject);
+}
+
+#[test]
+fn an_inclusive_shop_shows_the_tax_as_included() {
+    let mut order = checkout_order("Ada");
+    if let Some(breakdown) = order.breakdown.as_mut() {
+        breakdown.tax_included = true;
+    }
+    let email = render(
+        "ada@example.com",
+        &EmailContent::OrderConfirmation(order),
+        &Links::default(),
+    );
+    assert!(email.text.contains("Tax included: €6.86"), "{}", email.text);
 }
