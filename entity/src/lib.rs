@@ -9,6 +9,7 @@
 //! - [`addresses`]: customers' address books (one default shipping address each).
 //! - [`actor`]: who is asking; ownership checks take it.
 //! - [`catalog`]: products, the product list, stock rules (reserve, return, adjust).
+//! - [`checkout`]: a cart priced for an address, a method and a code, then placed as an order.
 //! - [`orders`]: the status state machine, placing, cancelling, fulfilling, reading.
 //! - [`payments`]: payment statuses and the gateway (trait + sandbox).
 //! - [`shipping`]: shipping zones, their methods and rates, tax rates per country.
@@ -30,6 +31,7 @@ pub mod accounts;
 pub mod actor;
 pub mod addresses;
 pub mod catalog;
+pub mod checkout;
 pub mod db;
 pub mod dead_jobs;
 pub mod discounts;

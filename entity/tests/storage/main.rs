@@ -3,6 +3,7 @@
 //! private PostgreSQL (`testkit::PrivatePostgres`).
 mod accounts;
 mod catalog;
+mod checkout;
 mod connections;
 mod discounts;
 mod helpers;
