@@ -1,9 +1,13 @@
 //! The demo catalog: 32 products (8 kinds in 4 colours) so a fresh shop has
-//! something to browse. Seeding skips SKUs that exist, so it can run again.
+//! something to browse, and somewhere to ship them (`shipping`). Seeding
+//! skips what exists, so it can run again.
 use entity::DomainError;
 use entity::catalog::NewProduct;
 use entity::tables::products;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+
+mod shipping;
+pub use shipping::{DEMO_CODE, seed_shipping};
 
 const KINDS: &[(&str, &str, i64)] = &[
     ("tee", "Organic cotton T-shirt, relaxed fit.", 2_500),
@@ -48,7 +52,9 @@ pub fn demo_products() -> Result<Vec<NewProduct>, DomainError> {
     Ok(all)
 }
 
-/// Adds the demo products whose SKU is not there yet; returns how many were added.
+/// Adds the demo products whose SKU is not there yet, and the demo shop's
+/// shipping zones, tax rates and code ([`seed_shipping`]); returns how many
+/// products were added.
 ///
 /// # Errors
 /// [`DomainError`] when the database fails.
@@ -68,6 +74,7 @@ pub async fn seed_demo_catalog(db: &DatabaseConnection) -> Result<usize, DomainE
             added += 1;
         }
     }
+    seed_shipping(db).await?;
     Ok(added)
 }
 

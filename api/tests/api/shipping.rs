@@ -159,3 +159,31 @@ async fn only_an_admin_sets_the_tax_mode(backend: Backend) {
     );
 }
 on_both_backends!(tax_mode, only_an_admin_sets_the_tax_mode);
+
+/// A fresh demo shop ships somewhere: zones with methods, tax rates, prices
+/// that include VAT, and the demo code; seeding again adds nothing twice.
+async fn the_demo_shop_ships_with_tax_and_a_code(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| config.seed_demo_data = true).await;
+    api::seed::seed_demo_catalog(&app.state.db)
+        .await
+        .expect("seeding again changes nothing");
+
+    let germany = app.graphql(METHODS, json!({ "country": "DE" })).await;
+    assert_eq!(names(&germany), ["Standard", "Express"], "{germany}");
+    let nowhere = app.graphql(METHODS, json!({ "country": "JP" })).await;
+    assert!(names(&nowhere).is_empty(), "{nowhere}");
+    let shop = app.graphql("{ shop { taxMode } }", json!({})).await;
+    assert_eq!(shop["data"]["shop"]["taxMode"], "INCLUSIVE", "{shop}");
+
+    let code = entity::discounts::DiscountCode::parse(api::seed::DEMO_CODE).expect("code");
+    let applies = entity::discounts::applicable(
+        &app.state.db,
+        &code,
+        entity::money::Money::new(2_500, entity::money::Currency::parse("EUR").expect("EUR")),
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("the demo code applies to €25");
+    assert_eq!(applies.per_customer_limit, Some(1));
+}
+on_both_backends!(demo_shop, the_demo_shop_ships_with_tax_and_a_code);
