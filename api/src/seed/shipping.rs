@@ -10,8 +10,11 @@ use entity::pricing::{BasisPoints, DiscountValue, ShippingRate, TaxMode};
 use entity::shipping::{CountryCode, add_method, create_zone, set_tax_rate};
 use sea_orm::DatabaseConnection;
 
-/// Zones: name, countries, and methods (name, base, per started kg).
-const ZONES: &[(&str, &[&str], &[(&str, i64, i64)])] = &[
+/// A method: name, base price, price per started kg (0: a flat rate).
+type Method = (&'static str, i64, i64);
+
+/// Zones: name, countries, and methods.
+const ZONES: &[(&str, &[&str], &[Method])] = &[
     ("Germany", &["DE"], &[("Standard", 490, 0), ("Express", 790, 150)]),
     (
         "EU",
