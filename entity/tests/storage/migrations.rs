@@ -28,6 +28,8 @@ const TABLES: &[&str] = &[
     "refunds",
     "refund_lines",
     "product_variants",
+    "carts",
+    "cart_lines",
 ];
 
 async fn table_exists(db: &TestDb, table: &str) -> bool {
@@ -177,9 +179,12 @@ async fn products_carry_over_as_one_variant_each(backend: Backend) {
         .iter()
         .position(|m| m.name() == "m20261209_000001_product_variants")
         .expect("the variants migration is listed");
-    Migrator::up(&db.conn, Some(u32::try_from(before_variants).expect("few migrations")))
-        .await
-        .expect("up to before variants");
+    Migrator::up(
+        &db.conn,
+        Some(u32::try_from(before_variants).expect("few migrations")),
+    )
+    .await
+    .expect("up to before variants");
     let in_stock = insert_product(&db.conn, 7, true).await;
     let retired = insert_product(&db.conn, 0, false).await;
 
@@ -192,10 +197,26 @@ async fn products_carry_over_as_one_variant_each(backend: Backend) {
         let [variant] = variants[&product.id].as_slice() else {
             panic!("exactly one variant for {}", product.sku);
         };
-        assert_eq!(variant.id.into_uuid(), product.id.into_uuid(), "keeps the product's id");
         assert_eq!(
-            (&variant.sku, variant.price_minor, &variant.currency, variant.stock, variant.active),
-            (&product.sku, product.price_minor, &product.currency, product.stock, product.active)
+            variant.id.into_uuid(),
+            product.id.into_uuid(),
+            "keeps the product's id"
+        );
+        assert_eq!(
+            (
+                &variant.sku,
+                variant.price_minor,
+                &variant.currency,
+                variant.stock,
+                variant.active
+            ),
+            (
+                &product.sku,
+                product.price_minor,
+                &product.currency,
+                product.stock,
+                product.active
+            )
         );
         assert!(option_values(variant).is_empty());
     }
