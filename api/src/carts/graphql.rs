@@ -110,6 +110,7 @@ pub struct CartLineUpdateInput {
     quantity: i32,
 }
 
+/// What a new cart starts with.
 #[derive(InputObject, Default)]
 pub struct CartCreateInput {
     /// Lines to start with.

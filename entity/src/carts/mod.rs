@@ -54,7 +54,9 @@ pub mod expiry;
 pub mod merge;
 pub mod view;
 
-pub use edit::{CartLineChange, CartLineRequest, add_lines, create_cart, remove_lines, update_lines};
+pub use edit::{
+    CartLineChange, CartLineRequest, add_lines, create_cart, delete_cart, remove_lines, update_lines,
+};
 pub use expiry::{DEFAULT_RETENTION, expire_abandoned_carts};
 pub use merge::merge_guest_cart;
 pub use view::{CartLineView, CartView, customer_cart, read_cart};

@@ -534,3 +534,70 @@ on_both_backends!(
     cart_expiry,
     carts_untouched_past_the_cutoff_expire_in_batches_with_their_lines
 );
+
+async fn a_guest_cart_in_another_currency_replaces_the_customers_and_a_full_cart_takes_no_new_lines(
+    backend: Backend,
+) {
+    let db = TestDb::migrated(backend).await;
+    let tea = variant(&db, 450, 50).await;
+    let dollars = variant_in(&db, "USD", 300, 50).await;
+    let ada = insert_user(&db.conn, "ada@example.com").await.id;
+    let bob = insert_user(&db.conn, "bob@example.com").await.id;
+    let merge = |guest: carts::OpenCart, user: UserId| {
+        let db = db.conn.clone();
+        async move {
+            let CartKey::Token(token) = key(&guest) else {
+                panic!("a token")
+            };
+            write(&db, |txn| {
+                let token = token.clone();
+                Box::pin(async move { merge_guest_cart(txn, &token, user).await })
+            })
+            .await
+            .expect("merged")
+            .expect("a cart")
+        }
+    };
+
+    create(&db, Some(ada), vec![line(tea, 1)]).await.expect("hers");
+    let guest = create(&db, None, vec![line(dollars, 2)]).await.expect("guest");
+    let merged = merge(guest.clone(), ada).await;
+    assert_eq!(
+        merged.row.id, guest.row.id,
+        "the guest cart, just filled, replaces hers"
+    );
+    let view = read(&db, &key(&merged), Some(ada)).await.expect("read");
+    assert_eq!(quantities(&view), [(dollars, 2)]);
+    assert_eq!(view.subtotal.expect("subtotal").currency.code(), "USD");
+
+    let mut fifty = Vec::new();
+    for _ in 0..50 {
+        fifty.push(line(variant(&db, 100, 5).await, 1));
+    }
+    create(&db, Some(bob), fifty).await.expect("a full cart");
+    let first = first_variant(&db, bob).await;
+    let guest = create(&db, None, vec![line(first, 2), line(tea, 1)])
+        .await
+        .expect("guest");
+    let merged = merge(guest, bob).await;
+    let view = read(&db, &key(&merged), Some(bob)).await.expect("read");
+    assert_eq!(view.lines.len(), 50, "no 51st line");
+    assert_eq!(
+        quantities(&view)[0],
+        (first, 3),
+        "lines it holds are still summed"
+    );
+}
+on_both_backends!(
+    guest_cart_merge_edges,
+    a_guest_cart_in_another_currency_replaces_the_customers_and_a_full_cart_takes_no_new_lines
+);
+
+/// The variant of the first line of `user`'s cart.
+async fn first_variant(db: &TestDb, user: UserId) -> VariantId {
+    let cart = carts::customer_cart(&db.conn, user)
+        .await
+        .expect("read")
+        .expect("a cart");
+    read_cart(&db.conn, cart).await.expect("read").lines[0].variant_id
+}
