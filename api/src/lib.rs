@@ -7,7 +7,7 @@
 //! - [`config`]: environment variables into a typed [`config::Config`].
 //! - [`cli`]: `serve`, `export-schema`, `create-admin`, `seed`.
 //! - [`schema`]: root types merged from the domains, loaders, limits.
-//! - [`accounts`], [`addresses`], [`catalog`], [`orders`], [`payments`], [`shipping`], [`discounts`], [`jobs`]: one GraphQL part per domain (types, queries, mutations, loaders).
+//! - [`accounts`], [`addresses`], [`carts`], [`catalog`], [`orders`], [`payments`], [`shipping`], [`discounts`], [`jobs`]: one GraphQL part per domain (types, queries, mutations, loaders).
 //! - [`auth`]: JWT access tokens and the per-request viewer.
 //! - [`errors`]: the error policy and `extensions.code`.
 //! - [`limits`]: how deep and large one document may be (introspection measured apart).
@@ -21,6 +21,7 @@
 pub mod accounts;
 pub mod addresses;
 pub mod auth;
+pub mod carts;
 pub mod catalog;
 pub mod cli;
 pub mod config;

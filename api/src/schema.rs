@@ -7,6 +7,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::accounts::{AccountsMutation, AccountsQuery};
 use crate::addresses::{AddressesMutation, AddressesQuery};
+use crate::carts::{CartsMutation, CartsQuery};
 use crate::catalog::{CatalogMutation, CatalogQuery, ProductLoader};
 use crate::cost::{BucketSettings, Buckets, QueryCost};
 use crate::discounts::DiscountsMutation;
@@ -22,6 +23,7 @@ use crate::state::AppState;
 pub struct Query(
     AccountsQuery,
     AddressesQuery,
+    CartsQuery,
     CatalogQuery,
     OrdersQuery,
     ShippingQuery,
@@ -32,6 +34,7 @@ pub struct Query(
 pub struct Mutation(
     AccountsMutation,
     AddressesMutation,
+    CartsMutation,
     CatalogMutation,
     OrdersMutation,
     PaymentsMutation,

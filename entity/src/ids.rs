@@ -147,6 +147,11 @@ typed_id!(
     RefundId
 );
 
+typed_id!(
+    /// `carts.id`: the cart's row, not its secret token (see `carts`).
+    CartId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //! - [`accounts`]: users, passwords, refresh tokens, password resets.
 //! - [`addresses`]: customers' address books (one default shipping address each).
 //! - [`actor`]: who is asking; ownership checks take it.
+//! - [`carts`]: guests' and customers' carts, priced on every read; merging at sign-in; expiry.
 //! - [`catalog`]: products, the product list, stock rules (reserve, return, adjust).
 //! - [`checkout`]: a cart priced for an address, a method and a code, then placed as an order.
 //! - [`orders`]: the status state machine, placing, cancelling, fulfilling, reading.
@@ -30,6 +31,7 @@
 pub mod accounts;
 pub mod actor;
 pub mod addresses;
+pub mod carts;
 pub mod catalog;
 pub mod checkout;
 pub mod db;

@@ -21,6 +21,8 @@
 //!   api's catalog cache checks on every read.
 //! - [`m20261209_000001_product_variants`]: `product_variants`, every
 //!   existing product carried over as one variant with the product's id.
+//! - [`m20261209_000003_carts`]: `carts` (found by the hash of their secret
+//!   token; at most one per customer) and `cart_lines` (one per variant).
 //! - [`m20261209_000004_order_checkout`]: what an order keeps of its
 //!   checkout (money broken down, address, method, code); `shop_settings`.
 pub use sea_orm_migration::prelude::*;
@@ -35,6 +37,7 @@ mod m20261207_000004_shipping_and_addresses;
 mod m20261207_000005_refunds;
 mod m20261208_000001_catalog_version;
 mod m20261209_000001_product_variants;
+mod m20261209_000003_carts;
 mod m20261209_000004_order_checkout;
 
 /// The list of migrations, oldest first.
@@ -54,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000005_refunds::Migration),
             Box::new(m20261208_000001_catalog_version::Migration),
             Box::new(m20261209_000001_product_variants::Migration),
+            Box::new(m20261209_000003_carts::Migration),
             Box::new(m20261209_000004_order_checkout::Migration),
         ]
     }

@@ -93,6 +93,9 @@ pub struct WorkerConfig {
     /// `OUTBOX_PRUNE_INTERVAL_SECS` (default 300): how often the outbox is
     /// pruned; the first round runs when the worker starts.
     pub outbox_prune_interval: Duration,
+    /// `CART_RETENTION` (default `30d`): carts nobody changed for this long
+    /// are deleted, lines and all (see `schedules::run_cart_expiry`).
+    pub cart_retention: Duration,
     /// `SANDBOX_TIMEOUT_MS` (default 30000): how long the sandbox's timeout token hangs.
     pub sandbox_hang: Duration,
     /// `PAYMENT_GATEWAY`: which payment service takes the money.
@@ -226,6 +229,7 @@ impl std::fmt::Debug for WorkerConfig {
             .field("completion", &self.completion)
             .field("outbox_retention", &self.outbox_retention)
             .field("outbox_prune_interval", &self.outbox_prune_interval)
+            .field("cart_retention", &self.cart_retention)
             .field("sandbox_hang", &self.sandbox_hang)
             .field("gateway", &self.gateway)
             .field("queue", &self.queue)
@@ -291,6 +295,7 @@ impl WorkerConfig {
                 reason: "must be at least 1".into(),
             });
         }
+        config.cart_retention = duration("CART_RETENTION", config.cart_retention)?;
         config.sandbox_hang = millis("SANDBOX_TIMEOUT_MS", 30_000)?;
         config.database = database_pool(config.database.max_connections)?;
         config.gateway = GatewayKind::from_env(crate::env::is_production())?;
@@ -342,6 +347,7 @@ impl WorkerConfig {
             redispatch_after: Duration::from_secs(600),
             outbox_retention: Duration::from_secs(7 * 24 * 60 * 60),
             outbox_prune_interval: Duration::from_secs(300),
+            cart_retention: entity::carts::DEFAULT_RETENTION,
             sandbox_hang: Duration::from_secs(30),
             gateway: GatewayKind::Sandbox,
             queue: QueueOptions::default(),

@@ -27,6 +27,8 @@ use crate::queue::{JobQueue, unique_worker_id};
 
 /// How often expired unpaid orders are looked for.
 const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often abandoned carts are looked for: their retention is days.
+const CART_EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3_600);
 
 /// The order events of this process: on Redis with `REDIS_URL` (connected
 /// on first use), else in-process.
@@ -266,6 +268,13 @@ impl Worker {
             stopped(),
         );
         tasks.spawn(crate::schedules::run_outbox_prune(db, retention, every, stop));
+        let (db, retention, stop) = (self.db.clone(), self.config.cart_retention, stopped());
+        tasks.spawn(crate::schedules::run_cart_expiry(
+            db,
+            retention,
+            CART_EXPIRY_INTERVAL,
+            stop,
+        ));
 
         shutdown.await;
         tracing::info!("worker stopping: no new jobs; waiting for running ones");

@@ -1,13 +1,14 @@
 //! Scheduled work: expiring orders that stayed unpaid past
 //! `ORDER_PAYMENT_TIMEOUT` (stock returned, payment released by a job,
 //! customer emailed), on apalis-cron; pruning the outbox of rows finished
-//! longer ago than `OUTBOX_RETENTION` ([`run_outbox_prune`]).
+//! longer ago than `OUTBOX_RETENTION` ([`run_outbox_prune`]); deleting
+//! carts nobody changed for `CART_RETENTION` ([`run_cart_expiry`]).
 //! The outbox sweep is the dispatcher's own loop (`dispatch`).
 //!
 //! Every worker process runs both, safely at once: expiry cancels each order
 //! through its state machine (a second cancel is an illegal transition,
 //! skipped), pruning takes its rows `FOR UPDATE SKIP LOCKED` on PostgreSQL
-//! (SQLite has one writer at a time).
+//! (SQLite has one writer at a time), and so does cart expiry.
 use std::time::Duration;
 
 use apalis::prelude::{BoxDynError, Data, WorkerBuilder};
@@ -25,6 +26,9 @@ const PRUNE_BATCH: u64 = 500;
 /// The pause between two prune statements, so the dispatcher's and the
 /// jobs' writes get in between (SQLite has a single writer).
 const PRUNE_PAUSE: Duration = Duration::from_millis(50);
+/// Carts deleted per statement (their lines go with them, so a batch
+/// deletes up to 50 times as many line rows): small, like [`PRUNE_BATCH`].
+const CART_BATCH: u64 = 100;
 
 /// A tick every `interval`, starting one interval from now.
 #[derive(Debug, Clone, Copy)]
@@ -138,6 +142,64 @@ pub async fn run_outbox_prune(
                 Ok(0) => {}
                 Ok(rows) => tracing::info!(rows, ?retention, "pruned finished outbox rows past their retention"),
                 Err(error) => tracing::warn!(%error, "pruning the outbox failed; will try again"),
+            },
+        }
+    }
+}
+
+/// One cart expiry round: deletes carts not changed since `cutoff`, `batch`
+/// at a time with `pause` in between, until a statement finds less than a
+/// full batch. Returns how many carts it deleted.
+///
+/// # Errors
+/// The database's; carts deleted by earlier batches stay deleted.
+pub async fn expire_carts(
+    db: &DatabaseConnection,
+    cutoff: chrono::DateTime<Utc>,
+    batch: u64,
+    pause: Duration,
+) -> Result<u64, entity::error::DomainError> {
+    let mut total = 0;
+    loop {
+        let deleted = entity::carts::expire_abandoned_carts(db, cutoff, batch).await?;
+        total += deleted;
+        if deleted < batch {
+            return Ok(total);
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Deletes carts nobody changed for `retention` when started and then
+/// every `interval` until `shutdown`; a plain timer whose first round runs
+/// at once, for the reasons given at [`run_outbox_prune`].
+pub async fn run_cart_expiry(
+    db: DatabaseConnection,
+    retention: Duration,
+    interval: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticker.tick() => {}
+        }
+        // A retention beyond chrono's range: nothing is that old.
+        let Some(cutoff) = chrono::Duration::from_std(retention)
+            .ok()
+            .and_then(|age| Utc::now().checked_sub_signed(age))
+        else {
+            continue;
+        };
+        tokio::select! {
+            () = &mut shutdown => return,
+            expired = expire_carts(&db, cutoff, CART_BATCH, PRUNE_PAUSE) => match expired {
+                Ok(0) => {}
+                Ok(carts) => tracing::info!(carts, ?retention, "deleted carts abandoned past their retention"),
+                Err(error) => tracing::warn!(%error, "expiring abandoned carts failed; will try again"),
             },
         }
     }

@@ -1,8 +1,10 @@
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
 use entity::accounts::{self, DisplayName, Email, Password, Role};
 use entity::actor::Actor;
+use entity::ids::UserId;
 use entity::tables::users;
 
+use crate::carts::{self, Cart};
 use crate::errors::{GqlResultExt, internal};
 use crate::state::AppState;
 use crate::throttle::rules::{self, Limit, LoginAttempt};
@@ -17,8 +19,10 @@ pub enum RoleView {
 
 /// A shop account. Only its owner (or an admin) ever sees it.
 #[derive(SimpleObject)]
-#[graphql(name = "User")]
+#[graphql(name = "User", complex)]
 pub struct UserView {
+    #[graphql(skip)]
+    user_id: UserId,
     id: ID,
     email: String,
     name: String,
@@ -28,6 +32,7 @@ pub struct UserView {
 impl From<users::Model> for UserView {
     fn from(user: users::Model) -> Self {
         Self {
+            user_id: user.id,
             id: ID(user.id.to_string()),
             email: user.email,
             name: user.name,
@@ -36,13 +41,34 @@ impl From<users::Model> for UserView {
     }
 }
 
+#[ComplexObject]
+impl UserView {
+    /// Your cart; null when you have none, or when this is not you.
+    async fn cart(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Cart>> {
+        match crate::auth::optional_user(ctx)? {
+            Some(actor) if actor.user_id == self.user_id => carts::customer_cart(ctx, self.user_id).await,
+            _ => Ok(None),
+        }
+    }
+}
+
 /// What signing in returns: a 15-minute access token for
 /// `Authorization: Bearer …` and a single-use refresh token.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct AuthPayload {
     access_token: String,
     refresh_token: String,
     user: UserView,
+}
+
+#[ComplexObject]
+impl AuthPayload {
+    /// The customer's cart, after the guest cart named by `cartId` (if any)
+    /// was merged into it; null when they have none.
+    async fn cart(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Cart>> {
+        carts::customer_cart(ctx, self.user.user_id).await
+    }
 }
 
 #[derive(InputObject)]
@@ -51,12 +77,17 @@ pub struct RegisterInput {
     /// At least 10 characters.
     password: String,
     name: String,
+    /// A guest cart's id: its lines become the new customer's cart.
+    cart_id: Option<ID>,
 }
 
 #[derive(InputObject)]
 pub struct LoginInput {
     email: String,
     password: String,
+    /// A guest cart's id: its lines are merged into the customer's cart
+    /// (quantities summed); an id that names no guest cart is ignored.
+    cart_id: Option<ID>,
 }
 
 /// Issues both tokens for `user` (the refresh token inside `conn`'s transaction).
@@ -119,13 +150,15 @@ impl AccountsMutation {
         // argon2 before the transaction: it must not hold the write lock.
         let password_hash = password.hash().await.or_gql(ctx)?;
         let request_id = Some(errors::request_id(ctx).to_owned());
+        let cart = carts::guest_token(input.cart_id.as_ref());
         let (user, refresh) = write_txn(ctx, |txn| {
             // Cloned per attempt: a transaction that lost its connection runs again.
             let (email, password_hash, name) = (email.clone(), password_hash.clone(), name.clone());
-            let request_id = request_id.clone();
+            let (request_id, cart) = (request_id.clone(), cart.clone());
             Box::pin(async move {
                 let user =
                     accounts::register(txn, &email, password_hash, &name, Role::Customer, request_id).await?;
+                carts::merge_guest_cart(txn, cart, user.id).await?;
                 let refresh = accounts::issue_refresh_token(txn, user.id).await?;
                 Ok((user, refresh))
             })
@@ -144,6 +177,13 @@ impl AccountsMutation {
         let user = accounts::authenticate(&state.db, &email, &input.password).await;
         attempt.finish(ctx, &user).await;
         let user = user.or_gql(ctx)?;
+        if let Some(cart) = carts::guest_token(input.cart_id.as_ref()) {
+            let user_id = user.id;
+            write_txn(ctx, |txn| {
+                Box::pin(carts::merge_guest_cart(txn, Some(cart.clone()), user_id))
+            })
+            .await?;
+        }
         let refresh = accounts::issue_refresh_token(&state.db, user.id)
             .await
             .or_gql(ctx)?;

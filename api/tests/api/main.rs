@@ -4,6 +4,7 @@ mod accounts;
 mod addresses;
 mod audit;
 mod browser;
+mod carts;
 mod catalog;
 mod catalog_cache;
 mod cors;

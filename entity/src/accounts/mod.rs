@@ -44,7 +44,7 @@ pub use crate::tables::users::Role;
 mod password;
 mod refresh;
 mod reset;
-mod tokens;
+pub(crate) mod tokens;
 mod users;
 
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password, PasswordHash};

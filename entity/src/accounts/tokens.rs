@@ -17,12 +17,12 @@ const TOKEN_BYTES: usize = 32;
 const MAX_TOKEN_CHARS: usize = 128;
 
 /// A new token: the raw text for the user, and the digest to store.
-pub(super) struct NewToken {
+pub(crate) struct NewToken {
     pub raw: String,
     pub hash: String,
 }
 
-pub(super) fn generate() -> NewToken {
+pub(crate) fn generate() -> NewToken {
     let mut bytes = [0_u8; TOKEN_BYTES];
     // `ThreadRng` is a CSPRNG seeded from the operating system.
     rand::rng().fill_bytes(&mut bytes);
@@ -38,7 +38,7 @@ pub(super) fn presented(raw: &str) -> Option<String> {
     (!raw.is_empty() && raw.len() <= MAX_TOKEN_CHARS).then(|| digest(raw))
 }
 
-fn digest(raw: &str) -> String {
+pub(crate) fn digest(raw: &str) -> String {
     format!("{:x}", Sha256::digest(raw.as_bytes()))
 }
 

@@ -2,6 +2,8 @@
 //! Nothing here is hand-tuned: the rules that change these rows live in the
 //! domain modules (`accounts`, `catalog`, `orders`, `payments`, `outbox`).
 pub mod addresses;
+pub mod cart_lines;
+pub mod carts;
 pub mod dead_jobs;
 pub mod discount_codes;
 pub mod discount_customer_uses;

@@ -2,6 +2,7 @@
 //! database of its own (`testkit::TestDb`); `connections` restarts a
 //! private PostgreSQL (`testkit::PrivatePostgres`).
 mod accounts;
+mod carts;
 mod catalog;
 mod checkout;
 mod connections;

@@ -28,6 +28,8 @@ const TABLES: &[&str] = &[
     "refunds",
     "refund_lines",
     "product_variants",
+    "carts",
+    "cart_lines",
 ];
 
 async fn table_exists(db: &TestDb, table: &str) -> bool {

@@ -1,8 +1,9 @@
 //! The worker prunes the outbox on its own, with the default settings
 //! (`OUTBOX_RETENTION` 7 days, `OUTBOX_PRUNE_INTERVAL_SECS` 300): the first
 //! round runs when the worker starts, so rows finished more than a week ago
-//! are gone within seconds of a start and recent ones stay. One test per
-//! backend: SQLite with the embedded queue, PostgreSQL with Redis.
+//! are gone within seconds of a start and recent ones stay. Abandoned carts
+//! (`CART_RETENTION`, 30 days) go the same way. One test per backend:
+//! SQLite with the embedded queue, PostgreSQL with Redis.
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -88,4 +89,103 @@ async fn a_started_worker_prunes_rows_finished_past_the_default_retention(backen
 on_both_backends!(
     prune_schedule,
     a_started_worker_prunes_rows_finished_past_the_default_retention
+);
+
+/// Carts, `aged` of them last changed 31 days ago; returns those ids.
+async fn carts_aged(db: &TestDb, count: usize, aged: usize) -> Vec<entity::ids::CartId> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let mut old = Vec::new();
+    for i in 0..count {
+        let cart = entity::db::retry::write(&db.conn, "a cart", |txn| {
+            Box::pin(entity::carts::create_cart(txn, None, &[]))
+        })
+        .await
+        .expect("a cart");
+        if i < aged {
+            old.push(cart.row.id);
+        }
+    }
+    entity::tables::carts::Entity::update_many()
+        .col_expr(
+            entity::tables::carts::Column::UpdatedAt,
+            Expr::value(Utc::now() - chrono::Duration::days(31)),
+        )
+        .filter(entity::tables::carts::Column::Id.is_in(old.clone()))
+        .exec(&db.conn)
+        .await
+        .expect("aged");
+    old
+}
+
+async fn cart_ids(db: &TestDb) -> HashSet<entity::ids::CartId> {
+    use sea_orm::EntityTrait;
+    entity::tables::carts::Entity::find()
+        .all(&db.conn)
+        .await
+        .expect("carts")
+        .into_iter()
+        .map(|cart| cart.id)
+        .collect()
+}
+
+async fn a_started_worker_deletes_carts_abandoned_past_the_default_retention(backend: Backend) {
+    // Arrange: more than two expiry batches of carts untouched for 31 days, and fresh ones
+    let db = TestDb::migrated(backend).await;
+    let old = carts_aged(&db, 230, 220).await;
+    let namespace = Namespace::new("sf-carts");
+    let mail_dir = tempfile::tempdir().expect("a temporary directory");
+    let redis = (backend == Backend::Postgres).then(redis_url);
+    let mut config = WorkerConfig::local(db.url.clone(), redis.clone());
+    config.queue_namespace = namespace.name.clone();
+    config.data_dir = mail_dir.path().to_owned();
+    assert_eq!(
+        config.cart_retention,
+        Duration::from_secs(30 * 24 * 3_600),
+        "the default retention"
+    );
+    let queue = match &redis {
+        Some(url) => JobQueue::redis(url, &namespace.name, config.queue.clone()).await,
+        None => JobQueue::sqlite(&db.url, &namespace.name, config.queue.clone()).await,
+    }
+    .expect("open the queue");
+
+    // Act: a worker starts
+    let worker = worker::Worker::from_parts(
+        config.clone(),
+        db.conn.clone(),
+        queue,
+        config.payment_gateway(),
+        worker::events::OrderEvents::in_process(),
+    )
+    .expect("build the worker");
+    let started = Instant::now();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let mut left = cart_ids(&db).await;
+    while old.iter().any(|id| left.contains(id)) {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{} of {} abandoned carts still there {DEADLINE:?} after the worker started",
+            old.iter().filter(|id| left.contains(id)).count(),
+            old.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = cart_ids(&db).await;
+    }
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the worker stops")
+        .expect("the worker task does not panic")
+        .expect("the worker runs without error");
+
+    // Assert: the abandoned carts went, the fresh ones stayed
+    assert_eq!(left.len(), 10, "the ten fresh carts stay");
+}
+on_both_backends!(
+    cart_expiry_schedule,
+    a_started_worker_deletes_carts_abandoned_past_the_default_retention
 );
