@@ -21,6 +21,9 @@
 //!   api's catalog cache checks on every read.
 //! - [`m20261209_000001_product_variants`]: `product_variants`, every
 //!   existing product carried over as one variant with the product's id.
+//! - [`m20261209_000002_variant_stock`]: stock lives on variants only
+//!   (`products.stock` dropped); stock movements and order lines name their
+//!   variant, lines snapshot its SKU and title.
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_schema;
@@ -33,6 +36,7 @@ mod m20261207_000004_shipping_and_addresses;
 mod m20261207_000005_refunds;
 mod m20261208_000001_catalog_version;
 mod m20261209_000001_product_variants;
+mod m20261209_000002_variant_stock;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -51,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000005_refunds::Migration),
             Box::new(m20261208_000001_catalog_version::Migration),
             Box::new(m20261209_000001_product_variants::Migration),
+            Box::new(m20261209_000002_variant_stock::Migration),
         ]
     }
 }

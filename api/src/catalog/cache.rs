@@ -14,7 +14,10 @@
 //! started (on any api instance, or in a worker) is therefore always seen.
 //!
 //! Stock changes with every order, so it is never cached: it comes with the
-//! version, for the few products a read serves. Lists filtered by stock
+//! version, for the few products a read serves (a product's stock is the
+//! sum over its active variants). Variants are not cached: `Product.variants`
+//! reads them, stock included, through a data loader (one statement per
+//! batch). Lists filtered by stock
 //! (`inStock`) depend on it and are not cached either.
 //!
 //! Authorization: entries are whole rows, inactive products included; the
@@ -38,6 +41,7 @@ use entity::tables::products;
 use metrics::Counter;
 use sea_orm::DatabaseConnection;
 
+use super::Product;
 use super::freshness::FreshnessReader;
 use crate::transaction::read;
 
@@ -134,12 +138,10 @@ impl Store {
     }
 
     /// `model` with the stock just read, if the store holds it.
-    fn fresh(&self, id: ProductId, fresh: &Freshness) -> Option<products::Model> {
+    fn fresh(&self, id: ProductId, fresh: &Freshness) -> Option<Product> {
         let model = self.products.get(&id)?;
         let stock = *fresh.stock.get(&id)?;
-        let mut model = products::Model::clone(model);
-        model.stock = stock;
-        Some(model)
+        Some(Product::with_stock(products::Model::clone(model), stock))
     }
 }
 
@@ -174,11 +176,12 @@ impl CatalogCache {
     }
 
     /// One product by id or slug, inactive or not (the caller applies its
-    /// visibility), with its current stock.
+    /// visibility), with its current stock when served from the cache
+    /// (loaded with the product's other fields otherwise).
     ///
     /// # Errors
     /// [`DomainError::Database`].
-    pub async fn product(&self, key: &ProductKey) -> Result<Option<products::Model>, DomainError> {
+    pub async fn product(&self, key: &ProductKey) -> Result<Option<Product>, DomainError> {
         // What the store knows of `key`: `Some(None)` that no such slug exists.
         let (version, known) = {
             let store = self.store();
@@ -219,11 +222,12 @@ impl CatalogCache {
                 store.slugs.insert(slug.clone(), None);
             }
         }
-        Ok(found)
+        Ok(found.map(Product::new))
     }
 
     /// One page of the product list, as `entity::catalog::listing::list_products`
-    /// lists it, with current stock.
+    /// lists it, with current stock (read beside a cached page, loaded with
+    /// the products' other fields otherwise).
     ///
     /// # Errors
     /// As `list_products`.
@@ -234,13 +238,13 @@ impl CatalogCache {
         after: Option<&ProductCursor>,
         size: u64,
         visibility: Visibility,
-    ) -> Result<Page<products::Model>, DomainError> {
+    ) -> Result<Page<Product>, DomainError> {
         let list = || {
             read(|| entity::catalog::listing::list_products(&self.db, filter, order, after, size, visibility))
         };
         if filter.in_stock.is_some() {
             self.bypasses.increment();
-            return list().await;
+            return Ok(list().await?.map(Product::new));
         }
         let key = PageKey {
             filter: filter.clone(),
@@ -284,6 +288,6 @@ impl CatalogCache {
                 }),
             );
         }
-        Ok(page)
+        Ok(page.map(Product::new))
     }
 }

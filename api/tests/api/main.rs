@@ -6,6 +6,7 @@ mod audit;
 mod browser;
 mod catalog;
 mod catalog_cache;
+mod catalog_variants;
 mod cors;
 mod cost;
 mod helpers;

@@ -3,7 +3,8 @@
 //! description, price or active flag changed), so a reader that sees
 //! version `v` knows every change committed before it read `v`.
 //!
-//! Stock is not counted: it changes with every order, and a counter bumped
+//! A new variant, or a variant's title, price, weight or active flag
+//! changed, counts too. Stock is not counted: it changes with every order, and a counter bumped
 //! by every order would both serialise orders on its row and make a cache
 //! keyed by it miss on every read. Readers take stock fresh instead, in the
 //! same statement that reads the version ([`freshness`]).
@@ -14,7 +15,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::error::DomainError;
 use crate::ids::ProductId;
-use crate::tables::products;
+use crate::tables::product_variants;
 
 /// The one row of `catalog_version`.
 const ROW: i32 = 1;
@@ -49,7 +50,8 @@ pub async fn bump<C: ConnectionTrait>(conn: &C) -> Result<(), DomainError> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Freshness {
     pub version: i64,
-    /// Stock by product; a product that does not exist is absent.
+    /// Stock by product, the sum over its active variants; a product that
+    /// does not exist is absent.
     pub stock: HashMap<ProductId, i32>,
 }
 
@@ -70,9 +72,12 @@ pub async fn freshness<C: ConnectionTrait>(conn: &C, ids: &[ProductId]) -> Resul
     Ok(fresh)
 }
 
-/// `SELECT v.version, p.id, p.stock FROM catalog_version v LEFT JOIN
-/// products p ON p.id IN (…) WHERE v.id = 1`: one row even when no product
-/// matches. Adds the stock found to `stock`; returns the version.
+/// `SELECT c.version, v.product_id, v.stock, v.active FROM catalog_version c
+/// LEFT JOIN product_variants v ON v.product_id IN (…) WHERE c.id = 1`: one
+/// row even when no product matches, else one per variant. Adds each
+/// product's stock (its active variants' sum) to `stock`; returns the
+/// version. Every product has a variant, so every product asked for that
+/// exists is in `stock`.
 async fn read<C: ConnectionTrait>(
     conn: &C,
     ids: &[ProductId],
@@ -86,12 +91,14 @@ async fn read<C: ConnectionTrait>(
         .and_where(Expr::col((table(), Alias::new("id"))).eq(ROW));
     if !ids.is_empty() {
         query
-            .column((products::Entity, products::Column::Id))
-            .column((products::Entity, products::Column::Stock))
+            .column((product_variants::Entity, product_variants::Column::ProductId))
+            .column((product_variants::Entity, product_variants::Column::Stock))
+            .column((product_variants::Entity, product_variants::Column::Active))
             .join(
                 JoinType::LeftJoin,
-                products::Entity,
-                Expr::col((products::Entity, products::Column::Id)).is_in(ids.iter().copied()),
+                product_variants::Entity,
+                Expr::col((product_variants::Entity, product_variants::Column::ProductId))
+                    .is_in(ids.iter().copied()),
             );
     }
     let rows = conn.query_all(&query).await?;
@@ -101,10 +108,11 @@ async fn read<C: ConnectionTrait>(
     let version: i64 = first.try_get("", "version")?;
     if !ids.is_empty() {
         for row in &rows {
-            let id: Option<ProductId> = row.try_get("", "id")?;
+            let id: Option<ProductId> = row.try_get("", "product_id")?;
             let units: Option<i32> = row.try_get("", "stock")?;
-            if let (Some(id), Some(units)) = (id, units) {
-                stock.insert(id, units);
+            let active: Option<bool> = row.try_get("", "active")?;
+            if let (Some(id), Some(units), Some(active)) = (id, units, active) {
+                *stock.entry(id).or_default() += if active { units } else { 0 };
             }
         }
     }

@@ -12,3 +12,4 @@ mod orders;
 mod outbox;
 mod refunds;
 mod shipping;
+mod variants;
