@@ -15,9 +15,11 @@
 //!
 //! Stock changes with every order, so it is never cached: it comes with the
 //! version, for the few products a read serves (a product's stock is the
-//! sum over its active variants). Variants are not cached: `Product.variants`
-//! reads them, stock included, through a data loader (one statement per
-//! batch). Lists filtered by stock
+//! sum over its active variants, and each variant's stock comes with it).
+//! A product's variants are cached beside it once `Product.variants` has
+//! loaded them (through a data loader, one statement per batch, after the
+//! product's version was read), and served with fresh stock like the
+//! product. Lists filtered by stock
 //! (`inStock`) depend on it and are not cached either.
 //!
 //! Authorization: entries are whole rows, inactive products included; the
@@ -37,7 +39,7 @@ use entity::catalog::version::Freshness;
 use entity::catalog::{ProductKey, Visibility};
 use entity::ids::ProductId;
 use entity::pagination::Page;
-use entity::tables::products;
+use entity::tables::{product_variants, products};
 use metrics::Counter;
 use sea_orm::DatabaseConnection;
 
@@ -118,6 +120,8 @@ struct Store {
     /// `None`: no product has this slug.
     slugs: HashMap<String, Option<ProductId>>,
     pages: HashMap<PageKey, Arc<CachedPage>>,
+    /// Every variant of a product, as `Product.variants` loaded them.
+    variants: HashMap<ProductId, Arc<Vec<product_variants::Model>>>,
 }
 
 impl Store {
@@ -127,7 +131,7 @@ impl Store {
         if version < self.version {
             return false;
         }
-        let len = self.products.len() + self.slugs.len() + self.pages.len();
+        let len = self.products.len() + self.slugs.len() + self.pages.len() + self.variants.len();
         if version > self.version || len + adding > MAX_ENTRIES {
             *self = Store {
                 version,
@@ -137,11 +141,29 @@ impl Store {
         true
     }
 
-    /// `model` with the stock just read, if the store holds it.
+    /// `model` with the stock just read, if the store holds it; with its
+    /// variants (their stock just read too) when the store holds them.
     fn fresh(&self, id: ProductId, fresh: &Freshness) -> Option<Product> {
         let model = self.products.get(&id)?;
         let stock = *fresh.stock.get(&id)?;
-        Some(Product::with_stock(products::Model::clone(model), stock))
+        let variants = self.variants.get(&id).and_then(|variants| {
+            variants
+                .iter()
+                .map(|variant| {
+                    let stock = *fresh.variant_stock.get(&variant.id)?;
+                    Some(product_variants::Model {
+                        stock,
+                        ..variant.clone()
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+        });
+        Some(Product::cached(
+            products::Model::clone(model),
+            fresh.version,
+            stock,
+            variants,
+        ))
     }
 }
 
@@ -213,6 +235,7 @@ impl CatalogCache {
         }
         self.misses.increment();
         let found = read(|| entity::catalog::find_product(&self.db, key, Visibility::All)).await?;
+        let version = fresh.version;
         let mut store = self.store_mut();
         if store.admit(fresh.version, 2) {
             if let Some(model) = &found {
@@ -222,7 +245,7 @@ impl CatalogCache {
                 store.slugs.insert(slug.clone(), None);
             }
         }
-        Ok(found.map(Product::new))
+        Ok(found.map(|model| Product::loaded(model, version)))
     }
 
     /// One page of the product list, as `entity::catalog::listing::list_products`
@@ -274,6 +297,7 @@ impl CatalogCache {
         }
         self.misses.increment();
         let page = list().await?;
+        let version = fresh.version;
         let mut store = self.store_mut();
         if store.admit(fresh.version, page.items.len() + 1) {
             for model in &page.items {
@@ -288,6 +312,16 @@ impl CatalogCache {
                 }),
             );
         }
-        Ok(page.map(Product::new))
+        Ok(page.map(|model| Product::loaded(model, version)))
+    }
+
+    /// Keeps the variants of `product` that `Product.variants` loaded after
+    /// the product was read under catalog `version` (so they are at least
+    /// as new as it): served with the product while the version holds.
+    pub fn remember_variants(&self, version: i64, product: ProductId, variants: &[product_variants::Model]) {
+        let mut store = self.store_mut();
+        if store.version == version && store.admit(version, 1) {
+            store.variants.insert(product, Arc::new(variants.to_vec()));
+        }
     }
 }

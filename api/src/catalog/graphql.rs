@@ -25,19 +25,54 @@ use crate::write_txn;
 pub struct Product {
     row: products::Model,
     stock: Option<i32>,
+    /// Every variant, served by the catalog cache with fresh stock.
+    variants: Option<Vec<product_variants::Model>>,
+    /// The catalog version the row was read under, when read through the
+    /// cache: the variants loaded for it may be cached under it.
+    version: Option<i64>,
 }
 
 impl Product {
     #[must_use]
     pub fn new(row: products::Model) -> Self {
-        Self { row, stock: None }
+        Self {
+            row,
+            stock: None,
+            variants: None,
+            version: None,
+        }
     }
 
     #[must_use]
     pub fn with_stock(row: products::Model, stock: i32) -> Self {
         Self {
+            stock: Some(stock),
+            ..Self::new(row)
+        }
+    }
+
+    /// Read through the catalog cache under `version`, not served from it.
+    #[must_use]
+    pub fn loaded(row: products::Model, version: i64) -> Self {
+        Self {
+            version: Some(version),
+            ..Self::new(row)
+        }
+    }
+
+    /// Served from the catalog cache, with stock read fresh.
+    #[must_use]
+    pub fn cached(
+        row: products::Model,
+        version: i64,
+        stock: i32,
+        variants: Option<Vec<product_variants::Model>>,
+    ) -> Self {
+        Self {
             row,
             stock: Some(stock),
+            variants,
+            version: Some(version),
         }
     }
 
@@ -53,12 +88,21 @@ impl Product {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<product_variants::Model>> {
         let visibility = visibility(ctx)?;
-        let loader = ctx.data::<DataLoader<ProductVariantsLoader>>()?;
-        let variants = loader
-            .load_one(self.row.id)
-            .await
-            .map_err(|e| errors::loader(ctx, &e))?
-            .unwrap_or_default();
+        let variants = match &self.variants {
+            Some(cached) => cached.clone(),
+            None => {
+                let loader = ctx.data::<DataLoader<ProductVariantsLoader>>()?;
+                let loaded = loader
+                    .load_one(self.row.id)
+                    .await
+                    .map_err(|e| errors::loader(ctx, &e))?
+                    .unwrap_or_default();
+                if let (Some(version), Some(cache)) = (self.version, &ctx.data::<AppState>()?.catalog) {
+                    cache.remember_variants(version, self.row.id, &loaded);
+                }
+                loaded
+            }
+        };
         Ok(variants
             .into_iter()
             .filter(|v| visibility == Visibility::All || v.active)

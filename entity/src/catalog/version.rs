@@ -14,7 +14,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::error::DomainError;
-use crate::ids::ProductId;
+use crate::ids::{ProductId, VariantId};
 use crate::tables::product_variants;
 
 /// The one row of `catalog_version`.
@@ -53,6 +53,8 @@ pub struct Freshness {
     /// Stock by product, the sum over its active variants; a product that
     /// does not exist is absent.
     pub stock: HashMap<ProductId, i32>,
+    /// Stock by variant, for every variant of those products.
+    pub variant_stock: HashMap<VariantId, i32>,
 }
 
 /// The catalog version and the current stock of `ids`, read after the call
@@ -65,23 +67,23 @@ pub async fn freshness<C: ConnectionTrait>(conn: &C, ids: &[ProductId]) -> Resul
     let mut fresh = Freshness::default();
     let mut chunks = ids.chunks(IDS_PER_STATEMENT);
     let first = chunks.next().unwrap_or_default();
-    fresh.version = read(conn, first, &mut fresh.stock).await?;
+    fresh.version = read(conn, first, &mut fresh).await?;
     for chunk in chunks {
-        read(conn, chunk, &mut fresh.stock).await?;
+        read(conn, chunk, &mut fresh).await?;
     }
     Ok(fresh)
 }
 
-/// `SELECT c.version, v.product_id, v.stock, v.active FROM catalog_version c
+/// `SELECT c.version, v.id, v.product_id, v.stock, v.active FROM catalog_version c
 /// LEFT JOIN product_variants v ON v.product_id IN (…) WHERE c.id = 1`: one
 /// row even when no product matches, else one per variant. Adds each
-/// product's stock (its active variants' sum) to `stock`; returns the
-/// version. Every product has a variant, so every product asked for that
+/// product's stock (its active variants' sum) and each variant's to
+/// `fresh`; returns the version. Every product has a variant, so every product asked for that
 /// exists is in `stock`.
 async fn read<C: ConnectionTrait>(
     conn: &C,
     ids: &[ProductId],
-    stock: &mut HashMap<ProductId, i32>,
+    fresh: &mut Freshness,
 ) -> Result<i64, DomainError> {
     let version = (table(), Alias::new("version"));
     let mut query = Query::select();
@@ -91,6 +93,10 @@ async fn read<C: ConnectionTrait>(
         .and_where(Expr::col((table(), Alias::new("id"))).eq(ROW));
     if !ids.is_empty() {
         query
+            .expr_as(
+                Expr::col((product_variants::Entity, product_variants::Column::Id)),
+                Alias::new("variant_id"),
+            )
             .column((product_variants::Entity, product_variants::Column::ProductId))
             .column((product_variants::Entity, product_variants::Column::Stock))
             .column((product_variants::Entity, product_variants::Column::Active))
@@ -108,11 +114,13 @@ async fn read<C: ConnectionTrait>(
     let version: i64 = first.try_get("", "version")?;
     if !ids.is_empty() {
         for row in &rows {
+            let variant: Option<VariantId> = row.try_get("", "variant_id")?;
             let id: Option<ProductId> = row.try_get("", "product_id")?;
             let units: Option<i32> = row.try_get("", "stock")?;
             let active: Option<bool> = row.try_get("", "active")?;
-            if let (Some(id), Some(units), Some(active)) = (id, units, active) {
-                *stock.entry(id).or_default() += if active { units } else { 0 };
+            if let (Some(variant), Some(id), Some(units), Some(active)) = (variant, id, units, active) {
+                *fresh.stock.entry(id).or_default() += if active { units } else { 0 };
+                fresh.variant_stock.insert(variant, units);
             }
         }
     }
