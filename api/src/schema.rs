@@ -8,7 +8,9 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 use crate::accounts::{AccountsMutation, AccountsQuery};
 use crate::addresses::{AddressesMutation, AddressesQuery};
 use crate::carts::{CartsMutation, CartsQuery};
-use crate::catalog::{CatalogMutation, CatalogQuery, ProductLoader};
+use crate::catalog::{
+    CatalogMutation, CatalogQuery, ProductLoader, ProductStockLoader, ProductVariantsLoader, VariantLoader,
+};
 use crate::cost::{BucketSettings, Buckets, QueryCost};
 use crate::discounts::DiscountsMutation;
 use crate::jobs::{JobsMutation, JobsQuery};
@@ -88,6 +90,15 @@ pub fn build(state: AppState, limits: SchemaLimits, names: Arc<OperationNames>) 
             max_depth: limits.max_depth,
         })
         .data(DataLoader::new(ProductLoader(state.db.clone()), tokio::spawn))
+        .data(DataLoader::new(
+            ProductStockLoader(state.db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            ProductVariantsLoader(state.db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(VariantLoader(state.db.clone()), tokio::spawn))
         .data(DataLoader::new(OrderLinesLoader(state.db.clone()), tokio::spawn))
         .data(DataLoader::new(PaymentLoader(state.db.clone()), tokio::spawn))
         .data(DataLoader::new(RefundsLoader(state.db.clone()), tokio::spawn))

@@ -1,10 +1,14 @@
 //! The demo catalog: 32 products (8 kinds in 4 colours) so a fresh shop has
-//! something to browse, and somewhere to ship them (`shipping`). Seeding
-//! skips what exists, so it can run again.
+//! something to browse; three of them come in several variants (a T-shirt
+//! and a hoodie in sizes, a mug in two finishes), and every variant has a
+//! weight for shipping. The shop also ships somewhere (`shipping`: zones,
+//! tax rates, a code). Seeding skips what exists, and writes a product with
+//! its variants in one transaction, so it can run again.
 use entity::DomainError;
-use entity::catalog::NewProduct;
+use entity::catalog::{NewProduct, NewVariant, VariantPatch};
+use entity::ids::VariantId;
 use entity::tables::products;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
 mod shipping;
 pub use shipping::{DEMO_CODE, seed_shipping};
@@ -24,6 +28,79 @@ const KINDS: &[(&str, &str, i64)] = &[
     ("sticker-pack", "Five vinyl stickers, weatherproof.", 600),
 ];
 const COLOURS: &[&str] = &["black", "white", "navy", "forest"];
+
+/// Grams per kind (the default variant's weight).
+const WEIGHTS: &[(&str, i32)] = &[
+    ("tee", 200),
+    ("hoodie", 650),
+    ("cap", 120),
+    ("socks", 90),
+    ("mug", 380),
+    ("tote", 250),
+    ("notebook", 300),
+    ("sticker-pack", 20),
+];
+
+/// A demo variant: SKU suffix, option value, price change, stock, grams.
+type DemoVariant = (&'static str, &'static str, i64, i32, i32);
+
+/// The demo products sold in variants: SKU, option name, variants. Their
+/// option-less default variant is turned off.
+const VARIANTS: &[(&str, &str, &[DemoVariant])] = &[
+    (
+        "DEMO-TEE-BLACK",
+        "Size",
+        &[
+            ("S", "S", 0, 12, 180),
+            ("M", "M", 0, 20, 200),
+            ("L", "L", 200, 8, 220),
+        ],
+    ),
+    (
+        "DEMO-HOODIE-NAVY",
+        "Size",
+        &[
+            ("M", "M", 0, 6, 620),
+            ("L", "L", 0, 9, 650),
+            ("XL", "XL", 300, 4, 700),
+        ],
+    ),
+    (
+        "DEMO-MUG-WHITE",
+        "Finish",
+        &[("GLOSSY", "Glossy", 0, 15, 380), ("MATTE", "Matte", 200, 10, 380)],
+    ),
+];
+
+/// Gives a new demo product its weight, or its variants (its default one
+/// turned off), in the caller's transaction.
+async fn add_variants<C: ConnectionTrait>(conn: &C, product: &products::Model) -> Result<(), DomainError> {
+    let default = VariantId(product.id.into_uuid());
+    let grams = WEIGHTS
+        .iter()
+        .find(|(kind, _)| product.slug.ends_with(kind))
+        .map_or(0, |(_, grams)| *grams);
+    let Some((_, option, variants)) = VARIANTS.iter().find(|(sku, _, _)| *sku == product.sku) else {
+        let weigh = VariantPatch::parse(None, None, Some(grams), None)?;
+        entity::catalog::update_variant(conn, default, weigh).await?;
+        return Ok(());
+    };
+    for (suffix, value, extra, stock, grams) in *variants {
+        let new = NewVariant::parse(
+            &format!("{}-{suffix}", product.sku),
+            None,
+            &[((*option).to_owned(), (*value).to_owned())],
+            product.price_minor + extra,
+            *stock,
+            *grams,
+            true,
+        )?;
+        entity::catalog::create_variant(conn, product.id, new).await?;
+    }
+    let off = VariantPatch::parse(None, None, Some(grams), Some(false))?;
+    entity::catalog::update_variant(conn, default, off).await?;
+    Ok(())
+}
 
 /// The demo products, in a stable order (the benchmarks' bare server
 /// serves the same ones from memory).
@@ -69,7 +146,8 @@ pub async fn seed_demo_catalog(db: &DatabaseConnection) -> Result<usize, DomainE
             > 0;
         if !exists {
             let txn = entity::db::begin_write(db).await?;
-            entity::catalog::create_product(&txn, product).await?;
+            let product = entity::catalog::create_product(&txn, product).await?;
+            add_variants(&txn, &product).await?;
             txn.commit().await?;
             added += 1;
         }
@@ -100,5 +178,9 @@ mod tests {
         slugs.sort();
         slugs.dedup();
         assert_eq!(slugs.len(), products.len(), "slugs are unique");
+        let skus: Vec<String> = products.iter().map(|p| p.sku.as_str().to_owned()).collect();
+        for (sku, _, _) in super::VARIANTS {
+            assert!(skus.iter().any(|s| s == sku), "{sku} is a demo product");
+        }
     }
 }

@@ -38,6 +38,15 @@ impl<T> Page<T> {
             has_next_page,
         }
     }
+
+    /// The same page with every item mapped.
+    #[must_use]
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            has_next_page: self.has_next_page,
+        }
+    }
 }
 
 #[cfg(test)]

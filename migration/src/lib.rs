@@ -21,6 +21,9 @@
 //!   api's catalog cache checks on every read.
 //! - [`m20261209_000001_product_variants`]: `product_variants`, every
 //!   existing product carried over as one variant with the product's id.
+//! - [`m20261209_000002_variant_stock`]: stock lives on variants only
+//!   (`products.stock` dropped); stock movements and order lines name their
+//!   variant, lines snapshot its SKU and title.
 //! - [`m20261209_000003_carts`]: `carts` (found by the hash of their secret
 //!   token; at most one per customer) and `cart_lines` (one per variant).
 //! - [`m20261209_000004_order_checkout`]: what an order keeps of its
@@ -37,6 +40,7 @@ mod m20261207_000004_shipping_and_addresses;
 mod m20261207_000005_refunds;
 mod m20261208_000001_catalog_version;
 mod m20261209_000001_product_variants;
+mod m20261209_000002_variant_stock;
 mod m20261209_000003_carts;
 mod m20261209_000004_order_checkout;
 
@@ -57,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000005_refunds::Migration),
             Box::new(m20261208_000001_catalog_version::Migration),
             Box::new(m20261209_000001_product_variants::Migration),
+            Box::new(m20261209_000002_variant_stock::Migration),
             Box::new(m20261209_000003_carts::Migration),
             Box::new(m20261209_000004_order_checkout::Migration),
         ]

@@ -14,7 +14,12 @@
 //! started (on any api instance, or in a worker) is therefore always seen.
 //!
 //! Stock changes with every order, so it is never cached: it comes with the
-//! version, for the few products a read serves. Lists filtered by stock
+//! version, for the few products a read serves (a product's stock is the
+//! sum over its active variants, and each variant's stock comes with it).
+//! A product's variants are cached beside it once `Product.variants` has
+//! loaded them (through a data loader, one statement per batch, after the
+//! product's version was read), and served with fresh stock like the
+//! product. Lists filtered by stock
 //! (`inStock`) depend on it and are not cached either.
 //!
 //! Authorization: entries are whole rows, inactive products included; the
@@ -34,10 +39,11 @@ use entity::catalog::version::Freshness;
 use entity::catalog::{ProductKey, Visibility};
 use entity::ids::ProductId;
 use entity::pagination::Page;
-use entity::tables::products;
+use entity::tables::{product_variants, products};
 use metrics::Counter;
 use sea_orm::DatabaseConnection;
 
+use super::Product;
 use super::freshness::FreshnessReader;
 use crate::transaction::read;
 
@@ -114,6 +120,8 @@ struct Store {
     /// `None`: no product has this slug.
     slugs: HashMap<String, Option<ProductId>>,
     pages: HashMap<PageKey, Arc<CachedPage>>,
+    /// Every variant of a product, as `Product.variants` loaded them.
+    variants: HashMap<ProductId, Arc<Vec<product_variants::Model>>>,
 }
 
 impl Store {
@@ -123,7 +131,7 @@ impl Store {
         if version < self.version {
             return false;
         }
-        let len = self.products.len() + self.slugs.len() + self.pages.len();
+        let len = self.products.len() + self.slugs.len() + self.pages.len() + self.variants.len();
         if version > self.version || len + adding > MAX_ENTRIES {
             *self = Store {
                 version,
@@ -133,13 +141,29 @@ impl Store {
         true
     }
 
-    /// `model` with the stock just read, if the store holds it.
-    fn fresh(&self, id: ProductId, fresh: &Freshness) -> Option<products::Model> {
+    /// `model` with the stock just read, if the store holds it; with its
+    /// variants (their stock just read too) when the store holds them.
+    fn fresh(&self, id: ProductId, fresh: &Freshness) -> Option<Product> {
         let model = self.products.get(&id)?;
         let stock = *fresh.stock.get(&id)?;
-        let mut model = products::Model::clone(model);
-        model.stock = stock;
-        Some(model)
+        let variants = self.variants.get(&id).and_then(|variants| {
+            variants
+                .iter()
+                .map(|variant| {
+                    let stock = *fresh.variant_stock.get(&variant.id)?;
+                    Some(product_variants::Model {
+                        stock,
+                        ..variant.clone()
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+        });
+        Some(Product::cached(
+            products::Model::clone(model),
+            fresh.version,
+            stock,
+            variants,
+        ))
     }
 }
 
@@ -174,11 +198,12 @@ impl CatalogCache {
     }
 
     /// One product by id or slug, inactive or not (the caller applies its
-    /// visibility), with its current stock.
+    /// visibility), with its current stock when served from the cache
+    /// (loaded with the product's other fields otherwise).
     ///
     /// # Errors
     /// [`DomainError::Database`].
-    pub async fn product(&self, key: &ProductKey) -> Result<Option<products::Model>, DomainError> {
+    pub async fn product(&self, key: &ProductKey) -> Result<Option<Product>, DomainError> {
         // What the store knows of `key`: `Some(None)` that no such slug exists.
         let (version, known) = {
             let store = self.store();
@@ -210,6 +235,7 @@ impl CatalogCache {
         }
         self.misses.increment();
         let found = read(|| entity::catalog::find_product(&self.db, key, Visibility::All)).await?;
+        let version = fresh.version;
         let mut store = self.store_mut();
         if store.admit(fresh.version, 2) {
             if let Some(model) = &found {
@@ -219,11 +245,12 @@ impl CatalogCache {
                 store.slugs.insert(slug.clone(), None);
             }
         }
-        Ok(found)
+        Ok(found.map(|model| Product::loaded(model, version)))
     }
 
     /// One page of the product list, as `entity::catalog::listing::list_products`
-    /// lists it, with current stock.
+    /// lists it, with current stock (read beside a cached page, loaded with
+    /// the products' other fields otherwise).
     ///
     /// # Errors
     /// As `list_products`.
@@ -234,13 +261,13 @@ impl CatalogCache {
         after: Option<&ProductCursor>,
         size: u64,
         visibility: Visibility,
-    ) -> Result<Page<products::Model>, DomainError> {
+    ) -> Result<Page<Product>, DomainError> {
         let list = || {
             read(|| entity::catalog::listing::list_products(&self.db, filter, order, after, size, visibility))
         };
         if filter.in_stock.is_some() {
             self.bypasses.increment();
-            return list().await;
+            return Ok(list().await?.map(Product::new));
         }
         let key = PageKey {
             filter: filter.clone(),
@@ -270,6 +297,7 @@ impl CatalogCache {
         }
         self.misses.increment();
         let page = list().await?;
+        let version = fresh.version;
         let mut store = self.store_mut();
         if store.admit(fresh.version, page.items.len() + 1) {
             for model in &page.items {
@@ -284,6 +312,16 @@ impl CatalogCache {
                 }),
             );
         }
-        Ok(page)
+        Ok(page.map(|model| Product::loaded(model, version)))
+    }
+
+    /// Keeps the variants of `product` that `Product.variants` loaded after
+    /// the product was read under catalog `version` (so they are at least
+    /// as new as it): served with the product while the version holds.
+    pub fn remember_variants(&self, version: i64, product: ProductId, variants: &[product_variants::Model]) {
+        let mut store = self.store_mut();
+        if store.version == version && store.admit(version, 1) {
+            store.variants.insert(product, Arc::new(variants.to_vec()));
+        }
     }
 }

@@ -1,12 +1,17 @@
-use async_graphql::{Context, Enum, ID, InputObject, Object};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use entity::catalog::listing::{ProductCursor, ProductFilter as DomainFilter, ProductOrder as DomainOrder};
-use entity::catalog::{AdjustmentReason, NewProduct, ProductKey, ProductPatch, StockDelta, Visibility};
+use entity::catalog::variants::{OptionValue, VariantOf, option_values};
+use entity::catalog::{
+    AdjustmentReason, NewProduct, NewVariant, ProductKey, ProductPatch, StockDelta, VariantPatch, Visibility,
+};
 use entity::ids::ProductId;
-use entity::tables::products;
+use entity::tables::{product_variants, products};
 use serde::{Deserialize, Serialize};
 
+use super::loaders::{ProductLoader, ProductStockLoader, ProductVariantsLoader};
 use crate::auth::{optional_user, require_admin};
-use crate::errors::{GqlResultExt, client_error, code};
+use crate::errors::{self, GqlResultExt, client_error, code};
 use crate::ids;
 use crate::money::{MoneyView, money};
 use crate::pagination::{Connection, ConnectionNode, decode_after, encode_cursor};
@@ -14,25 +19,206 @@ use crate::state::AppState;
 use crate::transaction::read;
 use crate::write_txn;
 
-/// A product of the catalog.
-pub struct Product(pub products::Model);
+/// A product of the catalog, and its stock when it was read beside it (the
+/// catalog cache reads it fresh with the version); else `Product.stock`
+/// loads it.
+pub struct Product {
+    row: products::Model,
+    stock: Option<i32>,
+    /// Every variant, served by the catalog cache with fresh stock.
+    variants: Option<Vec<product_variants::Model>>,
+    /// The catalog version the row was read under, when read through the
+    /// cache: the variants loaded for it may be cached under it.
+    version: Option<i64>,
+}
+
+impl Product {
+    #[must_use]
+    pub fn new(row: products::Model) -> Self {
+        Self {
+            row,
+            stock: None,
+            variants: None,
+            version: None,
+        }
+    }
+
+    #[must_use]
+    pub fn with_stock(row: products::Model, stock: i32) -> Self {
+        Self {
+            stock: Some(stock),
+            ..Self::new(row)
+        }
+    }
+
+    /// Read through the catalog cache under `version`, not served from it.
+    #[must_use]
+    pub fn loaded(row: products::Model, version: i64) -> Self {
+        Self {
+            version: Some(version),
+            ..Self::new(row)
+        }
+    }
+
+    /// Served from the catalog cache, with stock read fresh.
+    #[must_use]
+    pub fn cached(
+        row: products::Model,
+        version: i64,
+        stock: i32,
+        variants: Option<Vec<product_variants::Model>>,
+    ) -> Self {
+        Self {
+            row,
+            stock: Some(stock),
+            variants,
+            version: Some(version),
+        }
+    }
+
+    #[must_use]
+    pub fn row(&self) -> &products::Model {
+        &self.row
+    }
+
+    /// The product's variants the caller may see (admins: all; everyone
+    /// else: active ones), in position order.
+    async fn visible_variants(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<product_variants::Model>> {
+        let visibility = visibility(ctx)?;
+        let variants = match &self.variants {
+            Some(cached) => cached.clone(),
+            None => {
+                let loader = ctx.data::<DataLoader<ProductVariantsLoader>>()?;
+                let loaded = loader
+                    .load_one(self.row.id)
+                    .await
+                    .map_err(|e| errors::loader(ctx, &e))?
+                    .unwrap_or_default();
+                if let (Some(version), Some(cache)) = (self.version, &ctx.data::<AppState>()?.catalog) {
+                    cache.remember_variants(version, self.row.id, &loaded);
+                }
+                loaded
+            }
+        };
+        Ok(variants
+            .into_iter()
+            .filter(|v| visibility == Visibility::All || v.active)
+            .collect())
+    }
+}
 
 #[Object]
 impl Product {
+    async fn id(&self) -> ID {
+        ids::to_gql(self.row.id)
+    }
+    async fn sku(&self) -> &str {
+        &self.row.sku
+    }
+    async fn slug(&self) -> &str {
+        &self.row.slug
+    }
+    async fn name(&self) -> &str {
+        &self.row.name
+    }
+    async fn description(&self) -> &str {
+        &self.row.description
+    }
+    /// The lowest price among the product's active variants ("from").
+    async fn price(&self) -> MoneyView {
+        money(self.row.price_minor, &self.row.currency)
+    }
+    /// Units on hand: the sum over the product's active variants.
+    async fn stock(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        if let Some(stock) = self.stock {
+            return Ok(stock);
+        }
+        let loader = ctx.data::<DataLoader<ProductStockLoader>>()?;
+        Ok(loader
+            .load_one(self.row.id)
+            .await
+            .map_err(|e| errors::loader(ctx, &e))?
+            .unwrap_or(0))
+    }
+    /// Inactive products are visible to admins only.
+    async fn active(&self) -> bool {
+        self.row.active
+    }
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.row.created_at
+    }
+    /// What a customer buys: every product has at least one variant.
+    /// Inactive variants are listed to admins only.
+    async fn variants(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProductVariant>> {
+        Ok(self
+            .visible_variants(ctx)
+            .await?
+            .into_iter()
+            .map(ProductVariant)
+            .collect())
+    }
+    /// The options the product's variants choose among (e.g. Size: S, M,
+    /// L), in the order they first appear; empty for a product without
+    /// options.
+    async fn options(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProductOption>> {
+        let mut options: Vec<ProductOption> = Vec::new();
+        for variant in self.visible_variants(ctx).await? {
+            for OptionValue { name, value } in option_values(&variant) {
+                let index = match options.iter().position(|o| o.name == name) {
+                    Some(index) => index,
+                    None => {
+                        options.push(ProductOption {
+                            name,
+                            values: Vec::new(),
+                        });
+                        options.len() - 1
+                    }
+                };
+                if !options[index].values.contains(&value) {
+                    options[index].values.push(value);
+                }
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// One option of a product and the values its variants take.
+#[derive(SimpleObject)]
+pub struct ProductOption {
+    name: String,
+    values: Vec<String>,
+}
+
+/// One option value of a variant, e.g. Size = M.
+#[derive(SimpleObject)]
+pub struct SelectedOption {
+    name: String,
+    value: String,
+}
+
+/// A buyable version of a product, with its own SKU, price and stock.
+pub struct ProductVariant(pub product_variants::Model);
+
+#[Object]
+impl ProductVariant {
     async fn id(&self) -> ID {
         ids::to_gql(self.0.id)
     }
     async fn sku(&self) -> &str {
         &self.0.sku
     }
-    async fn slug(&self) -> &str {
-        &self.0.slug
+    async fn title(&self) -> &str {
+        &self.0.title
     }
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-    async fn description(&self) -> &str {
-        &self.0.description
+    async fn selected_options(&self) -> Vec<SelectedOption> {
+        option_values(&self.0)
+            .into_iter()
+            .map(|OptionValue { name, value }| SelectedOption { name, value })
+            .collect()
     }
     async fn price(&self) -> MoneyView {
         money(self.0.price_minor, &self.0.currency)
@@ -41,12 +227,25 @@ impl Product {
     async fn stock(&self) -> i32 {
         self.0.stock
     }
-    /// Inactive products are visible to admins only.
+    /// Active and in stock.
+    async fn available(&self) -> bool {
+        self.0.active && self.0.stock > 0
+    }
+    async fn weight_grams(&self) -> i32 {
+        self.0.weight_grams
+    }
+    /// Inactive variants are visible to admins only.
     async fn active(&self) -> bool {
         self.0.active
     }
-    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
-        self.0.created_at
+    async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Product> {
+        let loader = ctx.data::<DataLoader<ProductLoader>>()?;
+        loader
+            .load_one(self.0.product_id)
+            .await
+            .map_err(|e| errors::loader(ctx, &e))?
+            .map(Product::new)
+            .ok_or_else(|| client_error(code::NOT_FOUND, "product not found"))
     }
 }
 
@@ -158,12 +357,13 @@ impl CatalogQuery {
                 .product(&key)
                 .await
                 .or_gql(ctx)?
-                .filter(|product| visibility == Visibility::All || product.active),
+                .filter(|product| visibility == Visibility::All || product.row.active),
             None => read(|| entity::catalog::find_product(&state.db, &key, visibility))
                 .await
-                .or_gql(ctx)?,
+                .or_gql(ctx)?
+                .map(Product::new),
         };
-        Ok(found.map(Product))
+        Ok(found)
     }
 
     /// The catalog, a page at a time (`first` defaults to 20, at most 100).
@@ -183,26 +383,25 @@ impl CatalogQuery {
         let state = ctx.data::<AppState>()?;
         let page = match &state.catalog {
             Some(cache) => cache.page(&filter, order, after.as_ref(), size, visibility).await,
-            None => {
-                read(|| {
-                    entity::catalog::listing::list_products(
-                        &state.db,
-                        &filter,
-                        order,
-                        after.as_ref(),
-                        size,
-                        visibility,
-                    )
-                })
-                .await
-            }
+            None => read(|| {
+                entity::catalog::listing::list_products(
+                    &state.db,
+                    &filter,
+                    order,
+                    after.as_ref(),
+                    size,
+                    visibility,
+                )
+            })
+            .await
+            .map(|page| page.map(Product::new)),
         }
         .or_gql(ctx)?;
         Ok(Connection::new(
             page,
             after.is_some(),
-            |p| encode_cursor(&CursorWire::from(ProductCursor::after(p, order))),
-            Product,
+            |p| encode_cursor(&CursorWire::from(ProductCursor::after(&p.row, order))),
+            |p| p,
             move |db| {
                 let filter = filter.clone();
                 async move { entity::catalog::listing::count_products(&db, &filter, visibility).await }
@@ -232,6 +431,39 @@ pub struct UpdateProductInput {
     active: Option<bool>,
 }
 
+/// One option value of a new variant, e.g. `{ name: "Size", value: "M" }`.
+#[derive(InputObject)]
+pub struct SelectedOptionInput {
+    name: String,
+    value: String,
+}
+
+#[derive(InputObject)]
+pub struct CreateVariantInput {
+    sku: String,
+    /// Blank: the option values joined by " / ".
+    title: Option<String>,
+    /// At most 3; the same option names as the product's other variants.
+    #[graphql(default)]
+    options: Vec<SelectedOptionInput>,
+    /// In the product's currency.
+    price_minor: i64,
+    #[graphql(default)]
+    stock: i32,
+    #[graphql(default)]
+    weight_grams: i32,
+    #[graphql(default = true)]
+    active: bool,
+}
+
+#[derive(InputObject)]
+pub struct UpdateVariantInput {
+    title: Option<String>,
+    price_minor: Option<i64>,
+    weight_grams: Option<i32>,
+    active: Option<bool>,
+}
+
 #[derive(Default)]
 pub struct CatalogMutation;
 
@@ -255,11 +487,12 @@ impl CatalogMutation {
             input.active,
         )
         .or_gql(ctx)?;
+        let stock = if new.active { new.stock } else { 0 };
         let product = write_txn(ctx, |txn| {
             Box::pin(entity::catalog::create_product(txn, new.clone()))
         })
         .await?;
-        Ok(Product(product))
+        Ok(Product::with_stock(product, stock))
     }
 
     /// Admin: changes the given fields of a product.
@@ -284,10 +517,11 @@ impl CatalogMutation {
             Box::pin(entity::catalog::update_product(txn, id, patch.clone()))
         })
         .await?;
-        Ok(Product(product))
+        Ok(Product::new(product))
     }
 
     /// Admin: changes stock by `delta` (never below zero), recording why.
+    /// For a product with one variant; use `adjustVariantStock` otherwise.
     async fn adjust_stock(
         &self,
         ctx: &Context<'_>,
@@ -299,11 +533,85 @@ impl CatalogMutation {
         let id = ids::parse(&product_id, "productId")?;
         let delta = StockDelta::parse(delta).or_gql(ctx)?;
         let reason = AdjustmentReason::parse(&reason).or_gql(ctx)?;
-        let product = write_txn(ctx, |txn| {
+        let VariantOf { variant, product } = write_txn(ctx, |txn| {
             let reason = reason.clone();
             Box::pin(async move { entity::catalog::adjust_stock(txn, id, delta, reason).await })
         })
         .await?;
-        Ok(Product(product))
+        let stock = if variant.active { variant.stock } else { 0 };
+        Ok(Product::with_stock(product, stock))
+    }
+
+    /// Admin: adds a variant to a product. Its options name the same
+    /// options as the product's other variants, with values no other
+    /// variant has; its opening stock is recorded as a movement.
+    async fn create_variant(
+        &self,
+        ctx: &Context<'_>,
+        product_id: ID,
+        input: CreateVariantInput,
+    ) -> async_graphql::Result<ProductVariant> {
+        require_admin(ctx)?;
+        let product_id = ids::parse(&product_id, "productId")?;
+        let options: Vec<(String, String)> = input.options.into_iter().map(|o| (o.name, o.value)).collect();
+        let new = NewVariant::parse(
+            &input.sku,
+            input.title.as_deref(),
+            &options,
+            input.price_minor,
+            input.stock,
+            input.weight_grams,
+            input.active,
+        )
+        .or_gql(ctx)?;
+        let variant = write_txn(ctx, |txn| {
+            Box::pin(entity::catalog::create_variant(txn, product_id, new.clone()))
+        })
+        .await?;
+        Ok(ProductVariant(variant))
+    }
+
+    /// Admin: changes the given fields of a variant.
+    async fn update_variant(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateVariantInput,
+    ) -> async_graphql::Result<ProductVariant> {
+        require_admin(ctx)?;
+        let id = ids::parse(&id, "id")?;
+        let patch = VariantPatch::parse(
+            input.title.as_deref(),
+            input.price_minor,
+            input.weight_grams,
+            input.active,
+        )
+        .or_gql(ctx)?;
+        let variant = write_txn(ctx, |txn| {
+            Box::pin(entity::catalog::update_variant(txn, id, patch.clone()))
+        })
+        .await?;
+        Ok(ProductVariant(variant))
+    }
+
+    /// Admin: changes a variant's stock by `delta` (never below zero),
+    /// recording why.
+    async fn adjust_variant_stock(
+        &self,
+        ctx: &Context<'_>,
+        variant_id: ID,
+        delta: i32,
+        reason: String,
+    ) -> async_graphql::Result<ProductVariant> {
+        require_admin(ctx)?;
+        let id = ids::parse(&variant_id, "variantId")?;
+        let delta = StockDelta::parse(delta).or_gql(ctx)?;
+        let reason = AdjustmentReason::parse(&reason).or_gql(ctx)?;
+        let variant = write_txn(ctx, |txn| {
+            let reason = reason.clone();
+            Box::pin(async move { entity::catalog::adjust_variant_stock(txn, id, delta, reason).await })
+        })
+        .await?;
+        Ok(ProductVariant(variant))
     }
 }

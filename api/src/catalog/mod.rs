@@ -1,5 +1,5 @@
-//! Catalog over GraphQL: the `Product` type, the product list and the admin
-//! mutations. Rules live in `entity::catalog`; this is the adapter.
+//! Catalog over GraphQL: the `Product` and `ProductVariant` types, the
+//! product list and the admin mutations. Rules live in `entity::catalog`; this is the adapter.
 //!
 //! Layout:
 //! - [`graphql`]: the GraphQL types, queries and mutations;
@@ -7,12 +7,13 @@
 //!   (`CATALOG_CACHE`), never stale;
 //! - [`freshness`]: its read barrier, the catalog version and stock read
 //!   once for many concurrent reads;
-//! - [`loaders`]: order lines → products in one statement.
+//! - [`loaders`]: order lines → products and variants, products → variants
+//!   and stock, one statement per batch.
 pub mod cache;
 pub mod freshness;
 pub mod graphql;
 pub mod loaders;
 
 pub use cache::CatalogCache;
-pub use graphql::{CatalogMutation, CatalogQuery, Product};
-pub use loaders::ProductLoader;
+pub use graphql::{CatalogMutation, CatalogQuery, Product, ProductVariant};
+pub use loaders::{ProductLoader, ProductStockLoader, ProductVariantsLoader, VariantLoader};

@@ -10,7 +10,7 @@ use entity::addresses::Address;
 
 use crate::addresses::OrderAddress;
 use crate::auth::{require_admin, require_user};
-use crate::catalog::{Product, ProductLoader};
+use crate::catalog::{Product, ProductLoader, ProductVariant, VariantLoader};
 use crate::errors::{self, GqlResultExt, client_error, code};
 use crate::ids;
 use crate::money::{MoneyView, money};
@@ -115,8 +115,25 @@ impl OrderLine {
             .await
             .map_err(|e| errors::loader(ctx, &e))?;
         product
-            .map(Product)
+            .map(Product::new)
             .ok_or_else(|| client_error(code::NOT_FOUND, "product not found"))
+    }
+    /// The variant bought (null should it no longer exist).
+    async fn variant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ProductVariant>> {
+        let loader = ctx.data::<DataLoader<VariantLoader>>()?;
+        Ok(loader
+            .load_one(self.0.variant_id)
+            .await
+            .map_err(|e| errors::loader(ctx, &e))?
+            .map(|found| ProductVariant(found.variant)))
+    }
+    /// The variant's SKU when the order was placed.
+    async fn sku(&self) -> &str {
+        &self.0.sku
+    }
+    /// The variant's title when the order was placed.
+    async fn variant_title(&self) -> &str {
+        &self.0.variant_title
     }
     async fn quantity(&self) -> i32 {
         self.0.quantity
@@ -140,6 +157,8 @@ impl ConnectionNode for Order {
 #[derive(InputObject)]
 pub struct OrderLineInput {
     product_id: ID,
+    /// The variant to buy; may be left out for a product with one variant.
+    variant_id: Option<ID>,
     /// 1 to 1000.
     quantity: i32,
 }
@@ -217,6 +236,11 @@ impl OrdersMutation {
             .map(|line| {
                 Ok(OrderLineRequest {
                     product_id: ids::parse(&line.product_id, "productId")?,
+                    variant_id: line
+                        .variant_id
+                        .as_ref()
+                        .map(|id| ids::parse(id, "variantId"))
+                        .transpose()?,
                     quantity: Quantity::parse(line.quantity).or_gql(ctx)?,
                 })
             })
@@ -242,8 +266,6 @@ impl OrdersMutation {
         .await
         .or_gql(ctx)?;
         crate::jobs_written(ctx);
-        // `placed.reserved` holds the products as this order's commit left
-        // them (new stock): where a catalog cache learns of the change.
         Ok(Order(placed.order))
     }
 

@@ -212,3 +212,47 @@ async fn with_the_cache_off_reads_go_to_the_database(backend: Backend) {
     all_read(&app, Some(&admin), &id, "price", &json!({ "amountMinor": 900 })).await;
 }
 on_both_backends!(cache_off, with_the_cache_off_reads_go_to_the_database);
+
+async fn variants_are_served_beside_their_product_with_stock_read_fresh(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await;
+    let id = app.create_product(&admin, "CACHED-V", 1000, 4).await;
+    let query = "query($id: ID!) { product(id: $id) { stock variants { sku stock price { amountMinor } } } }";
+    let read = || async {
+        let before = app.statements();
+        let body = app.graphql(query, json!({ "id": id })).await;
+        assert!(body["errors"].is_null(), "{body}");
+        (body["data"]["product"].clone(), app.statements() - before)
+    };
+
+    let (first, _) = read().await;
+    let (second, statements) = read().await;
+    app.graphql_as(
+        &admin,
+        "mutation($id: ID!) { adjustVariantStock(variantId: $id, delta: -1, reason: \"broken\") { stock } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let (after_stock, statements_after_stock) = read().await;
+    app.graphql_as(
+        &admin,
+        "mutation($id: ID!) { updateVariant(id: $id, input: { priceMinor: 800 }) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let (after_price, _) = read().await;
+
+    assert_eq!(first, second);
+    assert_eq!(second["variants"][0]["stock"], 4);
+    assert_eq!(statements, 1, "only the version and stock are read");
+    assert_eq!(
+        (&after_stock["stock"], &after_stock["variants"][0]["stock"]),
+        (&json!(3), &json!(3))
+    );
+    assert_eq!(statements_after_stock, 1, "a stock change keeps the cache");
+    assert_eq!(after_price["variants"][0]["price"]["amountMinor"], 800);
+}
+on_both_backends!(
+    cached_variants,
+    variants_are_served_beside_their_product_with_stock_read_fresh
+);

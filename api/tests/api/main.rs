@@ -7,6 +7,7 @@ mod browser;
 mod carts;
 mod catalog;
 mod catalog_cache;
+mod catalog_variants;
 mod cors;
 mod cost;
 mod helpers;

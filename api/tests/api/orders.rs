@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use api::throttle::rules::{Limit, Rate};
 use entity::orders::OrderStatus;
-use entity::tables::{outbox, products};
+use entity::tables::{outbox, product_variants};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use testkit::Backend;
@@ -21,9 +21,11 @@ fn order_input(product: &str, quantity: i32, token: &str, key: &str) -> Value {
     json!({ "input": { "lines": [{ "productId": product, "quantity": quantity }], "paymentToken": token, "idempotencyKey": key } })
 }
 
-async fn stock_of(app: &TestApp, product: &str) -> i32 {
-    let id = uuid::Uuid::parse_str(product).expect("uuid");
-    products::Entity::find_by_id(id)
+/// The stock of a product made by `create_product` (its one variant has
+/// the product's id), or of a variant by its id.
+async fn stock_of(app: &TestApp, product_or_variant: &str) -> i32 {
+    let id = uuid::Uuid::parse_str(product_or_variant).expect("uuid");
+    product_variants::Entity::find_by_id(id)
         .one(&app.state.db)
         .await
         .expect("query")

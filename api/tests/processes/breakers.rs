@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use entity::jobs::{Job, SettlePayment};
 use entity::notifications::DeliveryStatus;
-use entity::tables::{email_deliveries, orders, outbox, products};
+use entity::tables::{email_deliveries, orders, outbox, product_variants};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::Value;
 use testkit::Session;
@@ -210,12 +210,12 @@ async fn assert_nothing_written(cluster: &Cluster, sku: &str) {
         .await
         .expect("count outbox rows");
     assert_eq!(settlements, 0);
-    let stock = products::Entity::find()
-        .filter(products::Column::Sku.eq(sku))
+    let stock = product_variants::Entity::find()
+        .filter(product_variants::Column::Sku.eq(sku))
         .one(conn)
         .await
-        .expect("read the product")
-        .expect("the product exists")
+        .expect("read the product's variant")
+        .expect("the variant exists")
         .stock;
     assert_eq!(stock, 100);
 }

@@ -3,15 +3,22 @@
 //! A cursor is the sort key of the last row seen plus its id, so the next
 //! page is `WHERE (key, id) > (cursor)` on an index — no OFFSET, stable while
 //! rows are inserted. `id` is a UUID v7 and so orders rows by creation time.
+//!
+//! Prices and stock live on variants: a price range matches a product when
+//! one of its active variants is in range, `inStock` when one of them has
+//! stock (`EXISTS` over `product_variants`, on its product index). Sorting
+//! by price sorts by the product's from price (`products.price_minor`, the
+//! lowest active variant price, kept by `catalog::variants`), so keyset
+//! pages stay on one indexed column.
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SelectStatement};
 use sea_orm::{Condition, PaginatorTrait, QueryOrder, QuerySelect, Select};
 
 use super::{Price, Visibility};
 use crate::error::DomainError;
 use crate::ids::ProductId;
 use crate::pagination::Page;
-use crate::tables::products;
+use crate::tables::{product_variants, products};
 
 /// Text to find in a product's name or description: trimmed, 1 to 100
 /// characters (a blank search is no search).
@@ -42,7 +49,8 @@ pub struct ProductFilter {
     pub search: Option<SearchTerm>,
     pub min_price: Option<Price>,
     pub max_price: Option<Price>,
-    /// `true`: only products with stock; `false`: only sold-out ones.
+    /// `true`: only products with an active variant in stock; `false`:
+    /// only sold-out ones.
     pub in_stock: Option<bool>,
     /// Admins only: `false` lists inactive products. Ignored for customers.
     pub active: Option<bool>,
@@ -118,6 +126,20 @@ fn escape_like(term: &str) -> String {
     out
 }
 
+/// `SELECT 1 FROM product_variants WHERE product_id = products.id AND
+/// active`, for `EXISTS` filters over a product's variants.
+fn active_variants() -> SelectStatement {
+    Query::select()
+        .expr(Expr::val(1))
+        .from(product_variants::Entity)
+        .and_where(
+            Expr::col((product_variants::Entity, product_variants::Column::ProductId))
+                .equals((products::Entity, products::Column::Id)),
+        )
+        .and_where(Expr::col((product_variants::Entity, product_variants::Column::Active)).eq(true))
+        .to_owned()
+}
+
 fn filtered(filter: &ProductFilter, visibility: Visibility) -> Select<products::Entity> {
     let mut query = products::Entity::find();
     let active = match visibility {
@@ -138,16 +160,25 @@ fn filtered(filter: &ProductFilter, visibility: Visibility) -> Select<products::
                 .add(like(products::Column::Description)),
         );
     }
-    if let Some(min) = filter.min_price {
-        query = query.filter(products::Column::PriceMinor.gte(min.minor()));
+    if filter.min_price.is_some() || filter.max_price.is_some() {
+        let mut priced = active_variants();
+        if let Some(min) = filter.min_price {
+            priced.and_where(
+                Expr::col((product_variants::Entity, product_variants::Column::PriceMinor)).gte(min.minor()),
+            );
+        }
+        if let Some(max) = filter.max_price {
+            priced.and_where(
+                Expr::col((product_variants::Entity, product_variants::Column::PriceMinor)).lte(max.minor()),
+            );
+        }
+        query = query.filter(Expr::exists(priced));
     }
-    if let Some(max) = filter.max_price {
-        query = query.filter(products::Column::PriceMinor.lte(max.minor()));
-    }
-    match filter.in_stock {
-        Some(true) => query = query.filter(products::Column::Stock.gt(0)),
-        Some(false) => query = query.filter(products::Column::Stock.eq(0)),
-        None => {}
+    if let Some(in_stock) = filter.in_stock {
+        let mut stocked = active_variants();
+        stocked.and_where(Expr::col((product_variants::Entity, product_variants::Column::Stock)).gt(0));
+        let exists = Expr::exists(stocked);
+        query = query.filter(if in_stock { exists } else { exists.not() });
     }
     query
 }

@@ -3,9 +3,11 @@
 //! Layout:
 //! - this module: [`Quantity`], [`Sku`], [`Slug`], [`NewProduct`], [`ProductPatch`],
 //!   creating, updating and finding products;
-//! - [`stock`]: reserve, return and adjust stock (one movement row per change);
+//! - [`stock`]: reserve, return and adjust a variant's stock (one movement
+//!   row per change);
 //! - [`listing`]: the keyset-paginated, filtered product list;
-//! - [`variants`]: what a customer buys, and reading variants with their products;
+//! - [`variants`]: what a customer buys: reading variants with their
+//!   products, creating and changing them, the product's from price;
 //! - [`version`]: the catalog version every change of catalog data bumps,
 //!   and the fresh stock a cached read takes beside it.
 //!
@@ -14,19 +16,25 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::QuerySelect;
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
 
 use crate::error::DomainError;
-use crate::ids::{ProductId, StockMovementId, VariantId};
+use crate::ids::{ProductId, VariantId};
 use crate::money::Currency;
-use crate::tables::{product_variants, products, stock_movements};
+use crate::tables::{product_variants, products};
 
 pub mod listing;
 pub mod stock;
 pub mod variants;
 pub mod version;
 
-pub use stock::{AdjustmentReason, StockDelta, StockReason, adjust_stock, reserve_stock, return_stock};
+pub use stock::{
+    AdjustmentReason, StockDelta, StockReason, adjust_stock, adjust_variant_stock, reserve_stock,
+    return_stock,
+};
+pub use variants::{NewVariant, VariantPatch, create_variant, update_variant};
 
 /// The most units one order line may ask for.
 pub const MAX_LINE_QUANTITY: i32 = 1_000;
@@ -156,7 +164,7 @@ impl Price {
     }
 }
 
-/// The most units of one product the shop keeps on hand.
+/// The most units of one variant the shop keeps on hand.
 pub const MAX_STOCK: i32 = 1_000_000;
 
 /// A product to create, parsed from an admin's input.
@@ -234,7 +242,7 @@ impl ProductPatch {
 }
 
 /// Creates a product with one default variant (the product's id, SKU,
-/// price and stock); its opening stock is recorded as a movement, and the
+/// price and stock: stock lives on variants only); its opening stock is recorded as a movement, and the
 /// catalog version goes up. Call inside a transaction.
 ///
 /// # Errors
@@ -253,7 +261,6 @@ pub async fn create_product<C: ConnectionTrait>(
         description: Set(new.description),
         price_minor: Set(new.price.minor()),
         currency: Set(new.currency.code().to_owned()),
-        stock: Set(new.stock),
         active: Set(new.active),
         created_at: Set(now),
         updated_at: Set(now),
@@ -261,7 +268,7 @@ pub async fn create_product<C: ConnectionTrait>(
     .insert(conn)
     .await
     .map_err(|e| DomainError::conflict_if_unique(e, "a product with this sku or slug already exists"))?;
-    product_variants::ActiveModel {
+    let variant = product_variants::ActiveModel {
         id: Set(VariantId(product.id.into_uuid())),
         product_id: Set(product.id),
         sku: Set(product.sku.clone()),
@@ -269,7 +276,7 @@ pub async fn create_product<C: ConnectionTrait>(
         option_values: Set("[]".into()),
         price_minor: Set(product.price_minor),
         currency: Set(product.currency.clone()),
-        stock: Set(product.stock),
+        stock: Set(new.stock),
         weight_grams: Set(0),
         active: Set(product.active),
         position: Set(0),
@@ -279,27 +286,18 @@ pub async fn create_product<C: ConnectionTrait>(
     .insert(conn)
     .await
     .map_err(|e| DomainError::conflict_if_unique(e, "a variant with this sku already exists"))?;
-    if product.stock > 0 {
-        stock_movements::ActiveModel {
-            id: Set(StockMovementId::new()),
-            product_id: Set(product.id),
-            order_id: Set(None),
-            delta: Set(product.stock),
-            stock_after: Set(product.stock),
-            reason: Set("opening stock".into()),
-            created_at: Set(now),
-        }
-        .insert(conn)
-        .await?;
-    }
+    variants::opening_stock(conn, &variant).await?;
     Ok(product)
 }
 
 /// Applies `patch` to a product, and bumps the catalog version. Call
-/// inside a transaction (the two must commit together).
+/// inside a transaction (the two must commit together). A price is the
+/// price of the product's one variant (and so its from price).
 ///
 /// # Errors
-/// [`DomainError::NotFound`] for an unknown product.
+/// [`DomainError::NotFound`] for an unknown product;
+/// [`DomainError::InvalidInput`] on `priceMinor` for a product with several
+/// variants (their prices are set one by one).
 pub async fn update_product<C: ConnectionTrait>(
     conn: &C,
     id: ProductId,
@@ -307,6 +305,33 @@ pub async fn update_product<C: ConnectionTrait>(
 ) -> Result<products::Model, DomainError> {
     fn set<T: Into<sea_orm::Value>>(value: Option<T>) -> sea_orm::ActiveValue<T> {
         value.map_or(NotSet, Set)
+    }
+    if let Some(price) = patch.price {
+        let variants: Vec<VariantId> = product_variants::Entity::find()
+            .select_only()
+            .column(product_variants::Column::Id)
+            .filter(product_variants::Column::ProductId.eq(id))
+            .limit(2)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        match variants.as_slice() {
+            [] => return Err(DomainError::NotFound { entity: "product" }),
+            [only] => {
+                product_variants::Entity::update_many()
+                    .col_expr(product_variants::Column::PriceMinor, Expr::value(price.minor()))
+                    .col_expr(product_variants::Column::UpdatedAt, Expr::value(Utc::now()))
+                    .filter(product_variants::Column::Id.eq(*only))
+                    .exec(conn)
+                    .await?;
+            }
+            _ => {
+                return Err(DomainError::invalid(
+                    "priceMinor",
+                    "the product has several variants: set prices per variant",
+                ));
+            }
+        }
     }
     let change = products::ActiveModel {
         id: Set(id),

@@ -1,5 +1,6 @@
-//! Stock rules. Every stock change is one conditional `UPDATE` plus
-//! one `stock_movements` row, inside the caller's transaction.
+//! Stock rules. Stock lives on variants (`product_variants.stock`); every
+//! stock change is one conditional `UPDATE` of one variant plus one
+//! `stock_movements` row naming it, inside the caller's transaction.
 //!
 //! The `UPDATE … WHERE stock + delta >= 0` is the whole concurrency story: on
 //! PostgreSQL the row lock makes a racing transaction re-check the condition
@@ -7,15 +8,16 @@
 //! write window exists, so stock can never be oversold or go negative (the
 //! CHECK constraint backs this up).
 use chrono::Utc;
+use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 
 use crate::error::DomainError;
-use crate::ids::{OrderId, ProductId, StockMovementId};
-use crate::tables::{products, stock_movements};
+use crate::ids::{OrderId, ProductId, StockMovementId, VariantId};
+use crate::tables::{product_variants, products, stock_movements};
 
 use super::Quantity;
+use super::variants::VariantOf;
 
 /// Why stock changed; stored on the movement row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,20 +40,21 @@ impl StockReason {
     }
 }
 
-/// Takes `quantity` units of an active product for an order.
+/// Takes `quantity` units of an active variant of an active product for an
+/// order.
 ///
 /// # Errors
 /// [`DomainError::OutOfStock`] when fewer units are on hand,
-/// [`DomainError::NotFound`] for an unknown or inactive product.
+/// [`DomainError::NotFound`] for an unknown or inactive variant or product.
 pub async fn reserve_stock<C: ConnectionTrait>(
     conn: &C,
-    product_id: ProductId,
+    variant_id: VariantId,
     quantity: Quantity,
     order_id: OrderId,
-) -> Result<products::Model, DomainError> {
+) -> Result<product_variants::Model, DomainError> {
     change_stock(
         conn,
-        product_id,
+        variant_id,
         -quantity.get(),
         &StockReason::OrderReserved(order_id),
         true,
@@ -59,19 +62,20 @@ pub async fn reserve_stock<C: ConnectionTrait>(
     .await
 }
 
-/// Gives back `quantity` units an order had reserved (active or not).
+/// Gives back `quantity` units of a variant an order had reserved (active
+/// or not).
 ///
 /// # Errors
-/// [`DomainError::NotFound`] for an unknown product.
+/// [`DomainError::NotFound`] for an unknown variant.
 pub async fn return_stock<C: ConnectionTrait>(
     conn: &C,
-    product_id: ProductId,
+    variant_id: VariantId,
     quantity: Quantity,
     order_id: OrderId,
-) -> Result<products::Model, DomainError> {
+) -> Result<product_variants::Model, DomainError> {
     change_stock(
         conn,
-        product_id,
+        variant_id,
         quantity.get(),
         &StockReason::OrderReturned(order_id),
         false,
@@ -115,20 +119,21 @@ impl AdjustmentReason {
     }
 }
 
-/// An admin's stock adjustment by `delta`, recording `reason`.
+/// An admin's stock adjustment of one variant by `delta`, recording
+/// `reason`. Stock is not catalog data: the catalog version stays.
 ///
 /// # Errors
 /// [`DomainError::OutOfStock`] when the result would be below zero,
-/// [`DomainError::NotFound`] for an unknown product.
-pub async fn adjust_stock<C: ConnectionTrait>(
+/// [`DomainError::NotFound`] for an unknown variant.
+pub async fn adjust_variant_stock<C: ConnectionTrait>(
     conn: &C,
-    product_id: ProductId,
+    variant_id: VariantId,
     delta: StockDelta,
     reason: AdjustmentReason,
-) -> Result<products::Model, DomainError> {
+) -> Result<product_variants::Model, DomainError> {
     change_stock(
         conn,
-        product_id,
+        variant_id,
         delta.get(),
         &StockReason::Adjustment(reason.0),
         false,
@@ -136,62 +141,105 @@ pub async fn adjust_stock<C: ConnectionTrait>(
     .await
 }
 
-async fn change_stock<C: ConnectionTrait>(
+/// An admin's stock adjustment of a product that has exactly one variant
+/// (the contract from before variants); returns that variant with its
+/// product.
+///
+/// # Errors
+/// [`DomainError::InvalidInput`] on `productId` when the product has
+/// several variants; as [`adjust_variant_stock`] otherwise.
+pub async fn adjust_stock<C: ConnectionTrait>(
     conn: &C,
     product_id: ProductId,
+    delta: StockDelta,
+    reason: AdjustmentReason,
+) -> Result<VariantOf, DomainError> {
+    let mut found = products::Entity::find_by_id(product_id)
+        .find_with_related(product_variants::Entity)
+        .all(conn)
+        .await?;
+    let Some((product, mut variants)) = found.pop() else {
+        return Err(DomainError::NotFound { entity: "product" });
+    };
+    let (Some(variant), true) = (variants.pop(), variants.is_empty()) else {
+        return Err(DomainError::invalid(
+            "productId",
+            "the product has several variants: adjust stock per variant",
+        ));
+    };
+    let variant = adjust_variant_stock(conn, variant.id, delta, reason).await?;
+    Ok(VariantOf { variant, product })
+}
+
+/// `UPDATE product_variants SET stock = stock + delta WHERE id = ? AND
+/// stock + delta >= 0 [AND active AND its product is active] RETURNING *`,
+/// then the movement row.
+async fn change_stock<C: ConnectionTrait>(
+    conn: &C,
+    variant_id: VariantId,
     delta: i32,
     reason: &StockReason,
     require_active: bool,
-) -> Result<products::Model, DomainError> {
-    let mut update = products::Entity::update_many()
-        .col_expr(
-            products::Column::Stock,
-            Expr::col(products::Column::Stock).add(delta),
-        )
-        .col_expr(products::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(products::Column::Id.eq(product_id))
-        .filter(Expr::col(products::Column::Stock).add(delta).gte(0));
+) -> Result<product_variants::Model, DomainError> {
+    use product_variants::Column;
+    let mut update = product_variants::Entity::update_many()
+        .col_expr(Column::Stock, Expr::col(Column::Stock).add(delta))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(variant_id))
+        .filter(Expr::col(Column::Stock).add(delta).gte(0));
     if require_active {
-        update = update.filter(products::Column::Active.eq(true));
+        let product_active = Query::select()
+            .expr(Expr::val(1))
+            .from(products::Entity)
+            .and_where(
+                Expr::col((products::Entity, products::Column::Id))
+                    .equals((product_variants::Entity, Column::ProductId)),
+            )
+            .and_where(Expr::col((products::Entity, products::Column::Active)).eq(true))
+            .to_owned();
+        update = update
+            .filter(Column::Active.eq(true))
+            .filter(Expr::exists(product_active));
     }
-    let Some(product) = update.exec_with_returning(conn).await?.into_iter().next() else {
-        return Err(why_unchanged(conn, product_id, delta, require_active).await?);
+    let Some(variant) = update.exec_with_returning(conn).await?.into_iter().next() else {
+        return Err(why_unchanged(conn, variant_id, delta, require_active).await?);
     };
     let (reason, order_id) = reason.describe();
     stock_movements::ActiveModel {
         id: Set(StockMovementId::new()),
-        product_id: Set(product_id),
+        product_id: Set(variant.product_id),
+        variant_id: Set(variant.id),
         order_id: Set(order_id),
         delta: Set(delta),
-        stock_after: Set(product.stock),
+        stock_after: Set(variant.stock),
         reason: Set(reason),
         created_at: Set(Utc::now()),
     }
     .insert(conn)
     .await?;
-    Ok(product)
+    Ok(variant)
 }
 
 /// Explains why the conditional update matched no row.
 async fn why_unchanged<C: ConnectionTrait>(
     conn: &C,
-    product_id: ProductId,
+    variant_id: VariantId,
     delta: i32,
     require_active: bool,
 ) -> Result<DomainError, DomainError> {
-    let found: Option<(i32, bool)> = products::Entity::find_by_id(product_id)
-        .select_only()
-        .column(products::Column::Stock)
-        .column(products::Column::Active)
-        .into_tuple()
+    let found = product_variants::Entity::find_by_id(variant_id)
+        .find_also_related(products::Entity)
         .one(conn)
         .await?;
     Ok(match found {
-        Some((stock, active)) if active || !require_active => DomainError::OutOfStock {
-            product_id,
+        Some((_, Some(product))) if require_active && !product.active => {
+            DomainError::NotFound { entity: "product" }
+        }
+        Some((variant, Some(_))) if variant.active || !require_active => DomainError::OutOfStock {
+            product_id: variant.product_id,
             requested: -delta,
-            available: stock,
+            available: variant.stock,
         },
-        _ => DomainError::NotFound { entity: "product" },
+        _ => DomainError::NotFound { entity: "variant" },
     })
 }

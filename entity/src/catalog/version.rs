@@ -3,7 +3,8 @@
 //! description, price or active flag changed), so a reader that sees
 //! version `v` knows every change committed before it read `v`.
 //!
-//! Stock is not counted: it changes with every order, and a counter bumped
+//! A new variant, or a variant's title, price, weight or active flag
+//! changed, counts too. Stock is not counted: it changes with every order, and a counter bumped
 //! by every order would both serialise orders on its row and make a cache
 //! keyed by it miss on every read. Readers take stock fresh instead, in the
 //! same statement that reads the version ([`freshness`]).
@@ -13,8 +14,8 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::error::DomainError;
-use crate::ids::ProductId;
-use crate::tables::products;
+use crate::ids::{ProductId, VariantId};
+use crate::tables::product_variants;
 
 /// The one row of `catalog_version`.
 const ROW: i32 = 1;
@@ -49,8 +50,11 @@ pub async fn bump<C: ConnectionTrait>(conn: &C) -> Result<(), DomainError> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Freshness {
     pub version: i64,
-    /// Stock by product; a product that does not exist is absent.
+    /// Stock by product, the sum over its active variants; a product that
+    /// does not exist is absent.
     pub stock: HashMap<ProductId, i32>,
+    /// Stock by variant, for every variant of those products.
+    pub variant_stock: HashMap<VariantId, i32>,
 }
 
 /// The catalog version and the current stock of `ids`, read after the call
@@ -63,20 +67,23 @@ pub async fn freshness<C: ConnectionTrait>(conn: &C, ids: &[ProductId]) -> Resul
     let mut fresh = Freshness::default();
     let mut chunks = ids.chunks(IDS_PER_STATEMENT);
     let first = chunks.next().unwrap_or_default();
-    fresh.version = read(conn, first, &mut fresh.stock).await?;
+    fresh.version = read(conn, first, &mut fresh).await?;
     for chunk in chunks {
-        read(conn, chunk, &mut fresh.stock).await?;
+        read(conn, chunk, &mut fresh).await?;
     }
     Ok(fresh)
 }
 
-/// `SELECT v.version, p.id, p.stock FROM catalog_version v LEFT JOIN
-/// products p ON p.id IN (…) WHERE v.id = 1`: one row even when no product
-/// matches. Adds the stock found to `stock`; returns the version.
+/// `SELECT c.version, v.id, v.product_id, v.stock, v.active FROM catalog_version c
+/// LEFT JOIN product_variants v ON v.product_id IN (…) WHERE c.id = 1`: one
+/// row even when no product matches, else one per variant. Adds each
+/// product's stock (its active variants' sum) and each variant's to
+/// `fresh`; returns the version. Every product has a variant, so every product asked for that
+/// exists is in `stock`.
 async fn read<C: ConnectionTrait>(
     conn: &C,
     ids: &[ProductId],
-    stock: &mut HashMap<ProductId, i32>,
+    fresh: &mut Freshness,
 ) -> Result<i64, DomainError> {
     let version = (table(), Alias::new("version"));
     let mut query = Query::select();
@@ -86,12 +93,18 @@ async fn read<C: ConnectionTrait>(
         .and_where(Expr::col((table(), Alias::new("id"))).eq(ROW));
     if !ids.is_empty() {
         query
-            .column((products::Entity, products::Column::Id))
-            .column((products::Entity, products::Column::Stock))
+            .expr_as(
+                Expr::col((product_variants::Entity, product_variants::Column::Id)),
+                Alias::new("variant_id"),
+            )
+            .column((product_variants::Entity, product_variants::Column::ProductId))
+            .column((product_variants::Entity, product_variants::Column::Stock))
+            .column((product_variants::Entity, product_variants::Column::Active))
             .join(
                 JoinType::LeftJoin,
-                products::Entity,
-                Expr::col((products::Entity, products::Column::Id)).is_in(ids.iter().copied()),
+                product_variants::Entity,
+                Expr::col((product_variants::Entity, product_variants::Column::ProductId))
+                    .is_in(ids.iter().copied()),
             );
     }
     let rows = conn.query_all(&query).await?;
@@ -101,10 +114,13 @@ async fn read<C: ConnectionTrait>(
     let version: i64 = first.try_get("", "version")?;
     if !ids.is_empty() {
         for row in &rows {
-            let id: Option<ProductId> = row.try_get("", "id")?;
+            let variant: Option<VariantId> = row.try_get("", "variant_id")?;
+            let id: Option<ProductId> = row.try_get("", "product_id")?;
             let units: Option<i32> = row.try_get("", "stock")?;
-            if let (Some(id), Some(units)) = (id, units) {
-                stock.insert(id, units);
+            let active: Option<bool> = row.try_get("", "active")?;
+            if let (Some(variant), Some(id), Some(units), Some(active)) = (variant, id, units, active) {
+                *fresh.stock.entry(id).or_default() += if active { units } else { 0 };
+                fresh.variant_stock.insert(variant, units);
             }
         }
     }

@@ -32,8 +32,9 @@ pub(crate) enum Departure {
 }
 
 /// What every order that leaves goes through, inside the caller's
-/// transaction (after its status change): each line's stock goes back, a
-/// discount code it used gets that use back, and the customer is emailed why.
+/// transaction (after its status change): each line's units go back to
+/// the variant it bought, a discount code it used gets that use back, and
+/// the customer is emailed why.
 pub(crate) async fn leave<C: ConnectionTrait>(
     conn: &C,
     order: &orders::Model,
@@ -45,7 +46,7 @@ pub(crate) async fn leave<C: ConnectionTrait>(
         .all(conn)
         .await?;
     for line in &lines {
-        return_stock(conn, line.product_id, Quantity::parse(line.quantity)?, order.id).await?;
+        return_stock(conn, line.variant_id, Quantity::parse(line.quantity)?, order.id).await?;
     }
     crate::discounts::release(conn, order.id).await?;
     let (dedupe_key, message) = match departure {

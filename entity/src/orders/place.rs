@@ -11,15 +11,18 @@
 //! Every statement is a round trip that 64 concurrent customers queue for
 //! (`bench/orders.sh`), so an order costs as few as its rules allow: one
 //! read for the customer's address and an earlier order with the key, one
-//! for the prices; in the transaction the order (which also reads the
-//! transaction id the commit needs), the payment, its two jobs, then per
-//! product one conditional `UPDATE` of stock and its movement, all lines
-//! in one `INSERT`, and COMMIT. Stock is reserved last, in product id
-//! order: a product's row stays locked only for the end of the transaction,
-//! and two orders sharing products lock them in the same order (they wait
-//! for each other; they never deadlock).
-use std::collections::HashMap;
-
+//! for the variants and their prices; in the transaction the order (which
+//! also reads the transaction id the commit needs), the payment, its two
+//! jobs, then per variant one conditional `UPDATE` of stock and its
+//! movement, all lines in one `INSERT`, and COMMIT. Stock is reserved last,
+//! in variant id order: a variant's row stays locked only for the end of
+//! the transaction, and two orders sharing variants lock them in the same
+//! order (they wait for each other; they never deadlock).
+//!
+//! A line names a variant, or a product with exactly one active variant
+//! (the contract from before variants); lines of the same variant merge.
+//! Each order line snapshots the product name, the variant's id, SKU and
+//! title, and its unit price.
 use chrono::Utc;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Alias, Condition, ExprTrait, JoinType, Query};
@@ -29,15 +32,16 @@ use sea_orm::{
 
 use super::OrderStatus;
 use crate::accounts::Email;
+use crate::catalog::variants::VariantOf;
 use crate::catalog::{Quantity, reserve_stock};
 use crate::db::begin_write;
 use crate::error::{DomainError, is_unique_violation};
-use crate::ids::{OrderId, OrderLineId, PaymentId, ProductId, UserId};
+use crate::ids::{OrderId, OrderLineId, PaymentId, ProductId, UserId, VariantId};
 use crate::jobs::{EmailMessage, SettlePayment};
 use crate::money::{Currency, Money};
 use crate::payments::{GatewayError, PaymentGateway, PaymentStatus, PaymentToken};
 use crate::pricing::TaxMode;
-use crate::tables::{order_lines, orders, payments, products, users};
+use crate::tables::{order_lines, orders, payments, product_variants, products, users};
 
 /// The most lines one order may have.
 pub const MAX_LINES: usize = 50;
@@ -60,10 +64,21 @@ impl IdempotencyKey {
     }
 }
 
+/// One line as a customer asks for it: a variant of a product, or a
+/// product that has exactly one active variant (`variant_id` left out, the
+/// contract from before variants).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderLineRequest {
     pub product_id: ProductId,
+    pub variant_id: Option<VariantId>,
     pub quantity: Quantity,
+}
+
+/// A line with the variant it buys, as quoted.
+#[derive(Debug, Clone)]
+struct PricedLine {
+    item: VariantOf,
+    quantity: Quantity,
 }
 
 #[derive(Debug, Clone)]
@@ -79,29 +94,68 @@ pub struct PlacedOrder {
     pub order: orders::Model,
     /// `false` when an earlier call with the same key had placed it.
     pub created: bool,
-    /// The products whose stock this call reserved, as its commit left
-    /// them (stock included), in product id order; empty when `created` is
-    /// false. What a catalog cache learns from an order, after the commit.
-    pub reserved: Vec<products::Model>,
+    /// The variants whose stock this call reserved, as its commit left
+    /// them (stock included), in variant id order; empty when `created` is
+    /// false.
+    pub reserved: Vec<product_variants::Model>,
 }
 
-/// Merges repeated products into one line each, keeping first-seen order.
-fn merged_lines(lines: &[OrderLineRequest]) -> Result<Vec<OrderLineRequest>, DomainError> {
+/// Checks the number of lines (before they are merged).
+fn line_count(lines: &[OrderLineRequest]) -> Result<(), DomainError> {
     if lines.is_empty() || lines.len() > MAX_LINES {
         return Err(DomainError::invalid(
             "lines",
             format!("must have 1 to {MAX_LINES} lines"),
         ));
     }
-    let mut merged: Vec<OrderLineRequest> = Vec::with_capacity(lines.len());
+    Ok(())
+}
+
+/// Merges lines that buy the same variant into one each, keeping
+/// first-seen order.
+fn merged_lines(lines: Vec<PricedLine>) -> Result<Vec<PricedLine>, DomainError> {
+    let mut merged: Vec<PricedLine> = Vec::with_capacity(lines.len());
     for line in lines {
-        if let Some(existing) = merged.iter_mut().find(|l| l.product_id == line.product_id) {
+        if let Some(existing) = merged
+            .iter_mut()
+            .find(|l| l.item.variant.id == line.item.variant.id)
+        {
             existing.quantity = Quantity::parse(existing.quantity.get() + line.quantity.get())?;
         } else {
-            merged.push(*line);
+            merged.push(line);
         }
     }
     Ok(merged)
+}
+
+/// The variant a line buys, among `found` (variants with their products).
+///
+/// # Errors
+/// [`DomainError::NotFound`] for an unknown or inactive product or variant,
+/// or a variant of another product; [`DomainError::InvalidInput`] on
+/// `variantId` for a product with several active variants and no variant
+/// named.
+fn resolve(line: &OrderLineRequest, found: &[VariantOf]) -> Result<VariantOf, DomainError> {
+    let of_product = || found.iter().filter(|v| v.product.id == line.product_id);
+    let product_active = of_product().next().is_some_and(|v| v.product.active);
+    if !product_active {
+        return Err(DomainError::NotFound { entity: "product" });
+    }
+    if let Some(variant_id) = line.variant_id {
+        return of_product()
+            .find(|v| v.variant.id == variant_id && v.variant.active)
+            .cloned()
+            .ok_or(DomainError::NotFound { entity: "variant" });
+    }
+    let mut buyable = of_product().filter(|v| v.buyable());
+    match (buyable.next(), buyable.next()) {
+        (Some(only), None) => Ok(only.clone()),
+        (None, _) => Err(DomainError::NotFound { entity: "product" }),
+        (Some(_), Some(_)) => Err(DomainError::invalid(
+            "variantId",
+            "the product has several variants: choose a variant",
+        )),
+    }
 }
 
 async fn existing_order(
@@ -155,24 +209,42 @@ async fn customer_and_existing(
     Ok((email, order))
 }
 
-/// The order's total at current prices, all lines in one currency.
+/// Resolves every line to its variant (one statement: the variants named,
+/// and every variant of the products named without one, with their
+/// products), merges lines of the same variant, and prices the order at
+/// current prices, all lines in one currency.
 async fn quote(
     db: &DatabaseConnection,
     lines: &[OrderLineRequest],
-) -> Result<(Money, Vec<products::Model>), DomainError> {
-    let ids: Vec<ProductId> = lines.iter().map(|l| l.product_id).collect();
-    let found = crate::catalog::products_by_ids(db, &ids).await?;
-    let mut priced = Vec::with_capacity(lines.len());
-    for line in lines {
-        match found.get(&line.product_id) {
-            Some(p) if p.active => priced.push(p.clone()),
-            _ => return Err(DomainError::NotFound { entity: "product" }),
-        }
-    }
-    let currency = Currency::parse(&priced[0].currency)?;
+) -> Result<(Money, Vec<PricedLine>), DomainError> {
+    let named: Vec<VariantId> = lines.iter().filter_map(|l| l.variant_id).collect();
+    let whole: Vec<ProductId> = lines.iter().map(|l| l.product_id).collect();
+    let found: Vec<VariantOf> = product_variants::Entity::find()
+        .filter(
+            Condition::any()
+                .add(product_variants::Column::Id.is_in(named))
+                .add(product_variants::Column::ProductId.is_in(whole)),
+        )
+        .find_also_related(products::Entity)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(variant, product)| product.map(|product| VariantOf { variant, product }))
+        .collect();
+    let resolved = lines
+        .iter()
+        .map(|line| {
+            Ok(PricedLine {
+                item: resolve(line, &found)?,
+                quantity: line.quantity,
+            })
+        })
+        .collect::<Result<Vec<_>, DomainError>>()?;
+    let priced = merged_lines(resolved)?;
+    let currency = Currency::parse(&priced[0].item.variant.currency)?;
     let mut total = Money::zero(currency);
-    for (line, product) in lines.iter().zip(&priced) {
-        let unit = Money::from_parts(product.price_minor, &product.currency)?;
+    for line in &priced {
+        let unit = Money::from_parts(line.item.variant.price_minor, &line.item.variant.currency)?;
         total = total
             .checked_add(unit.checked_mul(i64::from(line.quantity.get()))?)
             .map_err(|_| DomainError::invalid("lines", "all products of an order must be in one currency"))?;
@@ -212,7 +284,7 @@ pub async fn place_order(
     request: OrderRequest,
     request_id: Option<String>,
 ) -> Result<PlacedOrder, DomainError> {
-    let lines = merged_lines(&request.lines)?;
+    line_count(&request.lines)?;
     let (email, existing) = customer_and_existing(db, user_id, &request.idempotency_key).await?;
     if let Some(order) = existing {
         return Ok(PlacedOrder {
@@ -221,7 +293,7 @@ pub async fn place_order(
             reserved: Vec::new(),
         });
     }
-    let (total, quoted) = quote(db, &lines).await?;
+    let (total, lines) = quote(db, &request.lines).await?;
     let authorization = gateway
         .authorize(&request.payment_token, total)
         .await
@@ -234,7 +306,6 @@ pub async fn place_order(
             email,
             request: &request,
             lines: &lines,
-            quoted: &quoted,
             total,
             authorization: &authorization,
         },
@@ -292,9 +363,8 @@ struct NewOrder<'a> {
     /// Where the confirmation goes.
     email: Email,
     request: &'a OrderRequest,
-    lines: &'a [OrderLineRequest],
-    /// Each line's product as quoted (same order as `lines`).
-    quoted: &'a [products::Model],
+    /// One per variant, each with its variant and product as quoted.
+    lines: &'a [PricedLine],
     total: Money,
     authorization: &'a str,
 }
@@ -303,7 +373,7 @@ async fn write_order(
     db: &DatabaseConnection,
     new: &NewOrder<'_>,
     request_id: Option<String>,
-) -> Result<(orders::Model, Vec<products::Model>), WriteError> {
+) -> Result<(orders::Model, Vec<product_variants::Model>), WriteError> {
     let txn = begin_write(db).await?;
     let now = Utc::now();
     // The order row first: a concurrent call with the same key waits here
@@ -363,18 +433,20 @@ async fn write_order(
         request_id,
     )
     .await?;
-    let reserved = reserve_lines(&txn, order.id, new.lines, new.quoted).await?;
-    let by_id: HashMap<ProductId, &products::Model> = reserved.iter().map(|p| (p.id, p)).collect();
+    let reserved = reserve_lines(&txn, order.id, new.lines).await?;
     order_lines::Entity::insert_many(new.lines.iter().map(|line| {
-        let product = by_id[&line.product_id];
+        let VariantOf { variant, product } = &line.item;
         order_lines::ActiveModel {
             id: Set(OrderLineId::new()),
             order_id: Set(order.id),
             product_id: Set(product.id),
             product_name: Set(product.name.clone()),
+            variant_id: Set(variant.id),
+            sku: Set(variant.sku.clone()),
+            variant_title: Set(variant.title.clone()),
             quantity: Set(line.quantity.get()),
-            unit_price_minor: Set(product.price_minor),
-            currency: Set(product.currency.clone()),
+            unit_price_minor: Set(variant.price_minor),
+            currency: Set(variant.currency.clone()),
         }
     }))
     .exec_without_returning(&txn)
@@ -421,26 +493,26 @@ async fn insert_order(
     Ok((model, txid))
 }
 
-/// Reserves every line's units (one conditional `UPDATE` each, in product
+/// Reserves every line's units (one conditional `UPDATE` each, in variant
 /// id order), and checks that no price changed since the quote. Returns
-/// the products as reserved, in product id order.
+/// the variants as reserved, in variant id order.
 async fn reserve_lines(
     txn: &DatabaseTransaction,
     order_id: OrderId,
-    lines: &[OrderLineRequest],
-    quoted: &[products::Model],
-) -> Result<Vec<products::Model>, WriteError> {
-    let mut by_product: Vec<(&OrderLineRequest, &products::Model)> = lines.iter().zip(quoted).collect();
-    by_product.sort_by_key(|(line, _)| line.product_id);
-    let mut reserved = Vec::with_capacity(by_product.len());
-    for (line, quoted) in by_product {
-        let product = reserve_stock(txn, line.product_id, line.quantity, order_id).await?;
-        if product.price_minor != quoted.price_minor || product.currency != quoted.currency {
+    lines: &[PricedLine],
+) -> Result<Vec<product_variants::Model>, WriteError> {
+    let mut by_variant: Vec<&PricedLine> = lines.iter().collect();
+    by_variant.sort_by_key(|line| line.item.variant.id);
+    let mut reserved = Vec::with_capacity(by_variant.len());
+    for line in by_variant {
+        let quoted = &line.item.variant;
+        let variant = reserve_stock(txn, quoted.id, line.quantity, order_id).await?;
+        if variant.price_minor != quoted.price_minor || variant.currency != quoted.currency {
             return Err(
                 DomainError::Conflict("a price changed while the order was placed; retry".into()).into(),
             );
         }
-        reserved.push(product);
+        reserved.push(variant);
     }
     Ok(reserved)
 }
@@ -449,22 +521,97 @@ async fn reserve_lines(
 mod tests {
     use super::*;
 
-    fn line(id: u128, qty: i32) -> OrderLineRequest {
+    fn found(product: u128, variants: &[(u128, bool)]) -> Vec<VariantOf> {
+        let now = chrono::Utc::now();
+        let product = products::Model {
+            id: ProductId(Uuid::from_u128(product)),
+            sku: "P".into(),
+            slug: "p".into(),
+            name: "P".into(),
+            description: String::new(),
+            price_minor: 100,
+            currency: "EUR".into(),
+            active: true,
+            created_at: now,
+            updated_at: now,
+        };
+        variants
+            .iter()
+            .map(|&(id, active)| VariantOf {
+                variant: product_variants::Model {
+                    id: VariantId(Uuid::from_u128(id)),
+                    product_id: product.id,
+                    sku: format!("V{id}"),
+                    title: "V".into(),
+                    option_values: "[]".into(),
+                    price_minor: 100,
+                    currency: "EUR".into(),
+                    stock: 5,
+                    weight_grams: 0,
+                    active,
+                    position: 0,
+                    created_at: now,
+                    updated_at: now,
+                },
+                product: product.clone(),
+            })
+            .collect()
+    }
+
+    fn line(product: u128, variant: Option<u128>, qty: i32) -> OrderLineRequest {
         OrderLineRequest {
-            product_id: ProductId(Uuid::from_u128(id)),
+            product_id: ProductId(Uuid::from_u128(product)),
+            variant_id: variant.map(|v| VariantId(Uuid::from_u128(v))),
             quantity: Quantity::parse(qty).expect("qty"),
         }
     }
 
     #[test]
-    fn repeated_products_merge_into_one_line() {
-        let merged = merged_lines(&[line(1, 2), line(2, 1), line(1, 3)]).expect("valid");
-        assert_eq!(merged, vec![line(1, 5), line(2, 1)]);
-        assert!(merged_lines(&[]).is_err());
+    fn a_line_without_a_variant_needs_a_product_with_one_active_variant() {
+        let single = found(1, &[(11, true), (12, false)]);
+        let picked = resolve(&line(1, None, 1), &single).expect("one active variant");
+        assert_eq!(picked.variant.id, VariantId(Uuid::from_u128(11)));
+        let several = found(2, &[(21, true), (22, true)]);
+        assert!(matches!(
+            resolve(&line(2, None, 1), &several),
+            Err(DomainError::InvalidInput {
+                field: "variantId",
+                ..
+            })
+        ));
+        assert!(resolve(&line(2, Some(22), 1), &several).is_ok());
+        assert!(matches!(
+            resolve(&line(1, Some(12), 1), &single),
+            Err(DomainError::NotFound { entity: "variant" })
+        ));
         assert!(
-            merged_lines(&[line(1, 600), line(1, 600)]).is_err(),
+            matches!(
+                resolve(&line(1, Some(21), 1), &[single, several].concat()),
+                Err(DomainError::NotFound { .. })
+            ),
+            "a variant of another product"
+        );
+        assert!(matches!(
+            resolve(&line(3, None, 1), &[]),
+            Err(DomainError::NotFound { entity: "product" })
+        ));
+    }
+
+    #[test]
+    fn lines_of_one_variant_merge_into_one() {
+        let items = found(1, &[(11, true), (12, true)]);
+        let priced = |i: usize, qty: i32| PricedLine {
+            item: items[i].clone(),
+            quantity: Quantity::parse(qty).expect("qty"),
+        };
+        let merged = merged_lines(vec![priced(0, 2), priced(1, 1), priced(0, 3)]).expect("valid");
+        let quantities: Vec<i32> = merged.iter().map(|l| l.quantity.get()).collect();
+        assert_eq!(quantities, vec![5, 1]);
+        assert!(
+            merged_lines(vec![priced(0, 600), priced(0, 600)]).is_err(),
             "merged quantity is still capped"
         );
+        assert!(line_count(&[]).is_err());
     }
 
     #[test]

@@ -133,7 +133,7 @@ pub async fn request_refund<C: ConnectionTrait>(
         .insert(conn)
         .await?;
         if restock {
-            return_stock(conn, line.product_id, *quantity, order.id).await?;
+            return_stock(conn, line.variant_id, *quantity, order.id).await?;
         }
     }
     crate::outbox::enqueue(

@@ -1,8 +1,9 @@
 use sea_orm::entity::prelude::*;
 
-use crate::ids::{OrderId, OrderLineId, ProductId};
+use crate::ids::{OrderId, OrderLineId, ProductId, VariantId};
 
-/// A line of an order with its price and name snapshotted at order time.
+/// A line of an order with its price, product name, variant SKU and title
+/// snapshotted at order time.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "order_lines")]
 pub struct Model {
@@ -11,6 +12,10 @@ pub struct Model {
     pub order_id: OrderId,
     pub product_id: ProductId,
     pub product_name: String,
+    /// The variant bought, and its SKU and title as they were then.
+    pub variant_id: VariantId,
+    pub sku: String,
+    pub variant_title: String,
     pub quantity: i32,
     pub unit_price_minor: i64,
     pub currency: String,

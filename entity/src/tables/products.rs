@@ -2,6 +2,9 @@ use sea_orm::entity::prelude::*;
 
 use crate::ids::ProductId;
 
+/// A product's catalog data. Stock is not here: it lives on its variants
+/// (`product_variants`); `price_minor` is the product's "from price", the
+/// lowest price among its active variants, kept by `entity::catalog`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "products")]
 pub struct Model {
@@ -13,7 +16,6 @@ pub struct Model {
     pub description: String,
     pub price_minor: i64,
     pub currency: String,
-    pub stock: i32,
     pub active: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
@@ -25,6 +27,14 @@ pub enum Relation {
     StockMovements,
     #[sea_orm(has_many = "super::order_lines::Entity")]
     OrderLines,
+    #[sea_orm(has_many = "super::product_variants::Entity")]
+    Variants,
+}
+
+impl Related<super::product_variants::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Variants.def()
+    }
 }
 
 impl Related<super::stock_movements::Entity> for Entity {

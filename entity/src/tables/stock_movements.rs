@@ -1,15 +1,17 @@
 use sea_orm::entity::prelude::*;
 
-use crate::ids::{OrderId, ProductId, StockMovementId};
+use crate::ids::{OrderId, ProductId, StockMovementId, VariantId};
 
 /// One row per stock change: who changed it (`reason`, `order_id`), by how
-/// much, and what the stock was after.
+/// much, and what the variant's stock was after.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "stock_movements")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: StockMovementId,
     pub product_id: ProductId,
+    /// The variant whose stock changed (stock lives on variants).
+    pub variant_id: VariantId,
     pub order_id: Option<OrderId>,
     pub delta: i32,
     pub stock_after: i32,

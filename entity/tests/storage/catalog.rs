@@ -4,13 +4,13 @@ use entity::DomainError;
 use entity::catalog::{AdjustmentReason, Quantity, StockDelta, adjust_stock, reserve_stock, return_stock};
 use entity::db::begin_write;
 use entity::ids::{ProductId, UserId};
-use entity::tables::{products, stock_movements};
+use entity::tables::stock_movements;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait};
 use testkit::{Backend, TestDb};
 
 use entity::orders::OrderStatus;
 
-use crate::helpers::{insert_order, insert_product, insert_user};
+use crate::helpers::{insert_order, insert_product, insert_user, variant_of, variant_stock};
 use testkit::on_both_backends;
 
 fn qty(n: i32) -> Quantity {
@@ -35,24 +35,20 @@ async fn reserve_in_own_transaction(
 ) -> Result<i32, DomainError> {
     let txn = begin_write(&db.conn).await?;
     let order = insert_order(&txn, user_id, OrderStatus::PendingPayment).await;
-    let product = reserve_stock(&txn, product_id, qty(quantity), order.id).await?;
+    let product = reserve_stock(&txn, variant_of(product_id), qty(quantity), order.id).await?;
     txn.commit().await?;
     Ok(product.stock)
 }
 
 async fn stock_and_movements(db: &TestDb, product_id: ProductId) -> (i32, Vec<stock_movements::Model>) {
-    let product = products::Entity::find_by_id(product_id)
-        .one(&db.conn)
-        .await
-        .expect("query")
-        .expect("exists");
+    let stock = variant_stock(&db.conn, variant_of(product_id)).await;
     let movements = stock_movements::Entity::find()
         .filter(stock_movements::Column::ProductId.eq(product_id))
         .order_by_asc(stock_movements::Column::Id)
         .all(&db.conn)
         .await
         .expect("query movements");
-    (product.stock, movements)
+    (stock, movements)
 }
 
 /// Runs `quantities.len()` reservations at once and returns each outcome.
@@ -160,12 +156,12 @@ async fn reservations_respect_existence_and_activity(backend: Backend) {
     let user = insert_user(&db.conn, "buyer@example.com").await;
     let order = insert_order(&db.conn, user.id, OrderStatus::PendingPayment).await;
 
-    let unknown = reserve_stock(&db.conn, ProductId::new(), qty(1), order.id).await;
+    let unknown = reserve_stock(&db.conn, variant_of(ProductId::new()), qty(1), order.id).await;
     assert!(matches!(
         unknown,
-        Err(DomainError::NotFound { entity: "product" })
+        Err(DomainError::NotFound { entity: "variant" })
     ));
-    let hidden = reserve_stock(&db.conn, inactive.id, qty(1), order.id).await;
+    let hidden = reserve_stock(&db.conn, variant_of(inactive.id), qty(1), order.id).await;
     assert!(
         matches!(hidden, Err(DomainError::NotFound { entity: "product" })),
         "inactive products cannot be ordered"
@@ -187,14 +183,14 @@ async fn returns_and_adjustments_are_recorded(backend: Backend) {
         .id;
 
     assert_eq!(
-        reserve_stock(&db.conn, product.id, qty(2), order)
+        reserve_stock(&db.conn, variant_of(product.id), qty(2), order)
             .await
             .expect("reserve")
             .stock,
         0
     );
     assert_eq!(
-        return_stock(&db.conn, product.id, qty(2), order)
+        return_stock(&db.conn, variant_of(product.id), qty(2), order)
             .await
             .expect("return")
             .stock,
@@ -204,6 +200,7 @@ async fn returns_and_adjustments_are_recorded(backend: Backend) {
         adjust_stock(&db.conn, product.id, delta(10), reason("delivery"))
             .await
             .expect("restock")
+            .variant
             .stock,
         12
     );
@@ -257,10 +254,10 @@ async fn a_failed_line_rolls_back_the_whole_transaction(backend: Backend) {
 
     let txn = begin_write(&db.conn).await.expect("begin");
     let order = insert_order(&txn, user.id, OrderStatus::PendingPayment).await.id;
-    reserve_stock(&txn, plenty.id, qty(3), order)
+    reserve_stock(&txn, variant_of(plenty.id), qty(3), order)
         .await
         .expect("first line fits");
-    let second = reserve_stock(&txn, scarce.id, qty(2), order).await;
+    let second = reserve_stock(&txn, variant_of(scarce.id), qty(2), order).await;
     assert!(matches!(second, Err(DomainError::OutOfStock { .. })));
     txn.rollback().await.expect("rollback");
 

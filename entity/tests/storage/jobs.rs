@@ -69,6 +69,7 @@ async fn placed_order(db: &TestDb, gateway: &dyn PaymentGateway, token: &str) ->
     let request = OrderRequest {
         lines: vec![OrderLineRequest {
             product_id: product.id,
+            variant_id: None,
             quantity: Quantity::parse(2).expect("qty"),
         }],
         payment_token: PaymentToken::parse(token).expect("token"),
@@ -113,17 +114,13 @@ async fn state(db: &TestDb, placed: &Placed) -> (OrderStatus, PaymentStatus, i32
         .await
         .expect("q")
         .expect("payment");
-    let product = products::Entity::find_by_id(placed.product.id)
-        .one(&db.conn)
-        .await
-        .expect("q")
-        .expect("product");
+    let stock = crate::helpers::variant_stock(&db.conn, crate::helpers::variant_of(placed.product.id)).await;
     (
         order.status,
         payment.status,
         payment.attempts,
         payment.last_error,
-        product.stock,
+        stock,
     )
 }
 

@@ -14,3 +14,4 @@ mod orders;
 mod outbox;
 mod refunds;
 mod shipping;
+mod variants;

@@ -2,7 +2,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::ConnectionTrait;
 use testkit::{Backend, TestDb};
 
-use crate::helpers::{insert_order, insert_product, insert_user};
+use crate::helpers::{insert_order, insert_product, insert_user, variant_of, variant_stock};
 use testkit::on_both_backends;
 
 const TABLES: &[&str] = &[
@@ -90,8 +90,9 @@ async fn constraints_reject_bad_rows(backend: Backend) {
     let order = insert_order(&db.conn, user.id, OrderStatus::PendingPayment).await;
     let this_product = || products::Entity::update_many().filter(products::Column::Id.eq(product.id));
 
-    let negative_stock = this_product()
-        .col_expr(products::Column::Stock, Expr::value(-1))
+    let negative_stock = entity::tables::product_variants::Entity::update_many()
+        .col_expr(entity::tables::product_variants::Column::Stock, Expr::value(-1))
+        .filter(entity::tables::product_variants::Column::ProductId.eq(product.id))
         .exec(&db.conn)
         .await;
     assert!(negative_stock.is_err(), "stock below zero is rejected");
@@ -137,6 +138,9 @@ async fn constraints_reject_bad_rows(backend: Backend) {
         order_id: Set(order.id),
         product_id: Set(product.id),
         product_name: Set(product.name.clone()),
+        variant_id: Set(variant_of(product.id)),
+        sku: Set(product.sku.clone()),
+        variant_title: Set("Default".into()),
         quantity: Set(0),
         unit_price_minor: Set(product.price_minor),
         currency: Set(product.currency.clone()),
@@ -151,6 +155,9 @@ async fn constraints_reject_bad_rows(backend: Backend) {
         order_id: Set(OrderId::new()),
         product_id: Set(product.id),
         product_name: Set(product.name.clone()),
+        variant_id: Set(variant_of(product.id)),
+        sku: Set(product.sku.clone()),
+        variant_title: Set("Default".into()),
         quantity: Set(1),
         unit_price_minor: Set(product.price_minor),
         currency: Set(product.currency.clone()),
@@ -165,14 +172,79 @@ async fn constraints_reject_bad_rows(backend: Backend) {
         .await
         .expect("query")
         .expect("exists");
-    assert_eq!((unchanged.stock, unchanged.price_minor), (1, 1999));
+    assert_eq!(
+        (
+            variant_stock(&db.conn, variant_of(product.id)).await,
+            unchanged.price_minor
+        ),
+        (1, 1999)
+    );
 }
 on_both_backends!(constraints, constraints_reject_bad_rows);
 
+/// A product as it was stored before variants existed (with `stock`).
+async fn insert_legacy_product(db: &TestDb, stock: i32, active: bool) -> LegacyProduct {
+    use sea_orm::sea_query::{Alias, Query};
+    let id = uuid::Uuid::now_v7();
+    let sku = format!("LEGACY-{}", id.simple()).to_uppercase();
+    let now = chrono::Utc::now();
+    let insert = Query::insert()
+        .into_table(Alias::new("products"))
+        .columns(
+            [
+                "id",
+                "sku",
+                "slug",
+                "name",
+                "description",
+                "price_minor",
+                "currency",
+                "stock",
+                "active",
+                "created_at",
+                "updated_at",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            id.into(),
+            sku.clone().into(),
+            format!("legacy-{}", id.simple()).into(),
+            "Legacy product".into(),
+            "".into(),
+            1999_i64.into(),
+            "EUR".into(),
+            stock.into(),
+            active.into(),
+            now.into(),
+            now.into(),
+        ])
+        .to_owned();
+    db.conn.execute(&insert).await.expect("insert legacy product");
+    LegacyProduct {
+        id: entity::ids::ProductId(id),
+        sku,
+        stock,
+        active,
+    }
+}
+
+struct LegacyProduct {
+    id: entity::ids::ProductId,
+    sku: String,
+    stock: i32,
+    active: bool,
+}
+
 /// Products made before variants existed become one variant each, keeping
-/// the product's id, SKU, price, stock and active flag.
+/// the product's id, SKU, price, stock and active flag; their order lines
+/// and stock movements name that variant, and the lines its SKU.
 async fn products_carry_over_as_one_variant_each(backend: Backend) {
     use entity::catalog::variants::{option_values, variants_of_products};
+    use entity::orders::OrderStatus;
+    use entity::tables::{order_lines, stock_movements};
+    use sea_orm::EntityTrait;
+    use sea_orm::sea_query::{Alias, Query};
 
     let db = TestDb::empty(backend).await;
     let before_variants = Migrator::migrations()
@@ -185,8 +257,60 @@ async fn products_carry_over_as_one_variant_each(backend: Backend) {
     )
     .await
     .expect("up to before variants");
-    let in_stock = insert_product(&db.conn, 7, true).await;
-    let retired = insert_product(&db.conn, 0, false).await;
+    let in_stock = insert_legacy_product(&db, 7, true).await;
+    let retired = insert_legacy_product(&db, 0, false).await;
+    let user = insert_user(&db.conn, "legacy@example.com").await;
+    let order = insert_order(&db.conn, user.id, OrderStatus::Paid).await;
+    let line = Query::insert()
+        .into_table(Alias::new("order_lines"))
+        .columns(
+            [
+                "id",
+                "order_id",
+                "product_id",
+                "product_name",
+                "quantity",
+                "unit_price_minor",
+                "currency",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            uuid::Uuid::now_v7().into(),
+            order.id.into_uuid().into(),
+            in_stock.id.into_uuid().into(),
+            "Legacy product".into(),
+            2.into(),
+            1999_i64.into(),
+            "EUR".into(),
+        ])
+        .to_owned();
+    db.conn.execute(&line).await.expect("insert legacy line");
+    let movement = Query::insert()
+        .into_table(Alias::new("stock_movements"))
+        .columns(
+            [
+                "id",
+                "product_id",
+                "order_id",
+                "delta",
+                "stock_after",
+                "reason",
+                "created_at",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            uuid::Uuid::now_v7().into(),
+            in_stock.id.into_uuid().into(),
+            order.id.into_uuid().into(),
+            (-2).into(),
+            7.into(),
+            "order reserved".into(),
+            chrono::Utc::now().into(),
+        ])
+        .to_owned();
+    db.conn.execute(&movement).await.expect("insert legacy movement");
 
     Migrator::up(&db.conn, None).await.expect("up");
 
@@ -206,19 +330,29 @@ async fn products_carry_over_as_one_variant_each(backend: Backend) {
             (
                 &variant.sku,
                 variant.price_minor,
-                &variant.currency,
+                variant.currency.as_str(),
                 variant.stock,
                 variant.active
             ),
-            (
-                &product.sku,
-                product.price_minor,
-                &product.currency,
-                product.stock,
-                product.active
-            )
+            (&product.sku, 1999, "EUR", product.stock, product.active)
         );
         assert!(option_values(variant).is_empty());
     }
+    let lines = order_lines::Entity::find().all(&db.conn).await.expect("lines");
+    let [line] = lines.as_slice() else {
+        panic!("one line: {lines:?}");
+    };
+    assert_eq!(
+        (line.variant_id, line.sku.as_str(), line.variant_title.as_str()),
+        (variant_of(in_stock.id), in_stock.sku.as_str(), "Default")
+    );
+    let movements = stock_movements::Entity::find()
+        .all(&db.conn)
+        .await
+        .expect("movements");
+    assert_eq!(
+        movements.iter().map(|m| m.variant_id).collect::<Vec<_>>(),
+        vec![variant_of(in_stock.id)]
+    );
 }
 on_both_backends!(variants_carry_over, products_carry_over_as_one_variant_each);

@@ -97,7 +97,7 @@ mod placing {
     use entity::ids::{ProductId, UserId};
     use entity::orders::{IdempotencyKey, OrderLineRequest, OrderRequest, PlacedOrder, place_order};
     use entity::payments::{PaymentStatus, PaymentToken, SandboxGateway};
-    use entity::tables::{order_lines, outbox, payments, products, stock_movements};
+    use entity::tables::{order_lines, outbox, payments, stock_movements};
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
     use testkit::{Backend, TestDb, on_both_backends};
 
@@ -109,6 +109,7 @@ mod placing {
                 .iter()
                 .map(|&(product_id, quantity)| OrderLineRequest {
                     product_id,
+                    variant_id: None,
                     quantity: Quantity::parse(quantity).expect("quantity"),
                 })
                 .collect(),
@@ -134,12 +135,7 @@ mod placing {
     }
 
     async fn stock(db: &TestDb, id: ProductId) -> i32 {
-        products::Entity::find_by_id(id)
-            .one(&db.conn)
-            .await
-            .expect("query")
-            .expect("product")
-            .stock
+        crate::helpers::variant_stock(&db.conn, crate::helpers::variant_of(id)).await
     }
 
     async fn an_order_writes_its_lines_in_request_order_its_payment_and_two_jobs(backend: Backend) {
@@ -168,11 +164,12 @@ mod placing {
             vec![(second.id, 4), (first.id, 1)],
             "merged, in the order asked"
         );
-        let reserved: Vec<(ProductId, i32)> = placed.reserved.iter().map(|p| (p.id, p.stock)).collect();
+        let reserved: Vec<(ProductId, i32)> =
+            placed.reserved.iter().map(|v| (v.product_id, v.stock)).collect();
         assert_eq!(
             reserved,
             vec![(first.id, 9), (second.id, 6)],
-            "stock as committed, by product id"
+            "stock as committed, by variant id"
         );
         assert_eq!((stock(&db, first.id).await, stock(&db, second.id).await), (9, 6));
         let movements = stock_movements::Entity::find()

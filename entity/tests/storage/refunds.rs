@@ -64,6 +64,7 @@ async fn paid_order(db: &TestDb, gateway: &dyn PaymentGateway) -> Paid {
     let request = OrderRequest {
         lines: vec![OrderLineRequest {
             product_id: product.id,
+            variant_id: None,
             quantity: Quantity::parse(3).expect("qty"),
         }],
         payment_token: PaymentToken::parse("sandbox_ok").expect("token"),
@@ -134,12 +135,7 @@ async fn in_own_transaction(db: &TestDb, request: &RefundRequest) -> Result<refu
 }
 
 async fn stock(db: &TestDb, paid: &Paid) -> i32 {
-    products::Entity::find_by_id(paid.product.id)
-        .one(&db.conn)
-        .await
-        .expect("query")
-        .expect("product")
-        .stock
+    crate::helpers::variant_stock(&db.conn, crate::helpers::variant_of(paid.product.id)).await
 }
 
 fn refused_field(result: Result<refunds::Model, DomainError>) -> &'static str {
