@@ -260,7 +260,35 @@ async fn products_carry_over_as_one_variant_each(backend: Backend) {
     let in_stock = insert_legacy_product(&db, 7, true).await;
     let retired = insert_legacy_product(&db, 0, false).await;
     let user = insert_user(&db.conn, "legacy@example.com").await;
-    let order = insert_order(&db.conn, user.id, OrderStatus::Paid).await;
+    // An order as the schema had it then (no checkout columns yet).
+    let order_id = uuid::Uuid::now_v7();
+    let legacy_order = Query::insert()
+        .into_table(Alias::new("orders"))
+        .columns(
+            [
+                "id",
+                "user_id",
+                "status",
+                "total_minor",
+                "currency",
+                "idempotency_key",
+                "created_at",
+                "updated_at",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            order_id.into(),
+            user.id.into_uuid().into(),
+            OrderStatus::Paid.as_str().into(),
+            3998_i64.into(),
+            "EUR".into(),
+            "legacy-order".into(),
+            chrono::Utc::now().into(),
+            chrono::Utc::now().into(),
+        ])
+        .to_owned();
+    db.conn.execute(&legacy_order).await.expect("insert legacy order");
     let line = Query::insert()
         .into_table(Alias::new("order_lines"))
         .columns(
@@ -277,7 +305,7 @@ async fn products_carry_over_as_one_variant_each(backend: Backend) {
         )
         .values_panic([
             uuid::Uuid::now_v7().into(),
-            order.id.into_uuid().into(),
+            order_id.into(),
             in_stock.id.into_uuid().into(),
             "Legacy product".into(),
             2.into(),
@@ -303,7 +331,7 @@ async fn products_carry_over_as_one_variant_each(backend: Backend) {
         .values_panic([
             uuid::Uuid::now_v7().into(),
             in_stock.id.into_uuid().into(),
-            order.id.into_uuid().into(),
+            order_id.into(),
             (-2).into(),
             7.into(),
             "order reserved".into(),
@@ -354,5 +382,21 @@ async fn products_carry_over_as_one_variant_each(backend: Backend) {
         movements.iter().map(|m| m.variant_id).collect::<Vec<_>>(),
         vec![variant_of(in_stock.id)]
     );
+    let order = entity::tables::orders::Entity::find()
+        .one(&db.conn)
+        .await
+        .expect("order")
+        .expect("the legacy order");
+    assert_eq!(
+        (
+            order.subtotal_minor,
+            order.discount_minor,
+            order.shipping_minor,
+            order.tax_minor
+        ),
+        (3998, 0, 0, 0),
+        "an order from before checkout keeps its total as subtotal"
+    );
+    assert!(order.shipping_address.is_none());
 }
 on_both_backends!(variants_carry_over, products_carry_over_as_one_variant_each);
