@@ -20,6 +20,7 @@ pub use crate::tables::orders::OrderStatus;
 pub mod manage;
 pub mod place;
 pub mod queries;
+pub(crate) mod write;
 
 pub use manage::{cancel_order, expire_unpaid_orders, fulfill_order};
 pub use place::{IdempotencyKey, OrderLineRequest, OrderRequest, PlacedOrder, place_order};

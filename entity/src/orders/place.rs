@@ -1,47 +1,27 @@
-//! Placing an order: one write transaction that reserves stock for every
-//! line, writes the order, its lines (prices snapshotted), its authorised
-//! payment and its jobs (settlement, confirmation email) to the outbox.
-//!
-//! The payment is authorised with the gateway *before* the transaction (no
-//! network call holds a database lock); if the transaction then fails, the
-//! authorisation is voided. The same idempotency key from the same user
-//! returns the first order and reserves nothing twice — the unique index on
-//! `(user_id, idempotency_key)` decides races between concurrent retries.
-//!
-//! Every statement is a round trip that 64 concurrent customers queue for
-//! (`bench/orders.sh`), so an order costs as few as its rules allow: one
-//! read for the customer's address and an earlier order with the key, one
-//! for the variants and their prices; in the transaction the order (which
-//! also reads the transaction id the commit needs), the payment, its two
-//! jobs, then per variant one conditional `UPDATE` of stock and its
-//! movement, all lines in one `INSERT`, and COMMIT. Stock is reserved last,
-//! in variant id order: a variant's row stays locked only for the end of
-//! the transaction, and two orders sharing variants lock them in the same
-//! order (they wait for each other; they never deadlock).
+//! `placeOrder`: an order from lines the client lists (the contract from
+//! before carts; `crate::checkout` places one from a cart). Its total is
+//! the lines at current prices, without shipping, tax or a code; the
+//! write is `super::write`'s, which every order takes.
 //!
 //! A line names a variant, or a product with exactly one active variant
 //! (the contract from before variants); lines of the same variant merge.
 //! Each order line snapshots the product name, the variant's id, SKU and
-//! title, and its unit price.
-use chrono::Utc;
+//! title, and its unit price. Two reads come before the write: the
+//! customer's email with an earlier order under the key, and the variants
+//! with their prices.
+use sea_orm::DatabaseConnection;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Alias, Condition, ExprTrait, JoinType, Query};
-use sea_orm::{
-    ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbBackend, QueryTrait, TryIntoModel,
-};
+use sea_orm::sea_query::Condition;
 
-use super::OrderStatus;
-use crate::accounts::Email;
+use super::write::{BoughtLine, NewOrder, authorize_and_write, customer_and_existing};
+use crate::catalog::Quantity;
 use crate::catalog::variants::VariantOf;
-use crate::catalog::{Quantity, reserve_stock};
-use crate::db::begin_write;
-use crate::error::{DomainError, is_unique_violation};
-use crate::ids::{OrderId, OrderLineId, PaymentId, ProductId, UserId, VariantId};
-use crate::jobs::{EmailMessage, SettlePayment};
+use crate::error::DomainError;
+use crate::ids::{ProductId, UserId, VariantId};
 use crate::money::{Currency, Money};
-use crate::payments::{GatewayError, PaymentGateway, PaymentStatus, PaymentToken};
-use crate::pricing::TaxMode;
-use crate::tables::{order_lines, orders, payments, product_variants, products, users};
+use crate::payments::{PaymentGateway, PaymentToken};
+use crate::pricing::{TaxMode, Totals};
+use crate::tables::{orders, product_variants, products};
 
 /// The most lines one order may have.
 pub const MAX_LINES: usize = 50;
@@ -62,6 +42,11 @@ impl IdempotencyKey {
         }
         Ok(Self(raw.to_owned()))
     }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// One line as a customer asks for it: a variant of a product, or a
@@ -72,13 +57,6 @@ pub struct OrderLineRequest {
     pub product_id: ProductId,
     pub variant_id: Option<VariantId>,
     pub quantity: Quantity,
-}
-
-/// A line with the variant it buys, as quoted.
-#[derive(Debug, Clone)]
-struct PricedLine {
-    item: VariantOf,
-    quantity: Quantity,
 }
 
 #[derive(Debug, Clone)]
@@ -113,8 +91,8 @@ fn line_count(lines: &[OrderLineRequest]) -> Result<(), DomainError> {
 
 /// Merges lines that buy the same variant into one each, keeping
 /// first-seen order.
-fn merged_lines(lines: Vec<PricedLine>) -> Result<Vec<PricedLine>, DomainError> {
-    let mut merged: Vec<PricedLine> = Vec::with_capacity(lines.len());
+fn merged_lines(lines: Vec<BoughtLine>) -> Result<Vec<BoughtLine>, DomainError> {
+    let mut merged: Vec<BoughtLine> = Vec::with_capacity(lines.len());
     for line in lines {
         if let Some(existing) = merged
             .iter_mut()
@@ -158,57 +136,6 @@ fn resolve(line: &OrderLineRequest, found: &[VariantOf]) -> Result<VariantOf, Do
     }
 }
 
-async fn existing_order(
-    db: &DatabaseConnection,
-    user_id: UserId,
-    key: &IdempotencyKey,
-) -> Result<Option<orders::Model>, DomainError> {
-    Ok(orders::Entity::find()
-        .filter(orders::Column::UserId.eq(user_id))
-        .filter(orders::Column::IdempotencyKey.eq(key.0.as_str()))
-        .one(db)
-        .await?)
-}
-
-/// The customer's address, and the order they already placed with `key`
-/// (read in full only then, which is rare: a retry).
-///
-/// # Errors
-/// [`DomainError::NotFound`] when the user is gone.
-async fn customer_and_existing(
-    db: &DatabaseConnection,
-    user_id: UserId,
-    key: &IdempotencyKey,
-) -> Result<(Email, Option<orders::Model>), DomainError> {
-    let existing = Alias::new("existing_order_id");
-    let select = Query::select()
-        .column((users::Entity, users::Column::Email))
-        .expr_as(Expr::col((orders::Entity, orders::Column::Id)), existing.clone())
-        .from(users::Entity)
-        .join(
-            JoinType::LeftJoin,
-            orders::Entity,
-            Condition::all()
-                .add(
-                    Expr::col((orders::Entity, orders::Column::UserId))
-                        .equals((users::Entity, users::Column::Id)),
-                )
-                .add(Expr::col((orders::Entity, orders::Column::IdempotencyKey)).eq(key.0.as_str())),
-        )
-        .and_where(Expr::col((users::Entity, users::Column::Id)).eq(user_id))
-        .to_owned();
-    let row = db
-        .query_one(&select)
-        .await?
-        .ok_or(DomainError::NotFound { entity: "user" })?;
-    let email = Email::stored(row.try_get::<String>("", users::Column::Email.as_str())?);
-    let order = match row.try_get::<Option<OrderId>>("", &existing.to_string())? {
-        Some(_) => existing_order(db, user_id, key).await?,
-        None => None,
-    };
-    Ok((email, order))
-}
-
 /// Resolves every line to its variant (one statement: the variants named,
 /// and every variant of the products named without one, with their
 /// products), merges lines of the same variant, and prices the order at
@@ -216,7 +143,7 @@ async fn customer_and_existing(
 async fn quote(
     db: &DatabaseConnection,
     lines: &[OrderLineRequest],
-) -> Result<(Money, Vec<PricedLine>), DomainError> {
+) -> Result<(Money, Vec<BoughtLine>), DomainError> {
     let named: Vec<VariantId> = lines.iter().filter_map(|l| l.variant_id).collect();
     let whole: Vec<ProductId> = lines.iter().map(|l| l.product_id).collect();
     let found: Vec<VariantOf> = product_variants::Entity::find()
@@ -234,7 +161,7 @@ async fn quote(
     let resolved = lines
         .iter()
         .map(|line| {
-            Ok(PricedLine {
+            Ok(BoughtLine {
                 item: resolve(line, &found)?,
                 quantity: line.quantity,
             })
@@ -250,21 +177,6 @@ async fn quote(
             .map_err(|_| DomainError::invalid("lines", "all products of an order must be in one currency"))?;
     }
     Ok((total, priced))
-}
-
-fn declined(err: GatewayError) -> DomainError {
-    match err {
-        GatewayError::Declined(reason) => DomainError::PaymentDeclined(reason),
-        GatewayError::InvalidToken => DomainError::invalid("paymentToken", "unknown payment token"),
-        GatewayError::Transient(_) | GatewayError::Timeout | GatewayError::Unavailable { .. } => {
-            let why = match err {
-                GatewayError::Unavailable { .. } => "it failed repeatedly just now and is not being called",
-                GatewayError::Timeout => "it did not answer in time",
-                _ => "it failed",
-            };
-            DomainError::PaymentUnavailable(format!("{why}; no order was placed, try again later"))
-        }
-    }
 }
 
 /// Places an order for `user_id`, or returns the one already placed with the
@@ -294,227 +206,23 @@ pub async fn place_order(
         });
     }
     let (total, lines) = quote(db, &request.lines).await?;
-    let authorization = gateway
-        .authorize(&request.payment_token, total)
-        .await
-        .map_err(declined)?;
-
-    let outcome = write_order(
-        db,
-        &NewOrder {
-            user_id,
-            email,
-            request: &request,
-            lines: &lines,
+    let new = NewOrder {
+        user_id,
+        email,
+        idempotency_key: &request.idempotency_key,
+        payment_token: &request.payment_token,
+        lines: &lines,
+        totals: Totals {
+            subtotal: total,
+            discount: Money::zero(total.currency),
+            shipping: Money::zero(total.currency),
+            tax: Money::zero(total.currency),
             total,
-            authorization: &authorization,
         },
-        request_id,
-    )
-    .await;
-    match outcome {
-        Ok((order, reserved)) => Ok(PlacedOrder {
-            order,
-            created: true,
-            reserved,
-        }),
-        // The connection died during COMMIT and the server could not say
-        // whether it committed: the order may exist with this authorisation,
-        // so it is not voided (an unused authorisation lapses; voiding a placed
-        // order's would be worse). A retry with the same key finds the order,
-        // or places it anew.
-        Err(WriteError::Domain(DomainError::Database(err))) if crate::db::retry::is_commit_unknown(&err) => {
-            Err(DomainError::Database(err))
-        }
-        Err(err) => {
-            if let Err(void_err) = gateway.void(&authorization).await {
-                tracing::warn!(error = %void_err, "could not void the authorisation of an order that was not placed");
-            }
-            match err {
-                // A concurrent retry with the same key won: answer with its order.
-                WriteError::DuplicateKey => existing_order(db, user_id, &request.idempotency_key)
-                    .await?
-                    .map(|order| PlacedOrder {
-                        order,
-                        created: false,
-                        reserved: Vec::new(),
-                    })
-                    .ok_or_else(|| DomainError::Conflict("order is being placed; retry".into())),
-                WriteError::Domain(err) => Err(err),
-            }
-        }
-    }
-}
-
-enum WriteError {
-    DuplicateKey,
-    Domain(DomainError),
-}
-
-impl<E: Into<DomainError>> From<E> for WriteError {
-    fn from(err: E) -> Self {
-        WriteError::Domain(err.into())
-    }
-}
-
-/// What [`write_order`] writes, all checked and authorised.
-struct NewOrder<'a> {
-    user_id: UserId,
-    /// Where the confirmation goes.
-    email: Email,
-    request: &'a OrderRequest,
-    /// One per variant, each with its variant and product as quoted.
-    lines: &'a [PricedLine],
-    total: Money,
-    authorization: &'a str,
-}
-
-async fn write_order(
-    db: &DatabaseConnection,
-    new: &NewOrder<'_>,
-    request_id: Option<String>,
-) -> Result<(orders::Model, Vec<product_variants::Model>), WriteError> {
-    let txn = begin_write(db).await?;
-    let now = Utc::now();
-    // The order row first: a concurrent call with the same key waits here
-    // and then fails on the unique index, before it reserves anything.
-    let (order, txid) = insert_order(
-        &txn,
-        orders::ActiveModel {
-            id: Set(OrderId::new()),
-            user_id: Set(new.user_id),
-            status: Set(OrderStatus::PendingPayment),
-            total_minor: Set(new.total.amount_minor),
-            currency: Set(new.total.currency.code().to_owned()),
-            idempotency_key: Set(new.request.idempotency_key.0.clone()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            subtotal_minor: Set(new.total.amount_minor),
-            discount_minor: Set(0),
-            shipping_minor: Set(0),
-            tax_minor: Set(0),
-            tax_mode: Set(TaxMode::Exclusive),
-            shipping_address: Set(None),
-            shipping_method_id: Set(None),
-            shipping_method_name: Set(None),
-            discount_code: Set(None),
-        },
-    )
-    .await?;
-    let payment = payments::ActiveModel {
-        id: Set(PaymentId::new()),
-        order_id: Set(order.id),
-        status: Set(PaymentStatus::Authorized),
-        amount_minor: Set(new.total.amount_minor),
-        currency: Set(new.total.currency.code().to_owned()),
-        token: Set(new.request.payment_token.as_str().to_owned()),
-        authorization_ref: Set(Some(new.authorization.to_owned())),
-        attempts: Set(0),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    crate::outbox::enqueue(
-        &txn,
-        &SettlePayment {
-            payment_id: payment.id,
-            order_id: order.id,
-            request_id: request_id.clone(),
-        },
-    )
-    .await?;
-    super::manage::enqueue_email(
-        &txn,
-        new.email.clone(),
-        format!("order-confirmation:{}", order.id),
-        EmailMessage::OrderConfirmation { order_id: order.id },
-        request_id,
-    )
-    .await?;
-    let reserved = reserve_lines(&txn, order.id, new.lines).await?;
-    order_lines::Entity::insert_many(new.lines.iter().map(|line| {
-        let VariantOf { variant, product } = &line.item;
-        order_lines::ActiveModel {
-            id: Set(OrderLineId::new()),
-            order_id: Set(order.id),
-            product_id: Set(product.id),
-            product_name: Set(product.name.clone()),
-            variant_id: Set(variant.id),
-            sku: Set(variant.sku.clone()),
-            variant_title: Set(variant.title.clone()),
-            quantity: Set(line.quantity.get()),
-            unit_price_minor: Set(variant.price_minor),
-            currency: Set(variant.currency.clone()),
-        }
-    }))
-    .exec_without_returning(&txn)
-    .await?;
-    // Resolves a COMMIT whose answer was lost (see `db::retry::commit`).
-    match txid {
-        Some(txid) => crate::db::retry::commit_txid(db, txn, txid).await?,
-        None => crate::db::retry::commit(db, txn).await?,
-    }
-    Ok((order, reserved))
-}
-
-/// Inserts the order. On PostgreSQL the same statement returns the
-/// transaction's id, which `db::retry::commit_txid` needs should the answer
-/// to COMMIT be lost (a statement saved on every order).
-async fn insert_order(
-    txn: &DatabaseTransaction,
-    order: orders::ActiveModel,
-) -> Result<(orders::Model, Option<i64>), WriteError> {
-    let unique = |e: DbErr| {
-        if is_unique_violation(&e) {
-            WriteError::DuplicateKey
-        } else {
-            e.into()
-        }
+        tax_mode: TaxMode::Exclusive,
+        checkout: None,
     };
-    let model = order.clone().try_into_model()?;
-    let mut insert = orders::Entity::insert(order);
-    let txid = if txn.get_database_backend() == DbBackend::Postgres {
-        let statement = insert
-            .query()
-            .returning(Query::returning().expr(Expr::cust(crate::db::retry::TXID)))
-            .to_owned();
-        let row = txn
-            .query_one(&statement)
-            .await
-            .map_err(unique)?
-            .ok_or_else(|| DbErr::Custom("INSERT … RETURNING gave no row".into()))?;
-        Some(row.try_get_by_index::<i64>(0)?)
-    } else {
-        insert.exec_without_returning(txn).await.map_err(unique)?;
-        None
-    };
-    Ok((model, txid))
-}
-
-/// Reserves every line's units (one conditional `UPDATE` each, in variant
-/// id order), and checks that no price changed since the quote. Returns
-/// the variants as reserved, in variant id order.
-async fn reserve_lines(
-    txn: &DatabaseTransaction,
-    order_id: OrderId,
-    lines: &[PricedLine],
-) -> Result<Vec<product_variants::Model>, WriteError> {
-    let mut by_variant: Vec<&PricedLine> = lines.iter().collect();
-    by_variant.sort_by_key(|line| line.item.variant.id);
-    let mut reserved = Vec::with_capacity(by_variant.len());
-    for line in by_variant {
-        let quoted = &line.item.variant;
-        let variant = reserve_stock(txn, quoted.id, line.quantity, order_id).await?;
-        if variant.price_minor != quoted.price_minor || variant.currency != quoted.currency {
-            return Err(
-                DomainError::Conflict("a price changed while the order was placed; retry".into()).into(),
-            );
-        }
-        reserved.push(variant);
-    }
-    Ok(reserved)
+    authorize_and_write(db, gateway, &new, request_id).await
 }
 
 #[cfg(test)]
@@ -600,7 +308,7 @@ mod tests {
     #[test]
     fn lines_of_one_variant_merge_into_one() {
         let items = found(1, &[(11, true), (12, true)]);
-        let priced = |i: usize, qty: i32| PricedLine {
+        let priced = |i: usize, qty: i32| BoughtLine {
             item: items[i].clone(),
             quantity: Quantity::parse(qty).expect("qty"),
         };
