@@ -23,6 +23,7 @@ pub mod addresses;
 pub mod auth;
 pub mod carts;
 pub mod catalog;
+pub mod checkout;
 pub mod cli;
 pub mod config;
 pub mod cost;

@@ -11,6 +11,7 @@ use crate::carts::{CartsMutation, CartsQuery};
 use crate::catalog::{
     CatalogMutation, CatalogQuery, ProductLoader, ProductStockLoader, ProductVariantsLoader, VariantLoader,
 };
+use crate::checkout::CheckoutMutation;
 use crate::cost::{BucketSettings, Buckets, QueryCost};
 use crate::discounts::DiscountsMutation;
 use crate::jobs::{JobsMutation, JobsQuery};
@@ -39,6 +40,7 @@ pub struct Mutation(
     CartsMutation,
     CatalogMutation,
     OrdersMutation,
+    CheckoutMutation,
     PaymentsMutation,
     ShippingMutation,
     DiscountsMutation,

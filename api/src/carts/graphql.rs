@@ -7,7 +7,12 @@ use entity::carts::{
 use entity::catalog::Quantity;
 use entity::ids::{UserId, VariantId};
 
+use async_graphql::dataloader::DataLoader;
+
 use crate::auth::optional_user;
+use crate::catalog::{ProductVariant, VariantLoader};
+use crate::checkout::CheckoutEstimate;
+use crate::errors;
 use crate::errors::GqlResultExt;
 use crate::money::MoneyView;
 use crate::state::AppState;
@@ -45,6 +50,24 @@ impl Cart {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+    /// What checkout would charge for this cart shipped to `countryCode`
+    /// by `shippingMethodId` with `discountCode`, at today's prices.
+    async fn estimate(
+        &self,
+        ctx: &Context<'_>,
+        country_code: String,
+        shipping_method_id: ID,
+        discount_code: Option<String>,
+    ) -> async_graphql::Result<CheckoutEstimate> {
+        crate::checkout::estimate(
+            ctx,
+            &self.0,
+            &country_code,
+            &shipping_method_id,
+            discount_code.as_deref(),
+        )
+        .await
+    }
 }
 
 /// One variant in a cart, priced today.
@@ -54,6 +77,15 @@ pub struct CartLine<'a>(&'a CartLineView);
 impl CartLine<'_> {
     async fn variant_id(&self) -> ID {
         ids::to_gql(self.0.variant_id)
+    }
+    /// The variant as the catalog has it now (null once it is gone).
+    async fn variant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ProductVariant>> {
+        let loader = ctx.data::<DataLoader<VariantLoader>>()?;
+        Ok(loader
+            .load_one(self.0.variant_id)
+            .await
+            .map_err(|e| errors::loader(ctx, &e))?
+            .map(|found| ProductVariant(found.variant)))
     }
     async fn product_id(&self) -> ID {
         ids::to_gql(self.0.product_id)
@@ -129,7 +161,10 @@ fn variant_id(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<VariantId> {
 }
 
 /// The cart `id` names, or BAD_USER_INPUT on `cartId` when it cannot name one.
-fn cart_key(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<CartKey> {
+///
+/// # Errors
+/// BAD_USER_INPUT on `cartId`.
+pub fn cart_key(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<CartKey> {
     CartKey::parse(id.as_str())
         .ok_or_else(|| DomainError::InvalidInput {
             field: "cartId",

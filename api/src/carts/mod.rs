@@ -6,4 +6,4 @@
 //! NOT_FOUND, like a cart that does not exist.
 pub mod graphql;
 
-pub use graphql::{Cart, CartsMutation, CartsQuery, customer_cart, guest_token, merge_guest_cart};
+pub use graphql::{Cart, CartsMutation, CartsQuery, cart_key, customer_cart, guest_token, merge_guest_cart};

@@ -11,7 +11,7 @@
 //! | `edges` and `pageInfo` of a connection, an edge itself | 0 (wrappers) |
 //! | `totalCount` of a connection | 1 (it counts the whole list) |
 //! | a mutation | 10, plus its answer |
-//! | `login`, `register`, `refreshToken`, `requestPasswordReset`, `resetPassword`, `placeOrder` | [`SENSITIVE_MUTATION`] (100), plus their answer: each hashes a password, sends an email or charges a card |
+//! | `login`, `register`, `refreshToken`, `requestPasswordReset`, `resetPassword`, `placeOrder`, `checkout` | [`SENSITIVE_MUTATION`] (100), plus their answer: each hashes a password, sends an email or charges a card |
 //!
 //! Nested connections multiply. A list that is not a connection (an
 //! order's `lines`) counts as one item: it has no page size to multiply
@@ -46,13 +46,14 @@ pub const MUTATION: u64 = 10;
 pub const SENSITIVE_MUTATION: u64 = 100;
 
 /// The mutations that cost [`SENSITIVE_MUTATION`].
-pub const SENSITIVE_MUTATIONS: [&str; 6] = [
+pub const SENSITIVE_MUTATIONS: [&str; 7] = [
     "login",
     "register",
     "refreshToken",
     "requestPasswordReset",
     "resetPassword",
     "placeOrder",
+    "checkout",
 ];
 
 const OBJECT: u64 = 1;

@@ -225,7 +225,11 @@ pub struct OrdersMutation;
 #[Object]
 impl OrdersMutation {
     /// Places an order: stock is reserved and the payment authorised at once;
-    /// settlement and the confirmation email follow as jobs.
+    /// settlement and the confirmation email follow as jobs. The total is
+    /// the lines only (no shipping, tax or code).
+    #[graphql(
+        deprecation = "Use cartCreate and checkout: they add an address, shipping, tax and discount codes. placeOrder keeps working until at least 2027-06-01."
+    )]
     async fn place_order(&self, ctx: &Context<'_>, input: PlaceOrderInput) -> async_graphql::Result<Order> {
         let actor = require_user(ctx)?;
         let user = actor.user_id.to_string();

@@ -4,6 +4,6 @@ pub mod graphql;
 pub mod loaders;
 pub mod subscription;
 
-pub use graphql::{OrdersMutation, OrdersQuery};
+pub use graphql::{Order, OrdersMutation, OrdersQuery};
 pub use loaders::OrderLinesLoader;
 pub use subscription::OrdersSubscription;

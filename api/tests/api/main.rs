@@ -8,6 +8,7 @@ mod carts;
 mod catalog;
 mod catalog_cache;
 mod catalog_variants;
+mod checkout;
 mod cors;
 mod cost;
 mod helpers;
