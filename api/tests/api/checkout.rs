@@ -198,6 +198,7 @@ async fn a_guest_fills_a_cart_signs_up_and_checks_out_with_an_address_and_a_code
     assert_eq!(confirmation.to, "ada@example.com");
     for part in [confirmation.text(), confirmation.html()] {
         for shown in [
+            "Black tee — M",
             "Discount (WELCOME10)",
             "-€5.00",
             "Unter den Linden 1",

@@ -272,7 +272,7 @@ pub async fn create_product<C: ConnectionTrait>(
         id: Set(VariantId(product.id.into_uuid())),
         product_id: Set(product.id),
         sku: Set(product.sku.clone()),
-        title: Set("Default".into()),
+        title: Set(variants::DEFAULT_TITLE.to_owned()),
         option_values: Set("[]".into()),
         price_minor: Set(product.price_minor),
         currency: Set(product.currency.clone()),

@@ -31,6 +31,9 @@ use crate::ids::{ProductId, StockMovementId, VariantId};
 use crate::tables::{product_variants, products, stock_movements};
 use crate::text::one_line;
 
+/// The title of a variant without options (a product sold in one variant).
+pub const DEFAULT_TITLE: &str = "Default";
+
 /// One option value of a variant, e.g. Size = M.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OptionValue {
@@ -207,7 +210,7 @@ impl NewVariant {
         let options = parse_options(options)?;
         let title = match crate::text::optional_line("title", title, 200)? {
             Some(title) => title,
-            None if options.is_empty() => "Default".to_owned(),
+            None if options.is_empty() => DEFAULT_TITLE.to_owned(),
             None => options
                 .iter()
                 .map(|o| o.value.as_str())

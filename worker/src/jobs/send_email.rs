@@ -187,7 +187,12 @@ async fn summary(
     for line in &details.lines {
         let unit_price = Money::from_parts(line.unit_price_minor, &line.currency)?;
         lines.push(LineSummary {
-            name: line.product_name.clone(),
+            // "Black tee — M"; a product sold in one variant shows its name.
+            name: if line.variant_title == entity::catalog::variants::DEFAULT_TITLE {
+                line.product_name.clone()
+            } else {
+                format!("{} — {}", line.product_name, line.variant_title)
+            },
             quantity: u32::try_from(line.quantity).unwrap_or(0),
             unit_price,
             subtotal: unit_price.checked_mul(i64::from(line.quantity))?,
