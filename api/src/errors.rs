@@ -75,10 +75,12 @@ pub fn from_domain(err: DomainError, request_id: &str) -> async_graphql::Error {
         DomainError::NotFound { .. } => client_error(code::NOT_FOUND, message),
         DomainError::OutOfStock {
             product_id,
+            variant_id,
             requested,
             available,
         } => client_error(code::OUT_OF_STOCK, message).extend_with(|_, e| {
             e.set("productId", product_id.to_string());
+            e.set("variantId", variant_id.to_string());
             e.set("requested", requested);
             e.set("available", available);
         }),

@@ -4,7 +4,7 @@
 //! a stable `extensions.code`); anything unexpected is [`DomainError::Database`],
 //! which the API logs with the request id and never shows to a client.
 
-use crate::ids::ProductId;
+use crate::ids::{ProductId, VariantId};
 use crate::money::MoneyError;
 use crate::orders::OrderStatus;
 
@@ -30,9 +30,12 @@ pub enum DomainError {
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
     /// Fewer units on hand than asked for.
-    #[error("product {product_id} is out of stock: {requested} requested, {available} available")]
+    #[error(
+        "variant {variant_id} of product {product_id} is out of stock: {requested} requested, {available} available"
+    )]
     OutOfStock {
         product_id: ProductId,
+        variant_id: VariantId,
         requested: i32,
         available: i32,
     },

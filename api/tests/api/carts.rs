@@ -274,6 +274,11 @@ async fn bad_cart_input_is_refused_with_the_field_named(backend: Backend) {
         .await;
     assert_eq!(error_code(&too_many), "OUT_OF_STOCK", "{too_many}");
     assert_eq!(too_many["errors"][0]["extensions"]["available"], 2);
+    assert_eq!(
+        too_many["errors"][0]["extensions"]["variantId"].as_str(),
+        Some(tea.as_str()),
+        "names the variant that ran short"
+    );
     let unknown = app
         .graphql(
             &read(),

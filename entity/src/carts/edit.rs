@@ -317,6 +317,7 @@ fn check_stock(variant: &VariantOf, quantity: i32) -> Result<(), DomainError> {
     if quantity > variant.variant.stock {
         return Err(DomainError::OutOfStock {
             product_id: variant.product.id,
+            variant_id: variant.variant.id,
             requested: quantity,
             available: variant.variant.stock,
         });

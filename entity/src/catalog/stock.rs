@@ -237,6 +237,7 @@ async fn why_unchanged<C: ConnectionTrait>(
         }
         Some((variant, Some(_))) if variant.active || !require_active => DomainError::OutOfStock {
             product_id: variant.product_id,
+            variant_id: variant.id,
             requested: -delta,
             available: variant.stock,
         },
