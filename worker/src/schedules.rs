@@ -14,6 +14,7 @@ use std::time::Duration;
 use apalis::prelude::{BoxDynError, Data, WorkerBuilder};
 use apalis_cron::{CronScheduler, Schedule, Tick};
 use chrono::Utc;
+use entity::DomainError;
 use sea_orm::DatabaseConnection;
 
 use crate::events::OrderEvents;
@@ -91,21 +92,18 @@ pub async fn run_expiry(
         .map_err(|e| anyhow::anyhow!("order expiry schedule stopped: {e}"))
 }
 
-/// One prune round: deletes outbox rows finished more than `retention` ago,
-/// `batch` at a time with `pause` in between, until a statement finds less
-/// than a full batch. Returns how many rows it deleted.
-///
-/// # Errors
-/// The database's; rows deleted by earlier batches stay deleted.
-pub async fn prune_outbox(
-    db: &DatabaseConnection,
-    retention: Duration,
-    batch: u64,
-    pause: Duration,
-) -> Result<u64, entity::error::DomainError> {
+/// Runs `step` (one statement deleting at most `batch` rows, returning how
+/// many) until a step finds less than a full batch, with `pause` between
+/// steps so other writers get in. Returns how many rows it deleted; rows
+/// deleted by earlier steps stay deleted when a later one fails.
+async fn in_batches<F, Fut>(batch: u64, pause: Duration, mut step: F) -> Result<u64, DomainError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<u64, DomainError>>,
+{
     let mut total = 0;
     loop {
-        let deleted = entity::outbox::prune_completed(db, retention, batch).await?;
+        let deleted = step().await?;
         total += deleted;
         if deleted < batch {
             return Ok(total);
@@ -114,93 +112,110 @@ pub async fn prune_outbox(
     }
 }
 
+/// Runs `round` when started and then every `interval` until `shutdown` (a
+/// round never overlaps the next; one cut short by `shutdown` is a series
+/// of statements that each happened or did not, and the next start does
+/// the rest). The first round runs at once rather than one interval later,
+/// so a worker that restarts more often than `interval` still does it. A
+/// plain timer rather than apalis-cron: a round may take longer than a
+/// tick, and must not start twice in one process.
+async fn every<F, Fut>(interval: Duration, shutdown: impl Future<Output = ()>, mut round: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    tokio::pin!(shutdown);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticker.tick() => {}
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = round() => {}
+        }
+    }
+}
+
+/// One prune round: deletes outbox rows finished more than `retention` ago,
+/// `batch` at a time with `pause` in between (see [`in_batches`]).
+///
+/// # Errors
+/// The database's.
+pub async fn prune_outbox(
+    db: &DatabaseConnection,
+    retention: Duration,
+    batch: u64,
+    pause: Duration,
+) -> Result<u64, DomainError> {
+    in_batches(batch, pause, || {
+        entity::outbox::prune_completed(db, retention, batch)
+    })
+    .await
+}
+
 /// Prunes the outbox when started and then every `interval` until
-/// `shutdown` (a round never overlaps the next). The first round runs at
-/// once rather than one interval later, so a worker that restarts more
-/// often than `interval` still prunes. A plain timer rather than
-/// apalis-cron: a round may take longer than a tick, and must not start
-/// twice in one process.
+/// `shutdown` (see [`every`]).
 pub async fn run_outbox_prune(
     db: DatabaseConnection,
     retention: Duration,
     interval: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => return,
-            _ = ticker.tick() => {}
+    every(interval, shutdown, || async {
+        match prune_outbox(&db, retention, PRUNE_BATCH, PRUNE_PAUSE).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(
+                rows,
+                ?retention,
+                "pruned finished outbox rows past their retention"
+            ),
+            Err(error) => tracing::warn!(%error, "pruning the outbox failed; will try again"),
         }
-        tokio::select! {
-            // Each `DELETE` is a statement of its own: one cut short here
-            // either happened or did not; the next start prunes the rest.
-            () = &mut shutdown => return,
-            pruned = prune_outbox(&db, retention, PRUNE_BATCH, PRUNE_PAUSE) => match pruned {
-                Ok(0) => {}
-                Ok(rows) => tracing::info!(rows, ?retention, "pruned finished outbox rows past their retention"),
-                Err(error) => tracing::warn!(%error, "pruning the outbox failed; will try again"),
-            },
-        }
-    }
+    })
+    .await;
 }
 
 /// One cart expiry round: deletes carts not changed since `cutoff`, `batch`
-/// at a time with `pause` in between, until a statement finds less than a
-/// full batch. Returns how many carts it deleted.
+/// at a time with `pause` in between (see [`in_batches`]).
 ///
 /// # Errors
-/// The database's; carts deleted by earlier batches stay deleted.
+/// The database's.
 pub async fn expire_carts(
     db: &DatabaseConnection,
     cutoff: chrono::DateTime<Utc>,
     batch: u64,
     pause: Duration,
-) -> Result<u64, entity::error::DomainError> {
-    let mut total = 0;
-    loop {
-        let deleted = entity::carts::expire_abandoned_carts(db, cutoff, batch).await?;
-        total += deleted;
-        if deleted < batch {
-            return Ok(total);
-        }
-        tokio::time::sleep(pause).await;
-    }
+) -> Result<u64, DomainError> {
+    in_batches(batch, pause, || {
+        entity::carts::expire_abandoned_carts(db, cutoff, batch)
+    })
+    .await
 }
 
 /// Deletes carts nobody changed for `retention` when started and then
-/// every `interval` until `shutdown`; a plain timer whose first round runs
-/// at once, for the reasons given at [`run_outbox_prune`].
+/// every `interval` until `shutdown` (see [`every`]).
 pub async fn run_cart_expiry(
     db: DatabaseConnection,
     retention: Duration,
     interval: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => return,
-            _ = ticker.tick() => {}
-        }
+    every(interval, shutdown, || async {
         // A retention beyond chrono's range: nothing is that old.
         let Some(cutoff) = chrono::Duration::from_std(retention)
             .ok()
             .and_then(|age| Utc::now().checked_sub_signed(age))
         else {
-            continue;
+            return;
         };
-        tokio::select! {
-            () = &mut shutdown => return,
-            expired = expire_carts(&db, cutoff, CART_BATCH, PRUNE_PAUSE) => match expired {
-                Ok(0) => {}
-                Ok(carts) => tracing::info!(carts, ?retention, "deleted carts abandoned past their retention"),
-                Err(error) => tracing::warn!(%error, "expiring abandoned carts failed; will try again"),
-            },
+        match expire_carts(&db, cutoff, CART_BATCH, PRUNE_PAUSE).await {
+            Ok(0) => {}
+            Ok(carts) => tracing::info!(carts, ?retention, "deleted carts abandoned past their retention"),
+            Err(error) => tracing::warn!(%error, "expiring abandoned carts failed; will try again"),
         }
-    }
+    })
+    .await;
 }

@@ -48,38 +48,12 @@ fn line(cents: i64, quantity: i32, grams: u32) -> PricedLine {
 
 async fn totals_follow_the_zone_the_tax_rate_the_code_and_the_tax_mode(backend: Backend) {
     let db = TestDb::migrated(backend).await;
-    let eu = create_zone(&db.conn, "EU", &[country("DE")]).await.expect("zone");
-    let standard = add_method(&db.conn, eu.id, "Standard", ShippingRate::Flat(eur(490)))
-        .await
-        .expect("method");
-    set_tax_rate(
-        &db.conn,
-        country("DE"),
-        BasisPoints::parse("rate", 1900).expect("19 %"),
-        "MwSt",
-    )
-    .await
-    .expect("tax");
-    create_discount(
-        &db.conn,
-        NewDiscount {
-            code: DiscountCode::parse("TENOFF").expect("code"),
-            value: DiscountValue::Percentage(BasisPoints::parse("value", 1000).expect("10 %")),
-            currency: euro(),
-            minimum_subtotal_minor: 0,
-            starts_at: Utc::now() - Duration::hours(1),
-            ends_at: None,
-            usage_limit: None,
-            per_customer_limit: None,
-        },
-    )
-    .await
-    .expect("code");
+    let shop = shop(&db, 10, None).await;
     let code = DiscountCode::parse("tenoff").expect("code");
     let lines = [line(1250, 2, 300), line(800, 1, 500)];
     let terms = Terms {
         country: country("DE"),
-        shipping_method: standard.id,
+        shipping_method: shop.standard,
         discount_code: Some(&code),
     };
 
