@@ -11,6 +11,7 @@
 //! - [`auth`]: JWT access tokens and the per-request viewer.
 //! - [`errors`]: the error policy and `extensions.code`.
 //! - [`limits`]: how deep and large one document may be (introspection measured apart).
+//! - [`validation`]: async-graphql's validation asked without running, and the schema's registry.
 //! - [`cost`]: what one document costs, the Shopify way; MAX_COST_EXCEEDED; each client's cost bucket and `extensions.cost`.
 //! - [`throttle`]: rate limits shared by every instance (GCRA in Redis, in process without it).
 //! - [`metrics`]: GraphQL operations and DataLoader batches for `/metrics` (the page: `http::metrics`).
@@ -45,5 +46,6 @@ pub mod startup;
 pub mod state;
 pub mod throttle;
 mod transaction;
+pub mod validation;
 
 pub use transaction::{jobs_written, order_changed, write_txn};

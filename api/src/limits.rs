@@ -11,8 +11,9 @@
 //! limit counts both alike, which refused every tool's first request.
 //!
 //! Size: a document may hold at most [`MAX_FIELDS`] fields once its
-//! fragments are spread out. Both are checked when the request is prepared,
-//! on the one parse of the document and *before* async-graphql's checks run, because its recursion check follows every
+//! fragments are spread out. Both are checked by the transport
+//! (`http::operation`, [`check`]) on the one parse of the document and
+//! *before* async-graphql's checks run, because its recursion check follows every
 //! fragment spread without remembering any: thirty fragments that each
 //! spread the next four times (a request of a kilobyte) would keep it busy
 //! for 4³⁰ steps.
@@ -27,11 +28,9 @@
 //! resolver runs, instead of trying hundreds of passwords in one request.
 //! Each call is also rate limited on its own (see `throttle::rules`).
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{Name, Request, ServerError, ServerResult};
+use async_graphql::{Name, ServerError, ServerResult};
 
 /// How deep a subtree under `__schema` or `__type` may nest, counted from
 /// the root like any field.
@@ -51,65 +50,35 @@ pub const ONCE_PER_DOCUMENT: [&str; 5] = [
     "refreshToken",
 ];
 
-/// The schema extension that refuses documents nested too deep or too
-/// large, and that call a sensitive mutation twice.
-pub struct DepthLimit {
-    pub max_depth: usize,
-}
-
-impl ExtensionFactory for DepthLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DepthCheck {
-            max_depth: self.max_depth,
-        })
-    }
-}
-
-struct DepthCheck {
+/// Refuses a document nested deeper than `max_depth` (introspection
+/// apart) or larger than [`MAX_FIELDS`], or whose mutation that the request
+/// may run (`operation_name`'s, or any when none is named) calls one of
+/// [`ONCE_PER_DOCUMENT`] twice.
+///
+/// # Errors
+/// The request error to answer; nothing of the document has run.
+pub fn check(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
     max_depth: usize,
-}
-
-#[async_trait::async_trait]
-impl Extension for DepthCheck {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let mut request = next.run(ctx, request).await?;
-        // Parsed once, here: async-graphql keeps this document instead of
-        // parsing the text again, so its own checks only ever see a
-        // document measured first (see the module docs). One that does not
-        // parse is left for async-graphql to report.
-        let operation_name = request.operation_name.clone();
-        if let Ok(document) = request.parsed_query() {
-            self.check(document)?;
-            if let Some(mutation) = repeated_sensitive_mutation(document, operation_name.as_deref()) {
-                return Err(ServerError::new(
-                    format!("`{mutation}` may be called at most once per request."),
-                    None,
-                ));
-            }
-        }
-        Ok(request)
+) -> ServerResult<()> {
+    let measured = Depths::of(document);
+    if measured.size > MAX_FIELDS {
+        return Err(ServerError::new(
+            format!("Query is too large: more than {MAX_FIELDS} fields with its fragments spread out."),
+            None,
+        ));
     }
-}
-
-impl DepthCheck {
-    fn check(&self, document: &ExecutableDocument) -> ServerResult<()> {
-        let measured = Depths::of(document);
-        if measured.size > MAX_FIELDS {
-            return Err(ServerError::new(
-                format!("Query is too large: more than {MAX_FIELDS} fields with its fragments spread out."),
-                None,
-            ));
-        }
-        if measured.fields > self.max_depth || measured.introspection > INTROSPECTION_MAX_DEPTH {
-            return Err(ServerError::new("Query is nested too deep.", None));
-        }
-        Ok(())
+    if measured.fields > max_depth || measured.introspection > INTROSPECTION_MAX_DEPTH {
+        return Err(ServerError::new("Query is nested too deep.", None));
     }
+    if let Some(mutation) = repeated_sensitive_mutation(document, operation_name) {
+        return Err(ServerError::new(
+            format!("`{mutation}` may be called at most once per request."),
+            None,
+        ));
+    }
+    Ok(())
 }
 
 /// The first of [`ONCE_PER_DOCUMENT`] that a mutation the request may run
@@ -143,14 +112,11 @@ fn repeated_sensitive_mutation(
     None
 }
 
-/// How many root fields (response keys) the operation `request` runs
-/// selects (0 when it does not parse or names no operation): parsed once,
-/// the schema reuses the parse.
-pub fn root_fields(request: &mut Request) -> usize {
-    let operation_name = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else {
-        return 0;
-    };
+/// How many root fields (response keys) the operation of `document` that
+/// `operation_name` names (the first when none is) selects; 0 when there
+/// is no such operation.
+#[must_use]
+pub fn root_fields(document: &ExecutableDocument, operation_name: Option<&str>) -> usize {
     let operation = match operation_name {
         Some(name) => document
             .operations

@@ -7,8 +7,11 @@
 //! the first [`DYNAMIC_NAMES`] names this process has seen (automatic
 //! persisted queries let a client send any name). Past that, and for names
 //! longer than [`MAX_NAME_LEN`], the label is `other`; an operation without
-//! a name is `anonymous`, a document that does not parse `invalid`. Error
-//! codes are this api's own `extensions.code` values, a fixed set.
+//! a name is `anonymous`, a document that does not parse (or names no
+//! operation it holds) `invalid`. Error codes are this api's own
+//! `extensions.code` values, a fixed set. Operations over HTTP are counted
+//! by the transport (`http::operation`) around `execute`, refusals by the
+//! depth and cost checks included.
 //!
 //! Metrics:
 //! - `storefront_graphql_operations_total{operation, type}`
@@ -21,17 +24,12 @@
 //! - `rate_limited_total{limit}`: refusals by a rate limit (`throttle`),
 //!   a login block, or a client's cost bucket (`limit="cost_bucket"`)
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Instant;
+use std::sync::{PoisonError, RwLock};
+use std::time::Duration;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
-};
+use async_graphql::Response;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{Request, Response, ServerResult, Variables};
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
-
-use crate::errors::tag_request_errors;
 
 /// How many operation names beyond the trusted ones get a label of their own.
 pub const DYNAMIC_NAMES: usize = 100;
@@ -81,92 +79,51 @@ impl OperationNames {
     }
 }
 
-/// The schema extension that counts and times operations.
-pub struct OperationMetrics(pub Arc<OperationNames>);
-
-impl ExtensionFactory for OperationMetrics {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(OperationRecorder {
-            names: Arc::clone(&self.0),
-            requested: Mutex::default(),
-            labels: Mutex::new(Labels {
+impl OperationNames {
+    /// The labels of the operation that `document` (`None`: it did not
+    /// parse) runs for a request naming `requested`.
+    #[must_use]
+    pub fn labels(&self, document: Option<&ExecutableDocument>, requested: Option<&str>) -> OperationLabels {
+        match document.and_then(|document| operation(document, requested)) {
+            Some((name, kind)) => OperationLabels {
+                operation: name.map_or_else(|| "anonymous".to_owned(), |name| self.label(name)),
+                kind,
+            },
+            None => OperationLabels {
                 operation: "invalid".to_owned(),
                 kind: "unknown",
-            }),
-        })
+            },
+        }
     }
 }
 
-/// One request's labels.
-struct Labels {
+/// One operation's labels: its name as [`OperationNames`] allows, and its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationLabels {
     operation: String,
     kind: &'static str,
 }
 
-struct OperationRecorder {
-    names: Arc<OperationNames>,
-    /// The request's `operationName`, to pick the operation of a document.
-    requested: Mutex<Option<String>>,
-    labels: Mutex<Labels>,
-}
-
-#[async_trait::async_trait]
-impl Extension for OperationRecorder {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let started = Instant::now();
-        let mut response = next.run(ctx).await;
-        // The transport tags them too; the codes are needed here first.
-        tag_request_errors(&mut response);
-        let labels = self.labels.lock().unwrap_or_else(PoisonError::into_inner);
-        let (operation, kind) = (labels.operation.clone(), labels.kind);
-        counter!("storefront_graphql_operations_total", "operation" => operation.clone(), "type" => kind)
+/// Counts and times one operation answered (refused ones included), and
+/// its errors by `extensions.code` (tagged first: `errors::tag_request_errors`).
+pub fn operation_answered(labels: &OperationLabels, elapsed: Duration, response: &Response) {
+    let (operation, kind) = (labels.operation.clone(), labels.kind);
+    counter!("storefront_graphql_operations_total", "operation" => operation.clone(), "type" => kind)
+        .increment(1);
+    histogram!("storefront_graphql_operation_duration_seconds", "operation" => operation.clone(), "type" => kind)
+        .record(elapsed.as_secs_f64());
+    for error in &response.errors {
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .and_then(|code| match code {
+                async_graphql::Value::String(code) => Some(code.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "NONE".to_owned());
+        counter!("storefront_graphql_errors_total", "operation" => operation.clone(), "type" => kind, "code" => code)
             .increment(1);
-        histogram!("storefront_graphql_operation_duration_seconds", "operation" => operation.clone(), "type" => kind)
-            .record(started.elapsed().as_secs_f64());
-        for error in &response.errors {
-            let code = error
-                .extensions
-                .as_ref()
-                .and_then(|e| e.get("code"))
-                .and_then(|code| match code {
-                    async_graphql::Value::String(code) => Some(code.clone()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| "NONE".to_owned());
-            counter!("storefront_graphql_errors_total", "operation" => operation.clone(), "type" => kind, "code" => code)
-                .increment(1);
-        }
-        response
-    }
-
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        *self.requested.lock().unwrap_or_else(PoisonError::into_inner) = request.operation_name.clone();
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let requested = self
-            .requested
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some((name, kind)) = operation(&document, requested.as_deref()) {
-            let operation = name.map_or_else(|| "anonymous".to_owned(), |name| self.names.label(name));
-            *self.labels.lock().unwrap_or_else(PoisonError::into_inner) = Labels { operation, kind };
-        }
-        Ok(document)
     }
 }
 
@@ -285,5 +242,25 @@ mod tests {
         assert_eq!(operation(&doc, Some("B")), Some((Some("B"), "mutation")));
         assert_eq!(operation(&doc, None), None, "two operations and no name");
         assert_eq!(operation(&doc, Some("C")), None);
+    }
+
+    #[test]
+    fn documents_that_do_not_parse_or_name_no_operation_are_invalid() {
+        let names = OperationNames::default();
+        let doc =
+            async_graphql::parser::parse_query("query Listing { a } query Other { b }").expect("parses");
+        assert_eq!(
+            names.labels(Some(&doc), Some("Listing")),
+            OperationLabels {
+                operation: "Listing".to_owned(),
+                kind: "query"
+            }
+        );
+        let invalid = OperationLabels {
+            operation: "invalid".to_owned(),
+            kind: "unknown",
+        };
+        assert_eq!(names.labels(Some(&doc), None), invalid);
+        assert_eq!(names.labels(None, None), invalid);
     }
 }

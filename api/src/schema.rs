@@ -1,7 +1,9 @@
 //! The GraphQL schema: root types merged from one part per domain, the
-//! data loaders, and the limits. Knows nothing about HTTP.
-use std::sync::Arc;
-
+//! data loaders, and the switches. Knows nothing about HTTP.
+//!
+//! It has no extensions, so async-graphql resolves fields directly: depth,
+//! cost and operation metrics are checked around `execute` by the
+//! transport (`http::operation`), on the request's one parse.
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
@@ -12,11 +14,9 @@ use crate::catalog::{
     CatalogMutation, CatalogQuery, ProductLoader, ProductStockLoader, ProductVariantsLoader, VariantLoader,
 };
 use crate::checkout::CheckoutMutation;
-use crate::cost::{BucketSettings, Buckets, QueryCost};
+use crate::cost::BucketSettings;
 use crate::discounts::DiscountsMutation;
 use crate::jobs::{JobsMutation, JobsQuery};
-use crate::limits::DepthLimit;
-use crate::metrics::{OperationMetrics, OperationNames};
 use crate::orders::{OrderLinesLoader, OrdersMutation, OrdersQuery, OrdersSubscription};
 use crate::payments::{PaymentLoader, PaymentsMutation, RefundsLoader};
 use crate::shipping::{ShippingMutation, ShippingQuery};
@@ -52,7 +52,8 @@ pub struct Subscription(OrdersSubscription);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-/// Limits that keep one request from costing the server too much.
+/// Limits that keep one request from costing the server too much (the
+/// transport applies the first three, the schema the switches).
 #[derive(Debug, Clone, Copy)]
 pub struct SchemaLimits {
     pub max_depth: usize,
@@ -75,22 +76,9 @@ pub(crate) fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 ///
 /// Loaders are shared by all requests (they cache nothing), so concurrent
 /// requests batch together as well as the fields of one request.
-/// Operations are measured under the labels `names` allows.
 #[must_use]
-pub fn build(state: AppState, limits: SchemaLimits, names: Arc<OperationNames>) -> AppSchema {
-    // Operations are measured first, so that every refusal below is counted.
-    // The cost is measured after depth and size are checked: an
-    // extension's checks run after those of the ones registered after it.
-    let mut schema = builder()
-        .extension(OperationMetrics(names))
-        .extension(QueryCost {
-            // A document costing more than a whole bucket could never run.
-            max: limits.max_query_cost.min(u64::from(limits.cost_bucket.size)),
-            buckets: Buckets::new(state.limiter.clone(), limits.cost_bucket),
-        })
-        .extension(DepthLimit {
-            max_depth: limits.max_depth,
-        })
+pub fn build(state: AppState, limits: SchemaLimits) -> AppSchema {
+    let schema = builder()
         .data(DataLoader::new(ProductLoader(state.db.clone()), tokio::spawn))
         .data(DataLoader::new(
             ProductStockLoader(state.db.clone()),
@@ -105,6 +93,14 @@ pub fn build(state: AppState, limits: SchemaLimits, names: Arc<OperationNames>) 
         .data(DataLoader::new(PaymentLoader(state.db.clone()), tokio::spawn))
         .data(DataLoader::new(RefundsLoader(state.db.clone()), tokio::spawn))
         .data(state);
+    finish(schema, limits)
+}
+
+/// `schema` with the introspection and suggestion switches of `limits`.
+pub(crate) fn finish(
+    mut schema: SchemaBuilder<Query, Mutation, Subscription>,
+    limits: SchemaLimits,
+) -> AppSchema {
     if !limits.introspection {
         schema = schema.disable_introspection();
     }

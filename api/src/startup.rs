@@ -16,13 +16,16 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::TokenKeys;
 use crate::config::{Config, Environment};
+use crate::cost::{Buckets, QueryCost};
 use crate::http::metrics::MetricsPage;
+use crate::http::operation::Operations;
 use crate::http::persisted::Registrations;
 use crate::http::routes::{self, Endpoint};
 use crate::http::{Limits, Playground};
 use crate::schema::{self, SchemaLimits};
 use crate::state::{AppState, StatementCounter};
 use crate::throttle::rules::Limit;
+use crate::validation::Validator;
 
 /// Applies pending migrations and, when configured, seeds the demo catalog
 /// into an empty catalog: what `api serve` does before it builds the app.
@@ -264,18 +267,26 @@ impl Application {
         };
         let persisted = persisted_queries(&config).await?;
         let operation_names = Arc::new(crate::metrics::OperationNames::new(persisted.operation_names()));
-        let endpoint = web::Data::new(Endpoint {
-            schema: schema::build(
-                state.clone(),
-                SchemaLimits {
-                    max_depth: config.max_depth,
-                    max_query_cost: config.max_query_cost,
-                    cost_bucket: config.cost_bucket,
-                    introspection: config.introspection,
-                    suggestions: config.environment != Environment::Production,
-                },
-                operation_names,
+        let schema_limits = SchemaLimits {
+            max_depth: config.max_depth,
+            max_query_cost: config.max_query_cost,
+            cost_bucket: config.cost_bucket,
+            introspection: config.introspection,
+            suggestions: config.environment != Environment::Production,
+        };
+        let operations = Operations {
+            schema: schema::build(state.clone(), schema_limits),
+            documents: crate::http::documents::Documents::default(),
+            max_depth: schema_limits.max_depth,
+            cost: QueryCost::new(
+                schema_limits.max_query_cost,
+                Buckets::new(state.limiter.clone(), schema_limits.cost_bucket),
+                Validator::new(schema_limits).await?,
             ),
+            names: operation_names,
+        };
+        let endpoint = web::Data::new(Endpoint {
+            operations,
             state: state.clone(),
             limits: Limits {
                 max_body_bytes: config.max_body_bytes,
@@ -299,7 +310,6 @@ impl Application {
             ),
             trusted_proxies: config.trusted_proxies.clone(),
             sockets: Arc::default(),
-            documents: crate::http::documents::Documents::default(),
         });
 
         let page = MetricsPage {

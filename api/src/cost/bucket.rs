@@ -88,6 +88,11 @@ impl Buckets {
         }
     }
 
+    #[must_use]
+    pub fn settings(&self) -> BucketSettings {
+        self.settings
+    }
+
     /// Takes `points` from `client`'s bucket, all of them or none; a take
     /// of 0 only reads the level (a free document always runs).
     pub async fn take(&self, client: &str, points: u64) -> Decision {

@@ -1,8 +1,8 @@
 //! Parsed documents, kept by query text: clients send the same few
 //! documents again and again, and parsing one costs more than copying its
 //! parse. A request whose text was seen before gets a copy of the earlier
-//! parse instead of being parsed again; the cost model measures the shared
-//! parse instead of a copy of its own (see `cost`).
+//! parse instead of being parsed again; the transport's checks (depth,
+//! cost, metrics: `http::operation`) read the shared parse itself.
 //!
 //! Only documents that parse are kept, at most [`MAX_DOCUMENTS`] of at most
 //! [`MAX_KEPT_LEN`] bytes each; past that the store starts again empty. A
@@ -19,10 +19,6 @@ pub const MAX_DOCUMENTS: usize = 1_000;
 /// The longest query text kept, in bytes.
 pub const MAX_KEPT_LEN: usize = 16 * 1024;
 
-/// The parse of a request's query, in the request's data.
-#[derive(Clone)]
-pub struct ParsedDocument(pub Arc<ExecutableDocument>);
-
 #[derive(Default)]
 pub struct Documents {
     parsed: RwLock<HashMap<String, Arc<ExecutableDocument>>>,
@@ -30,10 +26,10 @@ pub struct Documents {
 
 impl Documents {
     /// Gives `request` its parsed document (a copy of a kept parse, or a
-    /// new one) and puts it in the request's data as a [`ParsedDocument`].
-    /// Leaves a request whose query does not parse as it is.
+    /// new one) and returns the parse beside it. Leaves a request whose
+    /// query does not parse as it is (`None`).
     #[must_use]
-    pub fn prepare(&self, mut request: Request) -> Request {
+    pub fn prepare(&self, mut request: Request) -> (Request, Option<Arc<ExecutableDocument>>) {
         let kept = self
             .parsed
             .read()
@@ -44,7 +40,7 @@ impl Documents {
             Some(document) => document,
             None => {
                 let Ok(document) = parse_query(&request.query) else {
-                    return request;
+                    return (request, None);
                 };
                 let document = Arc::new(document);
                 if request.query.len() <= MAX_KEPT_LEN {
@@ -58,7 +54,7 @@ impl Documents {
             }
         };
         request.set_parsed_query(ExecutableDocument::clone(&document));
-        request.data(ParsedDocument(document))
+        (request, Some(document))
     }
 }
 
@@ -69,12 +65,18 @@ mod tests {
     #[test]
     fn a_document_is_parsed_once_and_bad_ones_are_left_alone() {
         let documents = Documents::default();
-        let mut first = documents.prepare(Request::new("{ a }"));
-        let mut second = documents.prepare(Request::new("{ a }"));
+        let (mut first, first_parse) = documents.prepare(Request::new("{ a }"));
+        let (mut second, second_parse) = documents.prepare(Request::new("{ a }"));
         assert!(first.parsed_query().is_ok() && second.parsed_query().is_ok());
+        assert!(
+            first_parse
+                .zip(second_parse)
+                .is_some_and(|(a, b)| Arc::ptr_eq(&a, &b))
+        );
         assert_eq!(documents.parsed.read().map(|p| p.len()).ok(), Some(1));
 
-        let mut bad = documents.prepare(Request::new("{ a"));
+        let (mut bad, parse) = documents.prepare(Request::new("{ a"));
+        assert!(parse.is_none());
         assert!(bad.parsed_query().is_err(), "reported by the schema, as before");
         assert_eq!(documents.parsed.read().map(|p| p.len()).ok(), Some(1));
     }

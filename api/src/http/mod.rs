@@ -9,6 +9,8 @@
 //!   `async_graphql::Response` into the HTTP response, status per format.
 //! - `negotiate`: the `Accept` header, q-values and all.
 //! - [`documents`]: parsed documents kept by query text (parsed once).
+//! - [`operation`]: one operation's way around the schema: depth limits,
+//!   query cost, operation metrics (the schema has no extensions).
 //! - [`playground`]: GraphiQL, served from files that `playground/build.sh`
 //!   builds, with a CDN page as the fallback when they are not built.
 //! - [`persisted`]: automatic persisted queries, or trusted documents only.
@@ -45,6 +47,7 @@ pub mod documents;
 pub mod graphql;
 pub mod metrics;
 mod negotiate;
+pub mod operation;
 pub mod persisted;
 pub mod playground;
 pub mod routes;

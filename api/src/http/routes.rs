@@ -7,15 +7,14 @@ use tracing::Instrument as _;
 
 use super::{Limits, Playground};
 use crate::auth::RequestId;
-use crate::errors::tag_request_errors;
-use crate::schema::AppSchema;
 use crate::state::AppState;
 
-/// What the handlers need besides the request: the schema (which carries
-/// the [`AppState`] its resolvers use), the same state for the handlers'
-/// own needs (tokens, the readiness check), and the transport's settings.
+/// What the handlers need besides the request: the schema and the checks
+/// around it (the schema carries the [`AppState`] its resolvers use), the
+/// same state for the handlers' own needs (tokens, the readiness check),
+/// and the transport's settings.
 pub struct Endpoint {
-    pub schema: AppSchema,
+    pub operations: super::operation::Operations,
     pub state: AppState,
     pub limits: Limits,
     pub playground: Option<Playground>,
@@ -24,8 +23,6 @@ pub struct Endpoint {
     /// Automatic persisted queries, or only the trusted documents.
     pub persisted: super::persisted::PersistedQueries,
     pub sockets: std::sync::Arc<super::ws::SocketCounts>,
-    /// Parsed documents by query text.
-    pub documents: super::documents::Documents,
     /// Whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
     pub trusted_proxies: super::client_ip::TrustedProxies,
 }
@@ -124,17 +121,11 @@ async fn answer(req: HttpRequest, payload: web::Payload, endpoint: &Endpoint, id
                 .sessions
                 .viewer(&endpoint.state.tokens, authorization)
                 .await;
-            let mut request = endpoint
-                .documents
-                .prepare(request)
-                .data(viewer)
-                .data(RequestId(id.to_owned()));
+            let mut request = request.data(viewer).data(RequestId(id.to_owned()));
             if let Some(client) = client {
                 request = request.data(client);
             }
-            let root_fields = crate::limits::root_fields(&mut request);
-            let mut executed = endpoint.schema.execute(request).await;
-            tag_request_errors(&mut executed);
+            let (executed, root_fields) = endpoint.operations.execute(request).await;
             super::respond_limited(executed, format, root_fields)
         }
         Err(refusal) => refusal,

@@ -43,7 +43,6 @@ use super::client_ip::ClientIp;
 use super::routes::Endpoint;
 use crate::auth::{RequestId, Viewer};
 use crate::errors::code;
-use crate::errors::tag_request_errors;
 
 pub const SUBPROTOCOL: &str = "graphql-transport-ws";
 
@@ -497,15 +496,22 @@ impl Socket {
         if let Some(name) = payload.operation_name {
             request = request.operation_name(name);
         }
-        let results = self.endpoint.schema.execute_stream(request);
+        let endpoint = Arc::clone(&self.endpoint);
         let outgoing = self.outgoing.0.clone();
         let open = OpenSubscription::count();
         tokio::spawn(async move {
             let _open = open;
-            tokio::pin!(results);
+            // Depth-limited, costed and charged like an HTTP request
+            // (`operation`); a refusal is the first result.
+            let operations = &endpoint.operations;
+            let (mut results, mut owed) = operations.stream(request).await;
             let mut first = true;
             while let Some(mut response) = results.next().await {
-                tag_request_errors(&mut response);
+                if first {
+                    operations.first(owed.take(), &mut response).await;
+                } else {
+                    crate::errors::tag_request_errors(&mut response);
+                }
                 let refused =
                     first && response.data == async_graphql::Value::Null && !response.errors.is_empty();
                 first = false;

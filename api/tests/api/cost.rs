@@ -307,6 +307,12 @@ async fn an_empty_bucket_refuses_the_whole_request_with_429_before_anything_runs
         "30 points short, at 0.5 a second: {secs}"
     );
     assert_eq!(refused.available(), 30, "a refusal takes nothing");
+    // An invalid document the bucket cannot pay for either is answered as
+    // invalid, and takes nothing.
+    let invalid = send(&app, None, &counts(20).replacen("{ ", "{ nope ", 1)).await;
+    assert_eq!(invalid.status, 400, "{}", invalid.body);
+    assert_eq!(invalid.code(), "GRAPHQL_VALIDATION_FAILED", "{}", invalid.body);
+    assert_eq!(invalid.available(), 30, "{}", invalid.body);
     assert_eq!(
         refused.cost()["throttleStatus"]["maximumAvailable"].as_f64(),
         Some(300.0)

@@ -114,6 +114,17 @@ async fn pings_get_pongs_queries_run_once_and_the_limits_hold() {
         "{refused}"
     );
 
+    // A document nested too deep is refused before it runs, as over HTTP.
+    let deep = format!("{}id{}", "{ me ".repeat(12), " }".repeat(12));
+    socket.subscribe("deep", &deep, json!({})).await;
+    let refused = message(socket.recv().await);
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "deep", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["message"], "Query is nested too deep.",
+        "{refused}"
+    );
+
     // 20 operations at once per socket; the 21st is refused, the socket stays.
     let order = place_order(&app, &customer).await;
     for n in 0..20 {
