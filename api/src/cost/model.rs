@@ -29,6 +29,8 @@
 //! limit that `limits` checks first (at most `limits::MAX_FIELDS` fields
 //! with fragments spread out); a fragment cycle (which validation then
 //! refuses) counts as nothing.
+use std::collections::HashMap;
+
 use async_graphql::Value;
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{
@@ -131,6 +133,19 @@ struct Walk<'a> {
     mutation_root: Option<&'a str>,
     /// The fragments being walked: a spread back into one is a cycle.
     visiting: Vec<&'a Name>,
+    /// What each field of the document is, by (parent type, field) address:
+    /// the actual cost visits a field once per item of a page, and its
+    /// registry lookups are the same every time.
+    plans: HashMap<(usize, usize), Option<Plan<'a>>>,
+}
+
+/// A field as the registry describes it, looked up once per walk.
+#[derive(Clone, Copy)]
+struct Plan<'a> {
+    own: u64,
+    inner: Parent<'a>,
+    is_list: bool,
+    in_connection: bool,
 }
 
 impl<'a> Walk<'a> {
@@ -147,6 +162,7 @@ impl<'a> Walk<'a> {
             variables,
             mutation_root: registry.mutation_type.as_deref(),
             visiting: Vec::new(),
+            plans: HashMap::new(),
         }
     }
 
@@ -205,26 +221,29 @@ impl<'a> Walk<'a> {
     }
 
     fn field(&mut self, parent: Parent<'a>, field: &'a Field, at: At<'_>) -> u64 {
-        let name = field.name.node.as_str();
-        let Some(meta) = parent.ty.and_then(|ty| ty.field_by_name(name)) else {
+        let key = (
+            parent.ty.map_or(0, |ty| std::ptr::from_ref(ty) as usize),
+            std::ptr::from_ref(field) as usize,
+        );
+        let plan = match self.plans.get(&key) {
+            Some(plan) => *plan,
+            None => {
+                let plan = self.plan(parent, field);
+                self.plans.insert(key, plan);
+                plan
+            }
+        };
+        let Some(Plan {
+            own,
+            inner,
+            is_list,
+            in_connection,
+        }) = plan
+        else {
             // `__typename`, or a field validation will refuse.
             return 0;
         };
-        let target = self
-            .registry
-            .concrete_type_by_name(MetaTypeName::concrete_typename(&meta.ty));
-        let in_connection = parent.ty.is_some_and(is_connection);
-        let own = self.own_cost(parent.ty, name, target);
-        let inner = Parent {
-            ty: target,
-            page: if target.is_some_and(is_connection) {
-                self.page_size(field)
-            } else {
-                0
-            },
-        };
         let set = &field.selection_set.node;
-        let is_list = MetaTypeName::create(&meta.ty).is_list();
         match at {
             At::Requested => {
                 let items = if is_list && in_connection { parent.page } else { 1 };
@@ -249,6 +268,29 @@ impl<'a> Walk<'a> {
                 }
             }
         }
+    }
+
+    /// What `field` is under `parent`; `None` for `__typename` or a field
+    /// the type does not have.
+    fn plan(&self, parent: Parent<'a>, field: &'a Field) -> Option<Plan<'a>> {
+        let name = field.name.node.as_str();
+        let meta = parent.ty.and_then(|ty| ty.field_by_name(name))?;
+        let target = self
+            .registry
+            .concrete_type_by_name(MetaTypeName::concrete_typename(&meta.ty));
+        Some(Plan {
+            own: self.own_cost(parent.ty, name, target),
+            inner: Parent {
+                ty: target,
+                page: if target.is_some_and(is_connection) {
+                    self.page_size(field)
+                } else {
+                    0
+                },
+            },
+            is_list: MetaTypeName::create(&meta.ty).is_list(),
+            in_connection: parent.ty.is_some_and(is_connection),
+        })
     }
 
     /// One value of a field in the response: its own cost and, for an
