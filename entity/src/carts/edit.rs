@@ -199,12 +199,20 @@ pub async fn remove_lines<C: ConnectionTrait>(
     Ok(cart)
 }
 
-/// Deletes a cart and its lines (checkout, once the order is placed).
+/// Deletes a cart and its lines: checkout, in the order's transaction. A
+/// cart is bought once: when it is gone already (another checkout of it,
+/// under another idempotency key, committed first; PostgreSQL makes this
+/// one wait for it) the order must not be written.
 ///
 /// # Errors
-/// [`DomainError::Database`].
+/// [`DomainError::Conflict`] when the cart no longer exists.
 pub async fn delete_cart<C: ConnectionTrait>(txn: &C, id: CartId) -> Result<(), DomainError> {
-    carts::Entity::delete_by_id(id).exec(txn).await?;
+    let deleted = carts::Entity::delete_by_id(id).exec(txn).await?;
+    if deleted.rows_affected == 0 {
+        return Err(DomainError::Conflict(
+            "this cart was checked out or deleted meanwhile".into(),
+        ));
+    }
     Ok(())
 }
 

@@ -392,3 +392,37 @@ on_both_backends!(
     variant_stock,
     variant_stock_never_goes_negative_under_fifty_concurrent_checkouts
 );
+
+/// A cart is bought once: two checkouts of it at once under different
+/// keys place one order; the other is refused and reserves nothing.
+async fn a_cart_checked_out_twice_at_once_becomes_one_order(backend: Backend) {
+    let db = Arc::new(TestDb::migrated(backend).await);
+    let shop = Arc::new(shop(&db, 10, None).await);
+    let (user, cart) = customer_with_cart(&db, &shop, "ada@example.com", 2).await;
+
+    let attempts = ["first", "second"].map(|key| {
+        let (db, shop) = (Arc::clone(&db), Arc::clone(&shop));
+        tokio::spawn(async move { check_out(&db, user, request(&shop, cart, None, key)).await })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task ran"))
+        .collect();
+
+    let placed = outcomes.iter().filter(|o| o.is_ok()).count();
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(DomainError::Conflict(_) | DomainError::NotFound { .. })))
+        .count();
+    assert_eq!((placed, refused), (1, 1), "{outcomes:?}");
+    assert_eq!(
+        orders::Entity::find().all(&db.conn).await.expect("orders").len(),
+        1
+    );
+    assert_eq!(variant_stock(&db.conn, shop.variant).await, 8, "reserved once");
+}
+on_both_backends!(
+    cart_bought_once,
+    a_cart_checked_out_twice_at_once_becomes_one_order
+);
