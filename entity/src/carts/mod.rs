@@ -59,7 +59,7 @@ pub use edit::{
 };
 pub use expiry::{DEFAULT_RETENTION, expire_abandoned_carts};
 pub use merge::merge_guest_cart;
-pub use view::{CartLineView, CartView, customer_cart, read_cart};
+pub use view::{CartLineView, CartView, cart_currency, cart_items, customer_cart, read_cart};
 
 /// What every cart token starts with, so a client (and a log reader) can
 /// tell it from other ids.

@@ -8,7 +8,7 @@ use sea_orm::entity::prelude::*;
 
 use super::OpenCart;
 use crate::catalog::Quantity;
-use crate::catalog::variants::variants_by_ids;
+use crate::catalog::variants::{VariantOf, variants_by_ids};
 use crate::error::DomainError;
 use crate::ids::{CartId, ProductId, UserId, VariantId};
 use crate::money::{Currency, Money};
@@ -103,35 +103,56 @@ pub async fn customer_cart<C: ConnectionTrait>(
         .map(OpenCart::customer))
 }
 
-/// `cart` priced today (two statements: lines, variants).
+/// A cart's lines, oldest first, each with its variant and product (two
+/// statements: lines, variants). What a read prices and checkout buys.
 ///
 /// # Errors
 /// [`DomainError::Database`].
-pub async fn read_cart<C: ConnectionTrait>(conn: &C, cart: OpenCart) -> Result<CartView, DomainError> {
+pub async fn cart_items<C: ConnectionTrait>(
+    conn: &C,
+    cart: CartId,
+) -> Result<Vec<(cart_lines::Model, VariantOf)>, DomainError> {
     let rows = cart_lines::Entity::find()
-        .filter(cart_lines::Column::CartId.eq(cart.row.id))
+        .filter(cart_lines::Column::CartId.eq(cart))
         .order_by_asc(cart_lines::Column::CreatedAt)
         .order_by_asc(cart_lines::Column::VariantId)
         .all(conn)
         .await?;
     let ids: Vec<VariantId> = rows.iter().map(|row| row.variant_id).collect();
-    let variants = variants_by_ids(conn, &ids).await?;
-    let currency = if rows.is_empty() {
-        None
-    } else {
-        cart.row
-            .currency
-            .as_deref()
-            .and_then(|code| Currency::parse(code).ok())
-    };
-    let mut lines = Vec::with_capacity(rows.len());
-    for row in rows {
-        // A line's variant is never missing (the foreign key deletes the line).
-        let Some(of) = variants.get(&row.variant_id) else {
-            continue;
-        };
+    let mut variants = variants_by_ids(conn, &ids).await?;
+    // A line's variant is never missing (the foreign key deletes the line).
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| variants.remove(&row.variant_id).map(|of| (row, of)))
+        .collect())
+}
+
+/// The currency of a cart's lines; `None` while it is empty.
+#[must_use]
+pub fn cart_currency(cart: &carts::Model, lines: usize) -> Option<Currency> {
+    if lines == 0 {
+        return None;
+    }
+    cart.currency
+        .as_deref()
+        .and_then(|code| Currency::parse(code).ok())
+}
+
+/// `cart` priced today (two statements: lines, variants).
+///
+/// # Errors
+/// [`DomainError::Database`].
+pub async fn read_cart<C: ConnectionTrait>(conn: &C, cart: OpenCart) -> Result<CartView, DomainError> {
+    let items = cart_items(conn, cart.row.id).await?;
+    let currency = cart_currency(&cart.row, items.len());
+    let mut lines = Vec::with_capacity(items.len());
+    for (row, of) in items {
         let quantity = Quantity::parse(row.quantity)?;
-        let unit_price = Money::from_parts(of.variant.price_minor, &of.variant.currency)?;
+        let PricedLine {
+            unit_price,
+            unit_weight_grams,
+            ..
+        } = of.priced(quantity)?;
         let price_seen = Money::new(row.unit_price_minor_seen, unit_price.currency);
         lines.push(CartLineView {
             variant_id: row.variant_id,
@@ -147,7 +168,7 @@ pub async fn read_cart<C: ConnectionTrait>(conn: &C, cart: OpenCart) -> Result<C
                 && of.variant.stock >= quantity.get()
                 && Some(unit_price.currency) == currency,
             line_total: unit_price.checked_mul(i64::from(quantity.get()))?,
-            unit_weight_grams: u32::try_from(of.variant.weight_grams).unwrap_or(0),
+            unit_weight_grams,
         });
     }
     let subtotal = match currency {

@@ -25,9 +25,11 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 use serde::{Deserialize, Serialize};
 
-use super::{MAX_STOCK, Price, Sku, version};
+use super::{MAX_STOCK, Price, Quantity, Sku, version};
 use crate::error::DomainError;
 use crate::ids::{ProductId, StockMovementId, VariantId};
+use crate::money::Money;
+use crate::pricing::PricedLine;
 use crate::tables::{product_variants, products, stock_movements};
 use crate::text::one_line;
 
@@ -60,6 +62,19 @@ impl VariantOf {
     #[must_use]
     pub fn buyable(&self) -> bool {
         self.variant.active && self.product.active
+    }
+
+    /// `quantity` units at the variant's price now, as `crate::pricing`
+    /// takes a line.
+    ///
+    /// # Errors
+    /// [`DomainError::Money`] for a stored currency that is not supported.
+    pub fn priced(&self, quantity: Quantity) -> Result<PricedLine, DomainError> {
+        Ok(PricedLine {
+            unit_price: Money::from_parts(self.variant.price_minor, &self.variant.currency)?,
+            quantity,
+            unit_weight_grams: u32::try_from(self.variant.weight_grams).unwrap_or(0),
+        })
     }
 }
 

@@ -15,18 +15,17 @@ use sea_orm::DatabaseConnection;
 
 use super::quote::{Terms, quote};
 use crate::addresses::{self, Address};
-use crate::carts::{CartKey, find_cart, read_cart};
-use crate::catalog::variants::variants_by_ids;
+use crate::carts::{CartKey, cart_currency, cart_items, find_cart};
+use crate::catalog::Quantity;
 use crate::discounts::DiscountCode;
 use crate::error::DomainError;
 use crate::ids::{AddressId, ShippingMethodId, UserId, VariantId};
-use crate::money::{Currency, Money};
+use crate::money::Money;
 use crate::orders::write::{
     BoughtLine, CheckoutRecord, NewOrder, authorize_and_write, customer_and_existing,
 };
 use crate::orders::{IdempotencyKey, PlacedOrder};
 use crate::payments::{PaymentGateway, PaymentToken};
-use crate::pricing::PricedLine;
 
 /// Where the order ships.
 #[derive(Debug, Clone)]
@@ -98,43 +97,39 @@ pub async fn checkout(
         });
     }
     let address = ship_to(db, user_id, request.ship_to.clone()).await?;
-    let cart = read_cart(db, find_cart(db, &request.cart, Some(user_id)).await?).await?;
-    let Some(currency) = cart.subtotal.map(|subtotal| subtotal.currency) else {
+    let cart = find_cart(db, &request.cart, Some(user_id)).await?.row;
+    let items = cart_items(db, cart.id).await?;
+    let Some(currency) = cart_currency(&cart, items.len()) else {
         return Err(DomainError::invalid("cartId", "the cart is empty"));
     };
-    let ids: Vec<VariantId> = cart.lines.iter().map(|line| line.variant_id).collect();
-    let mut variants = variants_by_ids(db, &ids).await?;
-    let mut lines = Vec::with_capacity(cart.lines.len());
+    let mut lines = Vec::with_capacity(items.len());
+    let mut priced = Vec::with_capacity(items.len());
     let mut price_changes = Vec::new();
-    for line in &cart.lines {
-        let item = variants
-            .remove(&line.variant_id)
-            .filter(|item| item.buyable() && item.variant.currency == currency.code())
-            .ok_or_else(|| {
-                DomainError::invalid(
-                    "cartId",
-                    format!(
-                        "{} is no longer for sale; remove it from the cart",
-                        line.product_name
-                    ),
-                )
-            })?;
-        let price_paid = Money::from_parts(item.variant.price_minor, &item.variant.currency)?;
-        if price_paid != line.price_seen {
+    for (row, item) in items {
+        if !item.buyable() || item.variant.currency != currency.code() {
+            return Err(DomainError::invalid(
+                "cartId",
+                format!(
+                    "{} is no longer for sale; remove it from the cart",
+                    item.product.name
+                ),
+            ));
+        }
+        let quantity = Quantity::parse(row.quantity)?;
+        let line = item.priced(quantity)?;
+        let price_seen = Money::new(row.unit_price_minor_seen, currency);
+        if line.unit_price != price_seen {
             price_changes.push(PriceChange {
-                variant_id: line.variant_id,
-                product_name: line.product_name.clone(),
+                variant_id: row.variant_id,
+                product_name: item.product.name.clone(),
                 sku: item.variant.sku.clone(),
-                price_seen: line.price_seen,
-                price_paid,
+                price_seen,
+                price_paid: line.unit_price,
             });
         }
-        lines.push(BoughtLine {
-            item,
-            quantity: line.quantity,
-        });
+        priced.push(line);
+        lines.push(BoughtLine { item, quantity });
     }
-    let priced = priced_lines(&lines, currency)?;
     let terms = Terms {
         country: address.country()?,
         shipping_method: request.shipping_method,
@@ -178,18 +173,4 @@ async fn ship_to(db: &DatabaseConnection, user_id: UserId, ship_to: ShipTo) -> R
                 )
             }),
     }
-}
-
-/// The lines as `crate::pricing` takes them, at the variants' prices now.
-fn priced_lines(lines: &[BoughtLine], currency: Currency) -> Result<Vec<PricedLine>, DomainError> {
-    lines
-        .iter()
-        .map(|line| {
-            Ok(PricedLine {
-                unit_price: Money::from_parts(line.item.variant.price_minor, currency.code())?,
-                quantity: line.quantity,
-                unit_weight_grams: u32::try_from(line.item.variant.weight_grams).unwrap_or(0),
-            })
-        })
-        .collect()
 }
