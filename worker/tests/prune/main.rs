@@ -16,6 +16,45 @@ use worker::queue::JobQueue;
 /// Well past the first round: pruning 1,200 rows takes milliseconds.
 const DEADLINE: Duration = Duration::from_secs(30);
 
+/// A `worker run` in this process, on the test's database and, on
+/// PostgreSQL, Redis (the embedded queue on SQLite).
+struct RunningWorker {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningWorker {
+    async fn start(config: &WorkerConfig, db: &TestDb, redis: Option<&str>, namespace: &Namespace) -> Self {
+        let queue = match redis {
+            Some(url) => JobQueue::redis(url, &namespace.name, config.queue.clone()).await,
+            None => JobQueue::sqlite(&db.url, &namespace.name, config.queue.clone()).await,
+        }
+        .expect("open the queue");
+        let worker = worker::Worker::from_parts(
+            config.clone(),
+            db.conn.clone(),
+            queue,
+            config.payment_gateway(),
+            worker::events::OrderEvents::in_process(),
+        )
+        .expect("build the worker");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(worker.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Self { stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the worker stops")
+            .expect("the worker task does not panic")
+            .expect("the worker runs without error");
+    }
+}
+
 async fn a_started_worker_prunes_rows_finished_past_the_default_retention(backend: Backend) {
     // Arrange: more than two prune batches finished eight days ago, and
     // rows finished six days ago
@@ -43,26 +82,10 @@ async fn a_started_worker_prunes_rows_finished_past_the_default_retention(backen
         Duration::from_secs(300),
         "the default interval"
     );
-    let queue = match &redis {
-        Some(url) => JobQueue::redis(url, &namespace.name, config.queue.clone()).await,
-        None => JobQueue::sqlite(&db.url, &namespace.name, config.queue.clone()).await,
-    }
-    .expect("open the queue");
 
     // Act: a worker starts
-    let worker = worker::Worker::from_parts(
-        config.clone(),
-        db.conn.clone(),
-        queue,
-        config.payment_gateway(),
-        worker::events::OrderEvents::in_process(),
-    )
-    .expect("build the worker");
+    let running = RunningWorker::start(&config, &db, redis.as_deref(), &namespace).await;
     let started = Instant::now();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(worker.run_until(async move {
-        let _ = stopped.await;
-    }));
     let mut left = outbox_ids(&db.conn).await;
     while old.iter().any(|id| left.contains(id)) {
         assert!(
@@ -75,12 +98,7 @@ async fn a_started_worker_prunes_rows_finished_past_the_default_retention(backen
         left = outbox_ids(&db.conn).await;
     }
     let pruned_in = started.elapsed();
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .expect("the worker stops")
-        .expect("the worker task does not panic")
-        .expect("the worker runs without error");
+    running.stop().await;
 
     // Assert: the old rows went, the recent ones stayed
     println!("prune: 1,200 rows past the retention deleted {pruned_in:.2?} after the worker started");
@@ -144,26 +162,10 @@ async fn a_started_worker_deletes_carts_abandoned_past_the_default_retention(bac
         Duration::from_secs(30 * 24 * 3_600),
         "the default retention"
     );
-    let queue = match &redis {
-        Some(url) => JobQueue::redis(url, &namespace.name, config.queue.clone()).await,
-        None => JobQueue::sqlite(&db.url, &namespace.name, config.queue.clone()).await,
-    }
-    .expect("open the queue");
 
     // Act: a worker starts
-    let worker = worker::Worker::from_parts(
-        config.clone(),
-        db.conn.clone(),
-        queue,
-        config.payment_gateway(),
-        worker::events::OrderEvents::in_process(),
-    )
-    .expect("build the worker");
+    let running = RunningWorker::start(&config, &db, redis.as_deref(), &namespace).await;
     let started = Instant::now();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(worker.run_until(async move {
-        let _ = stopped.await;
-    }));
     let mut left = cart_ids(&db).await;
     while old.iter().any(|id| left.contains(id)) {
         assert!(
@@ -175,12 +177,7 @@ async fn a_started_worker_deletes_carts_abandoned_past_the_default_retention(bac
         tokio::time::sleep(Duration::from_millis(100)).await;
         left = cart_ids(&db).await;
     }
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .expect("the worker stops")
-        .expect("the worker task does not panic")
-        .expect("the worker runs without error");
+    running.stop().await;
 
     // Assert: the abandoned carts went, the fresh ones stayed
     assert_eq!(left.len(), 10, "the ten fresh carts stay");
