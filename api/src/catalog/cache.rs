@@ -36,7 +36,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use entity::DomainError;
 use entity::catalog::listing::{ProductCursor, ProductFilter, ProductOrder};
 use entity::catalog::version::Freshness;
-use entity::catalog::{ProductKey, Visibility};
+use entity::catalog::{ProductKey, Stocked, Visibility};
 use entity::ids::ProductId;
 use entity::pagination::Page;
 use entity::tables::{product_variants, products};
@@ -238,14 +238,14 @@ impl CatalogCache {
         let version = fresh.version;
         let mut store = self.store_mut();
         if store.admit(fresh.version, 2) {
-            if let Some(model) = &found {
+            if let Some(Stocked { product: model, .. }) = &found {
                 store.slugs.insert(model.slug.clone(), Some(model.id));
                 store.products.insert(model.id, Arc::new(model.clone()));
             } else if let ProductKey::Slug(slug) = key {
                 store.slugs.insert(slug.clone(), None);
             }
         }
-        Ok(found.map(|model| Product::loaded(model, version)))
+        Ok(found.map(|stocked| Product::loaded(stocked, version)))
     }
 
     /// One page of the product list, as `entity::catalog::listing::list_products`
@@ -267,7 +267,7 @@ impl CatalogCache {
         };
         if filter.in_stock.is_some() {
             self.bypasses.increment();
-            return Ok(list().await?.map(Product::new));
+            return Ok(list().await?.map(Product::from));
         }
         let key = PageKey {
             filter: filter.clone(),
@@ -300,10 +300,10 @@ impl CatalogCache {
         let version = fresh.version;
         let mut store = self.store_mut();
         if store.admit(fresh.version, page.items.len() + 1) {
-            for model in &page.items {
+            for Stocked { product: model, .. } in &page.items {
                 store.products.insert(model.id, Arc::new(model.clone()));
             }
-            let ids = page.items.iter().map(|model| model.id).collect();
+            let ids = page.items.iter().map(|stocked| stocked.product.id).collect();
             store.pages.insert(
                 key,
                 Arc::new(CachedPage {
@@ -312,7 +312,7 @@ impl CatalogCache {
                 }),
             );
         }
-        Ok(page.map(|model| Product::loaded(model, version)))
+        Ok(page.map(|stocked| Product::loaded(stocked, version)))
     }
 
     /// Keeps the variants of `product` that `Product.variants` loaded after

@@ -3,7 +3,8 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use entity::catalog::listing::{ProductCursor, ProductFilter as DomainFilter, ProductOrder as DomainOrder};
 use entity::catalog::variants::{OptionValue, VariantOf, option_values};
 use entity::catalog::{
-    AdjustmentReason, NewProduct, NewVariant, ProductKey, ProductPatch, StockDelta, VariantPatch, Visibility,
+    AdjustmentReason, NewProduct, NewVariant, ProductKey, ProductPatch, StockDelta, Stocked, VariantPatch,
+    Visibility,
 };
 use entity::ids::ProductId;
 use entity::tables::{product_variants, products};
@@ -19,9 +20,9 @@ use crate::state::AppState;
 use crate::transaction::read;
 use crate::write_txn;
 
-/// A product of the catalog, and its stock when it was read beside it (the
-/// catalog cache reads it fresh with the version); else `Product.stock`
-/// loads it.
+/// A product of the catalog, and its stock when it was read beside it (a
+/// catalog read reads it in the same statement; the catalog cache reads it
+/// fresh with the version); else `Product.stock` loads it.
 pub struct Product {
     row: products::Model,
     stock: Option<i32>,
@@ -30,6 +31,13 @@ pub struct Product {
     /// The catalog version the row was read under, when read through the
     /// cache: the variants loaded for it may be cached under it.
     version: Option<i64>,
+}
+
+impl From<Stocked> for Product {
+    fn from(stocked: Stocked) -> Self {
+        let stock = stocked.stock();
+        Self::with_stock(stocked.product, stock)
+    }
 }
 
 impl Product {
@@ -51,12 +59,13 @@ impl Product {
         }
     }
 
-    /// Read through the catalog cache under `version`, not served from it.
+    /// Read (with its stock) through the catalog cache under `version`,
+    /// not served from it.
     #[must_use]
-    pub fn loaded(row: products::Model, version: i64) -> Self {
+    pub fn loaded(stocked: Stocked, version: i64) -> Self {
         Self {
             version: Some(version),
-            ..Self::new(row)
+            ..Self::from(stocked)
         }
     }
 
@@ -361,7 +370,7 @@ impl CatalogQuery {
             None => read(|| entity::catalog::find_product(&state.db, &key, visibility))
                 .await
                 .or_gql(ctx)?
-                .map(Product::new),
+                .map(Product::from),
         };
         Ok(found)
     }
@@ -394,7 +403,7 @@ impl CatalogQuery {
                 )
             })
             .await
-            .map(|page| page.map(Product::new)),
+            .map(|page| page.map(Product::from)),
         }
         .or_gql(ctx)?;
         Ok(Connection::new(

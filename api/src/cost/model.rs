@@ -23,7 +23,10 @@
 //! arguments: a connection counts the items it returned, a field that came
 //! back null costs only itself, a field that did not run (skipped) costs
 //! nothing, and a plain list counts its costliest item. So the actual cost
-//! never exceeds the requested one.
+//! never exceeds the requested one. Where the schema alone fixes what one
+//! returned object costs (its costed fields non-null objects, no lists, no
+//! directives, no fragments: a listing's `node { … price { … } }`), the
+//! actual walk counts a page's items instead of looking inside each.
 //!
 //! The walk follows every fragment spread, so it is bounded by the size
 //! limit that `limits` checks first (at most `limits::MAX_FIELDS` fields
@@ -106,7 +109,9 @@ pub fn actual(
     let Value::Object(data) = data else {
         return 0;
     };
-    Walk::new(registry, document, operation, variables).operation(operation, At::Actual(data))
+    let mut walk = Walk::new(registry, document, operation, variables);
+    walk.actual = true;
+    walk.operation(operation, At::Actual(data))
 }
 
 /// Which cost a walk computes: from the arguments, or from the response
@@ -137,6 +142,8 @@ struct Walk<'a> {
     /// the actual cost visits a field once per item of a page, and its
     /// registry lookups are the same every time.
     plans: HashMap<(usize, usize), Option<Plan<'a>>>,
+    /// Whether this walk measures a response (and so wants [`Plan::fixed`]).
+    actual: bool,
 }
 
 /// A field as the registry describes it, looked up once per walk.
@@ -145,7 +152,12 @@ struct Plan<'a> {
     own: u64,
     inner: Parent<'a>,
     is_list: bool,
+    is_non_null: bool,
     in_connection: bool,
+    /// What the field's selection costs inside one value that came back,
+    /// when the schema alone says so (see [`Walk::fixed_set`]); `None`:
+    /// the response must be walked. Only the actual walk computes it.
+    fixed: Option<u64>,
 }
 
 impl<'a> Walk<'a> {
@@ -163,6 +175,7 @@ impl<'a> Walk<'a> {
             mutation_root: registry.mutation_type.as_deref(),
             visiting: Vec::new(),
             plans: HashMap::new(),
+            actual: false,
         }
     }
 
@@ -221,24 +234,14 @@ impl<'a> Walk<'a> {
     }
 
     fn field(&mut self, parent: Parent<'a>, field: &'a Field, at: At<'_>) -> u64 {
-        let key = (
-            parent.ty.map_or(0, |ty| std::ptr::from_ref(ty) as usize),
-            std::ptr::from_ref(field) as usize,
-        );
-        let plan = match self.plans.get(&key) {
-            Some(plan) => *plan,
-            None => {
-                let plan = self.plan(parent, field);
-                self.plans.insert(key, plan);
-                plan
-            }
-        };
         let Some(Plan {
             own,
             inner,
             is_list,
             in_connection,
-        }) = plan
+            fixed,
+            ..
+        }) = self.planned(parent, field)
         else {
             // `__typename`, or a field validation will refuse.
             return 0;
@@ -257,47 +260,105 @@ impl<'a> Walk<'a> {
                 };
                 match value {
                     Value::List(items) => {
-                        let costs = items.iter().map(|item| self.item(own, inner, set, item));
+                        let costs = items.iter().map(|item| self.item(own, inner, set, fixed, item));
                         if in_connection {
                             costs.fold(0, u64::saturating_add)
                         } else {
                             costs.max().unwrap_or(own)
                         }
                     }
-                    item => self.item(own, inner, set, item),
+                    item => self.item(own, inner, set, fixed, item),
                 }
             }
         }
     }
 
+    /// [`Self::plan`], once per walk.
+    fn planned(&mut self, parent: Parent<'a>, field: &'a Field) -> Option<Plan<'a>> {
+        let key = (
+            parent.ty.map_or(0, |ty| std::ptr::from_ref(ty) as usize),
+            std::ptr::from_ref(field) as usize,
+        );
+        if let Some(plan) = self.plans.get(&key) {
+            return *plan;
+        }
+        let plan = self.plan(parent, field);
+        self.plans.insert(key, plan);
+        plan
+    }
+
     /// What `field` is under `parent`; `None` for `__typename` or a field
     /// the type does not have.
-    fn plan(&self, parent: Parent<'a>, field: &'a Field) -> Option<Plan<'a>> {
+    fn plan(&mut self, parent: Parent<'a>, field: &'a Field) -> Option<Plan<'a>> {
         let name = field.name.node.as_str();
         let meta = parent.ty.and_then(|ty| ty.field_by_name(name))?;
         let target = self
             .registry
             .concrete_type_by_name(MetaTypeName::concrete_typename(&meta.ty));
+        let ty = MetaTypeName::create(&meta.ty);
+        let inner = Parent {
+            ty: target,
+            page: if target.is_some_and(is_connection) {
+                self.page_size(field)
+            } else {
+                0
+            },
+        };
+        let fixed = if self.actual {
+            self.fixed_set(inner, &field.selection_set.node)
+        } else {
+            None
+        };
         Some(Plan {
             own: self.own_cost(parent.ty, name, target),
-            inner: Parent {
-                ty: target,
-                page: if target.is_some_and(is_connection) {
-                    self.page_size(field)
-                } else {
-                    0
-                },
-            },
-            is_list: MetaTypeName::create(&meta.ty).is_list(),
+            inner,
+            is_list: ty.is_list(),
+            is_non_null: ty.is_non_null(),
             in_connection: parent.ty.is_some_and(is_connection),
+            fixed,
+        })
+    }
+
+    /// What `set` costs inside an object of `parent` that came back, when
+    /// the schema alone says so: every field in it is free whatever it
+    /// answers (a scalar, an enum, `__typename`), or is a non-null object
+    /// that is not a list, not under a directive, whose own selection is
+    /// fixed too. Such an object's cost cannot depend on the response (a
+    /// non-null field that failed nulls its parent, which then costs only
+    /// itself), so the walk need not look inside it: a page of items
+    /// costs its length times one. `None` for anything else (fragments
+    /// included): the response is walked.
+    fn fixed_set(&mut self, parent: Parent<'a>, set: &'a SelectionSet) -> Option<u64> {
+        set.items.iter().try_fold(0_u64, |total, selection| {
+            let Selection::Field(field) = &selection.node else {
+                return None;
+            };
+            let field = &field.node;
+            let cost = match self.planned(parent, field) {
+                None => 0,
+                Some(plan) if plan.own == 0 && !plan.inner.ty.is_some_and(MetaType::is_composite) => 0,
+                Some(plan) if field.directives.is_empty() && plan.is_non_null && !plan.is_list => {
+                    plan.own.saturating_add(plan.fixed?)
+                }
+                Some(_) => return None,
+            };
+            Some(total.saturating_add(cost))
         })
     }
 
     /// One value of a field in the response: its own cost and, for an
-    /// object, what was selected inside it.
-    fn item(&mut self, own: u64, inner: Parent<'a>, set: &'a SelectionSet, value: &Value) -> u64 {
-        match value {
-            Value::Object(object) => own.saturating_add(self.set(inner, set, At::Actual(object))),
+    /// object, what was selected inside it (`fixed`, when known).
+    fn item(
+        &mut self,
+        own: u64,
+        inner: Parent<'a>,
+        set: &'a SelectionSet,
+        fixed: Option<u64>,
+        value: &Value,
+    ) -> u64 {
+        match (value, fixed) {
+            (Value::Object(_), Some(fixed)) => own.saturating_add(fixed),
+            (Value::Object(object), None) => own.saturating_add(self.set(inner, set, At::Actual(object))),
             _ => own,
         }
     }
@@ -536,5 +597,25 @@ mod tests {
             { "product": { "name": "a" } }, { "product": null }, { "product": { "name": "b" } }
         ] } });
         assert_eq!(measure(query, serde_json::json!({}), Some(data)), (3, Some(3)));
+    }
+
+    #[test]
+    fn items_the_schema_fixes_cost_the_same_as_walked() {
+        // node and price are non-null: one item costs 2 whatever it answers.
+        let listing = "{ products(first: 10) { nodes { name price { formatted } } } }";
+        let item = serde_json::json!({ "name": "x", "price": { "formatted": "1" } });
+        let data = serde_json::json!({ "products": { "nodes": [item, item] } });
+        assert_eq!(measure(listing, serde_json::json!({}), Some(data)), (22, Some(6)));
+
+        // Under a directive a field may not have run: the items are walked.
+        let skipped = "{ products(first: 10) { nodes { name price @skip(if: true) { formatted } } } }";
+        let data = serde_json::json!({ "products": { "nodes": [{ "name": "x" }, { "name": "y" }, { "name": "z" }] } });
+        assert_eq!(measure(skipped, serde_json::json!({}), Some(data)), (22, Some(5)));
+
+        // A fragment is walked too, and counts the same.
+        let spread =
+            "{ products(first: 10) { nodes { ...P } } } fragment P on Product { price { formatted } }";
+        let data = serde_json::json!({ "products": { "nodes": [{ "price": { "formatted": "1" } }] } });
+        assert_eq!(measure(spread, serde_json::json!({}), Some(data)), (22, Some(4)));
     }
 }

@@ -183,7 +183,8 @@ fn filtered(filter: &ProductFilter, visibility: Visibility) -> Select<products::
     query
 }
 
-/// One page of products after `after`, `size` long at most.
+/// One page of products after `after`, `size` long at most, each with
+/// its stock.
 ///
 /// # Errors
 /// [`DomainError::InvalidInput`] on `after` for a cursor of another sort order.
@@ -194,7 +195,7 @@ pub async fn list_products<C: ConnectionTrait>(
     after: Option<&ProductCursor>,
     size: u64,
     visibility: Visibility,
-) -> Result<Page<products::Model>, DomainError> {
+) -> Result<Page<super::Stocked>, DomainError> {
     use products::Column::{Id, Name, PriceMinor};
     let mut query = filtered(filter, visibility);
     let wrong_cursor = || DomainError::invalid("after", "cursor belongs to another sort order");
@@ -224,7 +225,7 @@ pub async fn list_products<C: ConnectionTrait>(
         ProductOrder::PriceDesc => query.order_by_desc(PriceMinor).order_by_desc(Id),
         ProductOrder::Newest => query.order_by_desc(Id),
     };
-    let rows = query.limit(size + 1).all(conn).await?;
+    let rows = super::stocked(query.limit(size + 1)).all(conn).await?;
     Ok(Page::from_overfetch(rows, size))
 }
 

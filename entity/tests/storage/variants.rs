@@ -464,7 +464,7 @@ async fn list_filters_look_at_active_variants(backend: Backend) {
             .expect("list")
             .items
             .into_iter()
-            .map(|p| p.slug)
+            .map(|p| p.product.slug)
             .collect();
             slugs.sort();
             slugs
