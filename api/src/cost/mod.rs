@@ -43,9 +43,10 @@ pub mod bucket;
 pub mod model;
 
 use std::any::TypeId;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, OperationDefinition};
 use async_graphql::{ErrorExtensions, Pos, Request, Response, ServerError, Value, Variables};
 pub use bucket::{BucketSettings, Buckets};
 
@@ -67,7 +68,37 @@ pub struct QueryCost {
     buckets: Buckets,
     /// The schema's registry, and its validation when a bucket refuses.
     validator: Validator,
+    /// The requested cost of operations that take no variables (it depends
+    /// on their document alone): clients send the same few documents again
+    /// and again, and `http::documents` hands each text's one parse out.
+    known: RwLock<HashMap<Known, u64>>,
 }
+
+/// An operation whose cost is known: its document (kept alive by the key,
+/// so its address names it) and name.
+struct Known {
+    document: Arc<ExecutableDocument>,
+    operation_name: Option<String>,
+}
+
+impl PartialEq for Known {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.document, &other.document) && self.operation_name == other.operation_name
+    }
+}
+
+impl Eq for Known {}
+
+impl std::hash::Hash for Known {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(Arc::as_ptr(&self.document), state);
+        self.operation_name.hash(state);
+    }
+}
+
+/// The most operations whose cost [`QueryCost`] keeps (as many as
+/// `http::documents` keeps parses); past it, it starts again empty.
+const MAX_KNOWN: usize = crate::http::documents::MAX_DOCUMENTS;
 
 /// One request's charge, from [`QueryCost::admit`] to [`QueryCost::settle`].
 pub struct Charge {
@@ -107,6 +138,7 @@ impl QueryCost {
             max: max.min(u64::from(buckets.settings().size)),
             buckets,
             validator,
+            known: RwLock::default(),
         }
     }
 
@@ -130,12 +162,7 @@ impl QueryCost {
         }) else {
             return Ok(Charge::none(client));
         };
-        let requested = model::requested(
-            self.validator.registry(),
-            document,
-            &operation.node,
-            &request.variables,
-        );
+        let requested = self.requested(document, request, &operation.node);
         crate::metrics::query_cost(requested);
         let at = operation.pos;
         if requested > self.max {
@@ -169,6 +196,39 @@ impl QueryCost {
             requested,
             taken: Some((taken, measured)),
         })
+    }
+
+    /// The requested cost of `operation` in `document`, measured once per
+    /// document when the operation takes no variables.
+    fn requested(
+        &self,
+        document: &Arc<ExecutableDocument>,
+        request: &Request,
+        operation: &OperationDefinition,
+    ) -> u64 {
+        let measure = || model::requested(self.validator.registry(), document, operation, &request.variables);
+        if !operation.variable_definitions.is_empty() {
+            return measure();
+        }
+        let key = Known {
+            document: Arc::clone(document),
+            operation_name: request.operation_name.clone(),
+        };
+        if let Some(cost) = self
+            .known
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return *cost;
+        }
+        let cost = measure();
+        let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
+        if known.len() >= MAX_KNOWN {
+            known.clear();
+        }
+        known.insert(key, cost);
+        cost
     }
 
     /// Measures what the request answered by `response` did cost, gives

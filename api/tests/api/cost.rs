@@ -263,6 +263,23 @@ async fn the_bucket_drops_by_the_actual_cost_of_each_answer(backend: Backend) {
     let too_costly = send(&app, None, &pages(5)).await;
     assert_eq!(too_costly.code(), "MAX_COST_EXCEEDED", "{}", too_costly.body);
     assert_eq!(too_costly.available(), 688, "{}", too_costly.body);
+
+    // A document's cost is measured once, per operation: sent again, each
+    // of its operations keeps its own; with variables, each request's.
+    let two = "query Small { products(first: 1) { nodes { name } } } query Large { products(first: 50) { nodes { name } } }";
+    for _ in 0..2 {
+        for (name, requested) in [("Small", 3), ("Large", 52)] {
+            let body = json!({ "query": two, "operationName": name });
+            let answer = send_body(&app, MODERN, None, &body).await;
+            assert_eq!(answer.cost()["requestedQueryCost"], requested, "{}", answer.body);
+        }
+    }
+    let sized = "query($n: Int) { products(first: $n) { nodes { name } } }";
+    for (n, requested) in [(1, 3), (50, 52)] {
+        let body = json!({ "query": sized, "variables": { "n": n } });
+        let answer = send_body(&app, MODERN, None, &body).await;
+        assert_eq!(answer.cost()["requestedQueryCost"], requested, "{}", answer.body);
+    }
 }
 on_both_backends!(
     drops_by_the_actual_cost,
