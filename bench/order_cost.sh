@@ -7,6 +7,7 @@
 #
 #   bench/order_cost.sh                   # 50 orders, 20 s idle baseline
 #   BENCH_ORDERS=200 BENCH_IDLE_SECS=30 bench/order_cost.sh
+#   BENCH_BIN_DIR=/some/release bench/order_cost.sh   # those api and worker binaries, not built here
 #
 # Starts its own PostgreSQL (with pg_stat_statements) and redis-server on
 # free loopback ports, one `api` and one `worker run` process with default
@@ -52,14 +53,23 @@ cleanup() {
 trap cleanup EXIT
 
 # --- build --------------------------------------------------------------------
-echo "building api and worker ($PROFILE)…" >&2
-if [[ $PROFILE == release ]]; then
-    (cd "$ROOT" && cargo build --release --quiet -p api -p worker)
+# BENCH_BIN_DIR: run the api and worker found there (an older build, for a
+# before/after) instead of building the working tree's.
+BIN_DIR=${BENCH_BIN_DIR:-}
+if [[ -n $BIN_DIR ]]; then
+    PROFILE="prebuilt ($BIN_DIR)"
 else
-    (cd "$ROOT" && cargo build --quiet -p api -p worker)
+    echo "building api and worker ($PROFILE)…" >&2
+    if [[ $PROFILE == release ]]; then
+        (cd "$ROOT" && cargo build --release --quiet -p api -p worker)
+    else
+        (cd "$ROOT" && cargo build --quiet -p api -p worker)
+    fi
+    BIN_DIR=$TARGET_DIR/$PROFILE
 fi
-API_BIN=$TARGET_DIR/$PROFILE/api
-WORKER_BIN=$TARGET_DIR/$PROFILE/worker
+API_BIN=$BIN_DIR/api
+WORKER_BIN=$BIN_DIR/worker
+[[ -x $API_BIN && -x $WORKER_BIN ]] || die "no api and worker in $BIN_DIR"
 
 # --- PostgreSQL with pg_stat_statements, Redis -----------------------------------
 lock_services_dir
@@ -181,7 +191,8 @@ snapshot() {
         grep -vE '^redis (info|config)[ |]' >>"$1" || true
 }
 top_statements() { # the statements of the order phase, most called first
-    sql "SELECT r.rolname, s.calls, left(regexp_replace(s.query, '\s+', ' ', 'g'), 110)
+    sql "SELECT r.rolname, s.calls, round((s.total_exec_time / s.calls)::numeric, 3),
+                left(regexp_replace(s.query, '\s+', ' ', 'g'), 100)
          FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
          WHERE r.rolname IN ('sf_api', 'sf_worker') ORDER BY s.calls DESC LIMIT 40" | tr '|' '\t'
 }
@@ -318,5 +329,5 @@ for phase in listing order_read; do
             { printf " %s %.2f", $1, ($2 - bg[$1] / idle * secs) * 10 }' "$WORK/cpu_idle" "$WORK/cpu_$phase")"
 done
 echo
-echo "The order phase's statements, most called first (calls include the background):"
-awk -F '\t' '{ printf "  %-9s %6d  %s\n", $1, $2, $3 }' "$WORK/top"
+echo "The order phase's statements, most called first (calls include the background; mean execution ms):"
+awk -F '\t' '{ printf "  %-9s %6d %7.3f  %s\n", $1, $2, $3, $4 }' "$WORK/top"

@@ -181,15 +181,20 @@ echo "registering $((2 * CUSTOMERS)) customers…" >&2
 register_all bench 1 "$WORK/customers"
 register_all limits 2 "$WORK/limits_customers"
 
-# The demo catalog: the first SCARCE products by sku are scarce, the others plentiful.
-sql "SELECT id FROM products WHERE active ORDER BY sku LIMIT $SCARCE" >"$WORK/scarce"
-sql "SELECT id FROM products WHERE active ORDER BY sku OFFSET $SCARCE" >"$WORK/plenty"
+# The demo catalog's products that placeOrder can name without a variant
+# (exactly one active variant; stock lives on variants): the first SCARCE
+# by sku are scarce, the others plentiful.
+ORDERABLE="SELECT p.id FROM products p WHERE p.active
+           AND (SELECT count(*) FROM product_variants v WHERE v.product_id = p.id AND v.active) = 1 ORDER BY p.sku"
+sql "$ORDERABLE LIMIT $SCARCE" >"$WORK/scarce"
+sql "$ORDERABLE OFFSET $SCARCE" >"$WORK/plenty"
 [[ $(wc -l <"$WORK/scarce") == "$SCARCE" && $(wc -l <"$WORK/plenty") -ge 3 ]] || die "the demo catalog is too small"
-sql "UPDATE products SET stock = CASE WHEN id IN (SELECT id FROM products WHERE active ORDER BY sku LIMIT $SCARCE)
-                                      THEN $SCARCE_STOCK ELSE $PLENTY_STOCK END;
+sql "UPDATE product_variants SET stock = CASE WHEN product_id IN ($ORDERABLE LIMIT $SCARCE)
+                                              THEN $SCARCE_STOCK ELSE $PLENTY_STOCK END;
      CREATE TABLE bench_initial AS
-         SELECT id, sku, stock, (SELECT coalesce(sum(delta), 0) FROM stock_movements m WHERE m.product_id = p.id) AS moved
-         FROM products p" >/dev/null
+         SELECT id, sku, (SELECT sum(stock) FROM product_variants v WHERE v.product_id = p.id) AS stock,
+                (SELECT coalesce(sum(delta), 0) FROM stock_movements m WHERE m.product_id = p.id) AS moved
+         FROM products p WHERE p.id IN ($ORDERABLE)" >/dev/null
 
 # --- CPU ------------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
@@ -259,9 +264,10 @@ STATUSES=$(sql "SELECT status || ' ' || count(*) FROM orders GROUP BY status ORD
 sql "WITH sold AS (SELECT l.product_id, sum(l.quantity) AS units FROM order_lines l
                    JOIN orders o ON o.id = l.order_id
                    WHERE o.status NOT IN ('CANCELLED', 'PAYMENT_FAILED') GROUP BY 1),
-          moved AS (SELECT product_id, sum(delta) AS delta FROM stock_movements GROUP BY 1)
+          moved AS (SELECT product_id, sum(delta) AS delta FROM stock_movements GROUP BY 1),
+          now AS (SELECT product_id, sum(stock) AS stock FROM product_variants GROUP BY 1)
      SELECT b.sku, b.stock, p.stock, coalesce(s.units, 0), coalesce(m.delta, 0) - b.moved
-     FROM bench_initial b JOIN products p ON p.id = b.id
+     FROM bench_initial b JOIN now p ON p.product_id = b.id
      LEFT JOIN sold s ON s.product_id = b.id LEFT JOIN moved m ON m.product_id = b.id
      ORDER BY b.sku" >"$WORK/stock"
 OVERSOLD=$(awk '$3 < 0 || $2 - $3 != $4 || $5 != $3 - $2' "$WORK/stock")

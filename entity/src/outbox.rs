@@ -52,15 +52,24 @@ fn row(
 /// [`DomainError::Database`] when the insert fails, [`DomainError::Encoding`]
 /// when the payload cannot be serialised.
 pub async fn enqueue<C: ConnectionTrait, J: Job>(conn: &C, job: &J) -> Result<outbox::Model, DomainError> {
+    Ok(first_attempt(job)?.insert(conn).await?)
+}
+
+/// The row [`enqueue`] writes for `job`, for a caller that writes several
+/// rows in one statement (`orders::write`: an order's jobs in one `INSERT`
+/// with the order). It must go into the caller's transaction, as for
+/// [`enqueue`].
+///
+/// # Errors
+/// [`DomainError::Encoding`] when the payload cannot be serialised.
+pub(crate) fn first_attempt<J: Job>(job: &J) -> Result<outbox::ActiveModel, DomainError> {
     Ok(row(
         J::NAME,
         serde_json::to_value(job)?,
         1,
         Duration::ZERO,
         crate::trace::current(),
-    )
-    .insert(conn)
-    .await?)
+    ))
 }
 
 /// Schedules the next attempt of `envelope`'s job after `delay`, in the

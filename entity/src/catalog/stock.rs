@@ -10,7 +10,10 @@
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{
+    Alias, Asterisk, CommonTableExpression, Expr, ExprTrait, Query, UpdateStatement, WithClause,
+};
+use sea_orm::{DbBackend, QueryTrait};
 
 use crate::error::DomainError;
 use crate::ids::{OrderId, ProductId, StockMovementId, VariantId};
@@ -173,7 +176,9 @@ pub async fn adjust_stock<C: ConnectionTrait>(
 
 /// `UPDATE product_variants SET stock = stock + delta WHERE id = ? AND
 /// stock + delta >= 0 [AND active AND its product is active] RETURNING *`,
-/// then the movement row.
+/// and the movement row: on PostgreSQL in the same statement
+/// ([`update_and_record`]), on SQLite as a second `INSERT` (SQLite allows
+/// no `UPDATE` in `WITH`; in process, it costs no round trip).
 async fn change_stock<C: ConnectionTrait>(
     conn: &C,
     variant_id: VariantId,
@@ -182,9 +187,10 @@ async fn change_stock<C: ConnectionTrait>(
     require_active: bool,
 ) -> Result<product_variants::Model, DomainError> {
     use product_variants::Column;
+    let now = Utc::now();
     let mut update = product_variants::Entity::update_many()
         .col_expr(Column::Stock, Expr::col(Column::Stock).add(delta))
-        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.eq(variant_id))
         .filter(Expr::col(Column::Stock).add(delta).gte(0));
     if require_active {
@@ -201,23 +207,112 @@ async fn change_stock<C: ConnectionTrait>(
             .filter(Column::Active.eq(true))
             .filter(Expr::exists(product_active));
     }
-    let Some(variant) = update.exec_with_returning(conn).await?.into_iter().next() else {
-        return Err(why_unchanged(conn, variant_id, delta, require_active).await?);
-    };
     let (reason, order_id) = reason.describe();
-    stock_movements::ActiveModel {
-        id: Set(StockMovementId::new()),
-        product_id: Set(variant.product_id),
-        variant_id: Set(variant.id),
-        order_id: Set(order_id),
-        delta: Set(delta),
-        stock_after: Set(variant.stock),
-        reason: Set(reason),
-        created_at: Set(Utc::now()),
+    let movement = Movement {
+        id: StockMovementId::new(),
+        order_id,
+        delta,
+        reason,
+        at: now,
+    };
+    let changed = if conn.get_database_backend() == DbBackend::Postgres {
+        update_and_record(conn, update.into_query(), movement).await?
+    } else {
+        let changed = update.exec_with_returning(conn).await?.into_iter().next();
+        if let Some(variant) = &changed {
+            movement.of(variant).insert(conn).await?;
+        }
+        changed
+    };
+    match changed {
+        Some(variant) => Ok(variant),
+        None => Err(why_unchanged(conn, variant_id, delta, require_active).await?),
     }
-    .insert(conn)
-    .await?;
-    Ok(variant)
+}
+
+/// A `stock_movements` row but what the update decides: the variant's
+/// product and its stock after.
+struct Movement {
+    id: StockMovementId,
+    order_id: Option<OrderId>,
+    delta: i32,
+    reason: String,
+    at: chrono::DateTime<Utc>,
+}
+
+impl Movement {
+    fn of(self, variant: &product_variants::Model) -> stock_movements::ActiveModel {
+        stock_movements::ActiveModel {
+            id: Set(self.id),
+            product_id: Set(variant.product_id),
+            variant_id: Set(variant.id),
+            order_id: Set(self.order_id),
+            delta: Set(self.delta),
+            stock_after: Set(variant.stock),
+            reason: Set(self.reason),
+            created_at: Set(self.at),
+        }
+    }
+}
+
+/// PostgreSQL: `WITH changed AS (update RETURNING *), movement AS (INSERT
+/// INTO stock_movements SELECT … FROM changed) SELECT * FROM changed`: the
+/// movement takes the variant's product and stock after from the updated
+/// row, so it is written exactly when the update matched, in one round
+/// trip (which an order's transaction holds its locks through).
+async fn update_and_record<C: ConnectionTrait>(
+    conn: &C,
+    mut update: UpdateStatement,
+    movement: Movement,
+) -> Result<Option<product_variants::Model>, DomainError> {
+    use product_variants::Column as V;
+    use stock_movements::Column as M;
+    let changed = Alias::new("changed");
+    update.returning_all();
+    let from_changed = Query::select()
+        .expr(Expr::val(movement.id))
+        .column((changed.clone(), V::ProductId))
+        .column((changed.clone(), V::Id))
+        .expr(Expr::val(movement.order_id))
+        .expr(Expr::val(movement.delta))
+        .column((changed.clone(), V::Stock))
+        .expr(Expr::val(movement.reason))
+        .expr(Expr::val(movement.at))
+        .from(changed.clone())
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(stock_movements::Entity)
+        .columns([
+            M::Id,
+            M::ProductId,
+            M::VariantId,
+            M::OrderId,
+            M::Delta,
+            M::StockAfter,
+            M::Reason,
+            M::CreatedAt,
+        ])
+        .select_from(from_changed)
+        .map_err(|e| DbErr::Custom(format!("the stock movement's INSERT: {e}")))?
+        .to_owned();
+    let mut with = WithClause::new();
+    with.cte(
+        CommonTableExpression::new()
+            .query(update)
+            .table_name(changed.clone())
+            .to_owned(),
+    )
+    .cte(
+        CommonTableExpression::new()
+            .query(insert)
+            .table_name(Alias::new("movement"))
+            .to_owned(),
+    );
+    let statement = with.query(Query::select().column(Asterisk).from(changed).to_owned());
+    Ok(product_variants::Entity::find()
+        .from_raw_sql(conn.get_database_backend().build(&statement))
+        .one(conn)
+        .await?)
 }
 
 /// Explains why the conditional update matched no row.

@@ -9,6 +9,7 @@
 //! PostgreSQL connections can die under the pool (a server restart): see
 //! [`lost`] for how the pool stops handing them out and [`retry`] for how
 //! work that met one is retried.
+pub mod batch;
 pub mod lost;
 pub mod retry;
 

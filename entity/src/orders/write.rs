@@ -4,26 +4,29 @@
 //! transaction then writes the order (its money broken down as
 //! `crate::pricing` computed it, and what checkout adds: the address, the
 //! method, the code's use, the cart gone), the payment, its jobs
-//! (settlement, confirmation email), reserves stock and writes the lines.
+//! (settlement, confirmation email) and its lines, and reserves stock.
 //! If the transaction fails, the authorisation is voided. The same
 //! idempotency key from the same user returns the first order and reserves
 //! nothing twice: the unique index on `(user_id, idempotency_key)` decides
 //! races between concurrent retries.
 //!
 //! Every statement is a round trip that 64 concurrent customers queue for
-//! (`bench/orders.sh`): in the transaction the order (which also reads the
-//! transaction id the commit needs), the payment, its two jobs, then per
-//! variant one conditional `UPDATE` of stock and its movement, all lines
-//! in one `INSERT`, and COMMIT. Stock is reserved last, in variant id
+//! (`bench/orders.sh`), and the rows the transaction locks stay locked
+//! through each. In the transaction: the order, its payment, its two jobs
+//! and all its lines in one statement (`db::batch`: on PostgreSQL one
+//! `WITH` of `INSERT`s, which also reads the transaction id the commit
+//! needs; on SQLite four `INSERT`s), then per variant one conditional
+//! `UPDATE` of stock with its movement (one statement on PostgreSQL: see
+//! `catalog::stock`), and COMMIT. Stock is reserved last, in variant id
 //! order: a variant's row stays locked only for the end of the
 //! transaction, and two orders sharing variants lock them in the same
-//! order (they wait for each other; they never deadlock).
+//! order (they wait for each other; they never deadlock). The lines'
+//! foreign keys take only a key-share lock on their variants, which the
+//! reserving `UPDATE`s (of other transactions too) do not wait for.
 use chrono::Utc;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Alias, Condition, ExprTrait, JoinType, Query};
-use sea_orm::{
-    ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbBackend, QueryTrait, TryIntoModel,
-};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DatabaseTransaction, QueryTrait, TryIntoModel};
 
 use super::OrderStatus;
 use super::place::{IdempotencyKey, PlacedOrder};
@@ -35,11 +38,11 @@ use crate::db::begin_write;
 use crate::discounts::{Applicable, DiscountCode};
 use crate::error::{DomainError, is_unique_violation};
 use crate::ids::{CartId, OrderId, OrderLineId, PaymentId, UserId};
-use crate::jobs::{EmailMessage, SettlePayment};
+use crate::jobs::{EmailMessage, SendEmail, SettlePayment};
 use crate::payments::{GatewayError, PaymentGateway, PaymentStatus, PaymentToken};
 use crate::pricing::{TaxMode, Totals};
 use crate::shipping::MethodOption;
-use crate::tables::{order_lines, orders, payments, product_variants, users};
+use crate::tables::{order_lines, orders, outbox, payments, product_variants, users};
 
 /// A line to write: the variant it buys, with its product, as quoted.
 #[derive(Debug, Clone)]
@@ -209,39 +212,35 @@ async fn write_order(
     authorization: &str,
     request_id: Option<String>,
 ) -> Result<(orders::Model, Vec<product_variants::Model>), WriteError> {
-    let txn = begin_write(db).await?;
     let now = Utc::now();
     let totals = new.totals;
     let checkout = new.checkout;
-    // The order row first: a concurrent call with the same key waits here
-    // and then fails on the unique index, before it reserves anything.
-    let (order, txid) = insert_order(
-        &txn,
-        orders::ActiveModel {
-            id: Set(OrderId::new()),
-            user_id: Set(new.user_id),
-            status: Set(OrderStatus::PendingPayment),
-            total_minor: Set(totals.total.amount_minor),
-            currency: Set(totals.total.currency.code().to_owned()),
-            idempotency_key: Set(new.idempotency_key.as_str().to_owned()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            subtotal_minor: Set(totals.subtotal.amount_minor),
-            discount_minor: Set(totals.discount.amount_minor),
-            shipping_minor: Set(totals.shipping.amount_minor),
-            tax_minor: Set(totals.tax.amount_minor),
-            tax_mode: Set(new.tax_mode),
-            shipping_address: Set(checkout.map(|c| c.address.snapshot())),
-            shipping_method_id: Set(checkout.map(|c| c.method.id)),
-            shipping_method_name: Set(checkout.map(|c| c.method.name.clone())),
-            discount_code: Set(checkout
-                .and_then(|c| c.discount)
-                .map(|(code, _)| code.as_str().to_owned())),
-        },
-    )
-    .await?;
+    let order = orders::ActiveModel {
+        id: Set(OrderId::new()),
+        user_id: Set(new.user_id),
+        status: Set(OrderStatus::PendingPayment),
+        total_minor: Set(totals.total.amount_minor),
+        currency: Set(totals.total.currency.code().to_owned()),
+        idempotency_key: Set(new.idempotency_key.as_str().to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        subtotal_minor: Set(totals.subtotal.amount_minor),
+        discount_minor: Set(totals.discount.amount_minor),
+        shipping_minor: Set(totals.shipping.amount_minor),
+        tax_minor: Set(totals.tax.amount_minor),
+        tax_mode: Set(new.tax_mode),
+        shipping_address: Set(checkout.map(|c| c.address.snapshot())),
+        shipping_method_id: Set(checkout.map(|c| c.method.id)),
+        shipping_method_name: Set(checkout.map(|c| c.method.name.clone())),
+        discount_code: Set(checkout
+            .and_then(|c| c.discount)
+            .map(|(code, _)| code.as_str().to_owned())),
+    };
+    let order_row = order.clone();
+    let order = order.try_into_model()?;
+    let payment_id = PaymentId::new();
     let payment = payments::ActiveModel {
-        id: Set(PaymentId::new()),
+        id: Set(payment_id),
         order_id: Set(order.id),
         status: Set(PaymentStatus::Authorized),
         amount_minor: Set(totals.total.amount_minor),
@@ -252,34 +251,21 @@ async fn write_order(
         last_error: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    crate::outbox::enqueue(
-        &txn,
-        &SettlePayment {
-            payment_id: payment.id,
+    };
+    let jobs = [
+        crate::outbox::first_attempt(&SettlePayment {
+            payment_id,
             order_id: order.id,
             request_id: request_id.clone(),
-        },
-    )
-    .await?;
-    super::manage::enqueue_email(
-        &txn,
-        new.email.clone(),
-        format!("order-confirmation:{}", order.id),
-        EmailMessage::OrderConfirmation { order_id: order.id },
-        request_id,
-    )
-    .await?;
-    if let Some(checkout) = checkout {
-        if let Some((_, code)) = checkout.discount {
-            crate::discounts::redeem(&txn, &code, new.user_id, order.id, totals.discount).await?;
-        }
-        crate::carts::delete_cart(&txn, checkout.cart).await?;
-    }
-    let reserved = reserve_lines(&txn, order.id, new.lines).await?;
-    order_lines::Entity::insert_many(new.lines.iter().map(|line| {
+        })?,
+        crate::outbox::first_attempt(&SendEmail {
+            dedupe_key: format!("order-confirmation:{}", order.id),
+            to: new.email.clone(),
+            message: EmailMessage::OrderConfirmation { order_id: order.id },
+            request_id,
+        })?,
+    ];
+    let lines = new.lines.iter().map(|line| {
         let VariantOf { variant, product } = &line.item;
         order_lines::ActiveModel {
             id: Set(OrderLineId::new()),
@@ -293,49 +279,38 @@ async fn write_order(
             unit_price_minor: Set(variant.price_minor),
             currency: Set(variant.currency.clone()),
         }
-    }))
-    .exec_without_returning(&txn)
-    .await?;
+    });
+    // The order first: a concurrent call with the same key waits on its
+    // unique index and then fails, before it reserves anything.
+    let head = vec![
+        orders::Entity::insert(order_row).into_query(),
+        payments::Entity::insert(payment).into_query(),
+        outbox::Entity::insert_many(jobs).into_query(),
+        order_lines::Entity::insert_many(lines).into_query(),
+    ];
+    let txn = begin_write(db).await?;
+    let txid = crate::db::batch::insert_all(&txn, head).await.map_err(|e| {
+        // The only unique index a fresh order's rows can meet (every other
+        // key is a new id): `(user_id, idempotency_key)`.
+        if is_unique_violation(&e) {
+            WriteError::DuplicateKey
+        } else {
+            e.into()
+        }
+    })?;
+    if let Some(checkout) = checkout {
+        if let Some((_, code)) = checkout.discount {
+            crate::discounts::redeem(&txn, &code, new.user_id, order.id, totals.discount).await?;
+        }
+        crate::carts::delete_cart(&txn, checkout.cart).await?;
+    }
+    let reserved = reserve_lines(&txn, order.id, new.lines).await?;
     // Resolves a COMMIT whose answer was lost (see `db::retry::commit`).
     match txid {
         Some(txid) => crate::db::retry::commit_txid(db, txn, txid).await?,
         None => crate::db::retry::commit(db, txn).await?,
     }
     Ok((order, reserved))
-}
-
-/// Inserts the order. On PostgreSQL the same statement returns the
-/// transaction's id, which `db::retry::commit_txid` needs should the answer
-/// to COMMIT be lost (a statement saved on every order).
-async fn insert_order(
-    txn: &DatabaseTransaction,
-    order: orders::ActiveModel,
-) -> Result<(orders::Model, Option<i64>), WriteError> {
-    let unique = |e: DbErr| {
-        if is_unique_violation(&e) {
-            WriteError::DuplicateKey
-        } else {
-            e.into()
-        }
-    };
-    let model = order.clone().try_into_model()?;
-    let mut insert = orders::Entity::insert(order);
-    let txid = if txn.get_database_backend() == DbBackend::Postgres {
-        let statement = insert
-            .query()
-            .returning(Query::returning().expr(Expr::cust(crate::db::retry::TXID)))
-            .to_owned();
-        let row = txn
-            .query_one(&statement)
-            .await
-            .map_err(unique)?
-            .ok_or_else(|| DbErr::Custom("INSERT … RETURNING gave no row".into()))?;
-        Some(row.try_get_by_index::<i64>(0)?)
-    } else {
-        insert.exec_without_returning(txn).await.map_err(unique)?;
-        None
-    };
-    Ok((model, txid))
 }
 
 /// Reserves every line's units (one conditional `UPDATE` each, in variant

@@ -241,6 +241,90 @@ mod placing {
         the_same_key_returns_the_first_order_and_reserves_nothing_twice
     );
 
+    /// The order's rows are written in one statement on PostgreSQL and the
+    /// reservation with its movement in another: each movement says what
+    /// its `UPDATE` did, and an order refused for its last line's stock
+    /// leaves no trace (no order, payment, job, line, movement, reservation).
+    async fn an_order_refused_for_stock_writes_nothing_and_a_placed_one_records_each_movement(
+        backend: Backend,
+    ) {
+        let db = TestDb::migrated(backend).await;
+        let user = insert_user(&db.conn, "buyer@example.com").await;
+        let plenty = insert_product(&db.conn, 10, true).await;
+        let scarce = insert_product(&db.conn, 1, true).await;
+
+        let refused = place(&db, user.id, &[(plenty.id, 2), (scarce.id, 2)], "too-many").await;
+        let placed = place(&db, user.id, &[(plenty.id, 2), (scarce.id, 1)], "enough")
+            .await
+            .expect("placed");
+
+        assert!(
+            matches!(
+                refused,
+                Err(DomainError::OutOfStock {
+                    requested: 2,
+                    available: 1,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        assert_eq!((stock(&db, plenty.id).await, stock(&db, scarce.id).await), (8, 0));
+        let count = |n: u64, what: &str| assert_eq!(n, 1, "{what}: only the placed order's");
+        count(
+            entity::tables::orders::Entity::find()
+                .count(&db.conn)
+                .await
+                .expect("orders"),
+            "orders",
+        );
+        count(
+            payments::Entity::find().count(&db.conn).await.expect("payments"),
+            "payments",
+        );
+        assert_eq!(outbox::Entity::find().count(&db.conn).await.expect("outbox"), 2);
+        assert_eq!(
+            order_lines::Entity::find().count(&db.conn).await.expect("lines"),
+            2
+        );
+        let movements: Vec<_> = stock_movements::Entity::find()
+            .order_by_asc(stock_movements::Column::StockAfter)
+            .all(&db.conn)
+            .await
+            .expect("movements")
+            .into_iter()
+            .map(|m| {
+                (
+                    m.product_id,
+                    m.variant_id,
+                    m.order_id,
+                    m.delta,
+                    m.stock_after,
+                    m.reason,
+                )
+            })
+            .collect();
+        let variant = crate::helpers::variant_of;
+        let reserved = |product: ProductId, delta, after| {
+            (
+                product,
+                variant(product),
+                Some(placed.order.id),
+                delta,
+                after,
+                "order reserved".to_owned(),
+            )
+        };
+        assert_eq!(
+            movements,
+            vec![reserved(scarce.id, -1, 0), reserved(plenty.id, -2, 8)]
+        );
+    }
+    on_both_backends!(
+        refused_for_stock,
+        an_order_refused_for_stock_writes_nothing_and_a_placed_one_records_each_movement
+    );
+
     /// Half the orders list two products one way round, half the other: were
     /// stock reserved in the order asked, PostgreSQL would find deadlocks
     /// (and abort orders with a database error) instead of making them wait.
