@@ -21,6 +21,8 @@
 //! second test pins the fix.
 //!
 //! `sqlite`: the embedded SQLite queue drains a 20,000-job burst in time.
+#[path = "../common/running_worker.rs"]
+mod running_worker;
 mod sqlite;
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use entity::jobs::QueueName;
 use entity::tables::{dead_jobs, outbox};
+use running_worker::RunningWorker;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use testkit::fixtures::{insert_outbox_rows, settled_payment};
 use testkit::{Backend, Namespace, TestDb, redis_url};
@@ -163,40 +166,6 @@ async fn rows_whose_job_finished_before_they_were_marked_dispatched_are_not_push
     assert_eq!(pushed, 1);
     assert_eq!(queue.depth(QueueName::Settlements).await.expect("depth"), 1);
     assert_eq!(entity::outbox::backlog(&db.conn).await.expect("backlog"), 0);
-}
-
-/// A [`worker::Worker`] on `db` and `queue`, running until [`Self::stop`].
-struct RunningWorker {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl RunningWorker {
-    fn start(config: &WorkerConfig, db: &DatabaseConnection, queue: JobQueue) -> Self {
-        let worker = worker::Worker::from_parts(
-            config.clone(),
-            db.clone(),
-            queue,
-            config.payment_gateway(),
-            worker::events::OrderEvents::in_process(),
-        )
-        .expect("build the worker");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(worker.run_until(async move {
-            let _ = stopped.await;
-        }));
-        Self { stop, task }
-    }
-
-    /// Stops it gracefully; fails the test unless it stops within 30 s, cleanly.
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("the worker stops within its shutdown deadline")
-            .expect("the worker task does not panic")
-            .expect("the worker runs without error");
-    }
 }
 
 /// A migrated database whose outbox holds `count` due settlements of one

@@ -4,10 +4,14 @@
 //! are gone within seconds of a start and recent ones stay. Abandoned carts
 //! (`CART_RETENTION`, 30 days) go the same way. One test per backend:
 //! SQLite with the embedded queue, PostgreSQL with Redis.
+#[path = "../common/running_worker.rs"]
+mod running_worker;
+
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use running_worker::RunningWorker;
 use testkit::fixtures::{insert_finished_outbox_rows, outbox_ids, settled_payment};
 use testkit::{Backend, Namespace, TestDb, on_both_backends, redis_url};
 use worker::config::WorkerConfig;
@@ -18,41 +22,18 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A `worker run` in this process, on the test's database and, on
 /// PostgreSQL, Redis (the embedded queue on SQLite).
-struct RunningWorker {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl RunningWorker {
-    async fn start(config: &WorkerConfig, db: &TestDb, redis: Option<&str>, namespace: &Namespace) -> Self {
-        let queue = match redis {
-            Some(url) => JobQueue::redis(url, &namespace.name, config.queue.clone()).await,
-            None => JobQueue::sqlite(&db.url, &namespace.name, config.queue.clone()).await,
-        }
-        .expect("open the queue");
-        let worker = worker::Worker::from_parts(
-            config.clone(),
-            db.conn.clone(),
-            queue,
-            config.payment_gateway(),
-            worker::events::OrderEvents::in_process(),
-        )
-        .expect("build the worker");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(worker.run_until(async move {
-            let _ = stopped.await;
-        }));
-        Self { stop, task }
+async fn start_worker(
+    config: &WorkerConfig,
+    db: &TestDb,
+    redis: Option<&str>,
+    namespace: &Namespace,
+) -> RunningWorker {
+    let queue = match redis {
+        Some(url) => JobQueue::redis(url, &namespace.name, config.queue.clone()).await,
+        None => JobQueue::sqlite(&db.url, &namespace.name, config.queue.clone()).await,
     }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("the worker stops")
-            .expect("the worker task does not panic")
-            .expect("the worker runs without error");
-    }
+    .expect("open the queue");
+    RunningWorker::start(config, &db.conn, queue)
 }
 
 async fn a_started_worker_prunes_rows_finished_past_the_default_retention(backend: Backend) {
@@ -84,7 +65,7 @@ async fn a_started_worker_prunes_rows_finished_past_the_default_retention(backen
     );
 
     // Act: a worker starts
-    let running = RunningWorker::start(&config, &db, redis.as_deref(), &namespace).await;
+    let running = start_worker(&config, &db, redis.as_deref(), &namespace).await;
     let started = Instant::now();
     let mut left = outbox_ids(&db.conn).await;
     while old.iter().any(|id| left.contains(id)) {
@@ -164,7 +145,7 @@ async fn a_started_worker_deletes_carts_abandoned_past_the_default_retention(bac
     );
 
     // Act: a worker starts
-    let running = RunningWorker::start(&config, &db, redis.as_deref(), &namespace).await;
+    let running = start_worker(&config, &db, redis.as_deref(), &namespace).await;
     let started = Instant::now();
     let mut left = cart_ids(&db).await;
     while old.iter().any(|id| left.contains(id)) {
