@@ -250,11 +250,13 @@ impl Application {
         let gateway = config.worker.payment_gateway();
         let events = worker::runtime::open_events(&config.worker)?;
         let jobs = Jobs::start(&config, &db, &gateway, &events).await?;
+        let catalog_reads = Arc::new(crate::catalog::CatalogReads::new(&db));
         let state = AppState {
             sessions: Arc::new(crate::auth::Sessions::new(db.clone())),
             catalog: config
                 .catalog_cache
-                .then(|| Arc::new(crate::catalog::CatalogCache::new(db.clone()))),
+                .then(|| Arc::new(crate::catalog::CatalogCache::new(Arc::clone(&catalog_reads)))),
+            catalog_reads,
             db,
             gateway,
             tokens: TokenKeys::new(config.jwt_secret.expose()),

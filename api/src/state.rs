@@ -33,6 +33,9 @@ pub struct AppState {
     /// The catalog cache product reads go through; `None` with
     /// `CATALOG_CACHE=off`.
     pub catalog: Option<Arc<crate::catalog::CatalogCache>>,
+    /// Product reads shared by concurrent requests: the cache's barrier
+    /// and misses, and every product read when there is no cache.
+    pub catalog_reads: Arc<crate::catalog::CatalogReads>,
 }
 
 #[derive(Debug, Default)]

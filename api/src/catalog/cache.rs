@@ -4,7 +4,7 @@
 //! How a read stays fresh: every entry was loaded after its loader saw the
 //! catalog version `v` (`entity::catalog::version`, bumped in the same
 //! transaction as every change of catalog data, by any process). A read
-//! looks its entry up, then asks the [`FreshnessReader`] for the version and
+//! looks its entry up, then asks [`CatalogReads::freshness`] for the version and
 //! the stock of the products it would serve — a statement that starts after
 //! the read began, shared with the reads running at the same time. When the
 //! version is still the entry's, no change committed between the entry's
@@ -34,18 +34,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use entity::DomainError;
-use entity::catalog::listing::{ProductCursor, ProductFilter, ProductOrder};
 use entity::catalog::version::Freshness;
-use entity::catalog::{ProductKey, Stocked, Visibility};
+use entity::catalog::{ProductKey, Stocked};
 use entity::ids::ProductId;
 use entity::pagination::Page;
 use entity::tables::{product_variants, products};
 use metrics::Counter;
-use sea_orm::DatabaseConnection;
 
 use super::Product;
-use super::freshness::FreshnessReader;
-use crate::transaction::read;
+use super::reads::{CatalogReads, PageKey};
 
 /// The most entries (products, slugs and pages together) the cache holds;
 /// past it, it starts again empty.
@@ -53,8 +50,7 @@ pub const MAX_ENTRIES: usize = 10_000;
 
 /// The products and pages read so far, valid for one catalog version.
 pub struct CatalogCache {
-    db: DatabaseConnection,
-    fresh: Arc<FreshnessReader>,
+    reads: Arc<CatalogReads>,
     store: RwLock<Store>,
     hits: Outcomes,
     misses: Outcomes,
@@ -101,15 +97,6 @@ pub struct CacheStats {
 struct CachedPage {
     ids: Vec<ProductId>,
     has_next_page: bool,
-}
-
-#[derive(Hash, PartialEq, Eq)]
-struct PageKey {
-    filter: ProductFilter,
-    order: ProductOrder,
-    after: Option<ProductCursor>,
-    size: u64,
-    visibility: Visibility,
 }
 
 #[derive(Default)]
@@ -169,10 +156,9 @@ impl Store {
 
 impl CatalogCache {
     #[must_use]
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(reads: Arc<CatalogReads>) -> Self {
         Self {
-            fresh: FreshnessReader::new(db.clone()),
-            db,
+            reads,
             store: RwLock::default(),
             hits: Outcomes::new("hit"),
             misses: Outcomes::new("miss"),
@@ -217,7 +203,7 @@ impl CatalogCache {
             Some(Some(id)) => std::slice::from_ref(id),
             _ => &[],
         };
-        let fresh = self.fresh.read(ids).await?;
+        let fresh = self.reads.freshness(ids).await?;
         if fresh.version == version {
             match known {
                 Some(None) => {
@@ -234,7 +220,7 @@ impl CatalogCache {
             }
         }
         self.misses.increment();
-        let found = read(|| entity::catalog::find_product(&self.db, key, Visibility::All)).await?;
+        let found = self.reads.product(key).await?;
         let version = fresh.version;
         let mut store = self.store_mut();
         if store.admit(fresh.version, 2) {
@@ -254,34 +240,17 @@ impl CatalogCache {
     ///
     /// # Errors
     /// As `list_products`.
-    pub async fn page(
-        &self,
-        filter: &ProductFilter,
-        order: ProductOrder,
-        after: Option<&ProductCursor>,
-        size: u64,
-        visibility: Visibility,
-    ) -> Result<Page<Product>, DomainError> {
-        let list = || {
-            read(|| entity::catalog::listing::list_products(&self.db, filter, order, after, size, visibility))
-        };
-        if filter.in_stock.is_some() {
+    pub async fn page(&self, key: PageKey) -> Result<Page<Product>, DomainError> {
+        if key.filter.in_stock.is_some() {
             self.bypasses.increment();
-            return Ok(list().await?.map(Product::from));
+            return Ok(self.reads.page(&key).await?.map(Product::from));
         }
-        let key = PageKey {
-            filter: filter.clone(),
-            order,
-            after: after.cloned(),
-            size,
-            visibility,
-        };
         let (version, cached) = {
             let store = self.store();
             (store.version, store.pages.get(&key).cloned())
         };
         let ids = cached.as_ref().map_or(&[][..], |page| &page.ids[..]);
-        let fresh = self.fresh.read(ids).await?;
+        let fresh = self.reads.freshness(ids).await?;
         if let Some(page) = cached.filter(|_| fresh.version == version) {
             let items: Option<Vec<_>> = {
                 let store = self.store();
@@ -296,7 +265,7 @@ impl CatalogCache {
             }
         }
         self.misses.increment();
-        let page = list().await?;
+        let page = self.reads.page(&key).await?;
         let version = fresh.version;
         let mut store = self.store_mut();
         if store.admit(fresh.version, page.items.len() + 1) {

@@ -11,13 +11,13 @@ use entity::tables::{product_variants, products};
 use serde::{Deserialize, Serialize};
 
 use super::loaders::{ProductLoader, ProductStockLoader, ProductVariantsLoader};
+use super::reads::PageKey;
 use crate::auth::{optional_user, require_admin};
 use crate::errors::{self, GqlResultExt, client_error, code};
 use crate::ids;
 use crate::money::{MoneyView, money};
 use crate::pagination::{Connection, ConnectionNode, decode_after, encode_cursor};
 use crate::state::AppState;
-use crate::transaction::read;
 use crate::write_txn;
 
 /// A product of the catalog, and its stock when it was read beside it (a
@@ -362,17 +362,10 @@ impl CatalogQuery {
         let state = ctx.data::<AppState>()?;
         let visibility = visibility(ctx)?;
         let found = match &state.catalog {
-            Some(cache) => cache
-                .product(&key)
-                .await
-                .or_gql(ctx)?
-                .filter(|product| visibility == Visibility::All || product.row.active),
-            None => read(|| entity::catalog::find_product(&state.db, &key, visibility))
-                .await
-                .or_gql(ctx)?
-                .map(Product::from),
+            Some(cache) => cache.product(&key).await.or_gql(ctx)?,
+            None => state.catalog_reads.product(&key).await.or_gql(ctx)?.map(Product::from),
         };
-        Ok(found)
+        Ok(found.filter(|product| visibility == Visibility::All || product.row.active))
     }
 
     /// The catalog, a page at a time (`first` defaults to 20, at most 100).
@@ -390,20 +383,16 @@ impl CatalogQuery {
         let filter = DomainFilter::try_from(filter.unwrap_or_default()).or_gql(ctx)?;
         let visibility = visibility(ctx)?;
         let state = ctx.data::<AppState>()?;
+        let key = PageKey {
+            filter: filter.clone(),
+            order,
+            after: after.clone(),
+            size,
+            visibility,
+        };
         let page = match &state.catalog {
-            Some(cache) => cache.page(&filter, order, after.as_ref(), size, visibility).await,
-            None => read(|| {
-                entity::catalog::listing::list_products(
-                    &state.db,
-                    &filter,
-                    order,
-                    after.as_ref(),
-                    size,
-                    visibility,
-                )
-            })
-            .await
-            .map(|page| page.map(Product::from)),
+            Some(cache) => cache.page(key).await,
+            None => state.catalog_reads.page(&key).await.map(|page| page.map(Product::from)),
         }
         .or_gql(ctx)?;
         Ok(Connection::new(

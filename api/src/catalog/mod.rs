@@ -5,15 +5,17 @@
 //! - [`graphql`]: the GraphQL types, queries and mutations;
 //! - [`cache`]: the in-process catalog cache the queries read through
 //!   (`CATALOG_CACHE`), never stale;
-//! - [`freshness`]: its read barrier, the catalog version and stock read
-//!   once for many concurrent reads;
+//! - [`reads`]: the product, page and catalog-version reads, each shared
+//!   by the reads running at the same time ([`shared`]);
 //! - [`loaders`]: order lines → products and variants, products → variants
 //!   and stock, one statement per batch.
 pub mod cache;
-pub mod freshness;
 pub mod graphql;
 pub mod loaders;
+pub mod reads;
+pub mod shared;
 
 pub use cache::CatalogCache;
+pub use reads::CatalogReads;
 pub use graphql::{CatalogMutation, CatalogQuery, Product, ProductVariant};
 pub use loaders::{ProductLoader, ProductStockLoader, ProductVariantsLoader, VariantLoader};

@@ -4,6 +4,7 @@
 //! another process — is seen by the very next read, by id, by slug and in
 //! the list. On SQLite the app runs as embedded mode does, without Redis.
 use api::catalog::cache::CacheStats;
+use api::cost::BucketSettings;
 use entity::catalog::ProductPatch;
 use entity::ids::ProductId;
 use sea_orm::TransactionTrait;
@@ -212,6 +213,43 @@ async fn with_the_cache_off_reads_go_to_the_database(backend: Backend) {
     all_read(&app, Some(&admin), &id, "price", &json!({ "amountMinor": 900 })).await;
 }
 on_both_backends!(cache_off, with_the_cache_off_reads_go_to_the_database);
+
+/// Without the cache, concurrent product reads share statements
+/// (`api::catalog::reads`): 64 reads at once by slug and 64 listings cost
+/// fewer statements than reads, and each still sees the price set before it began.
+async fn concurrent_reads_share_statements_and_see_every_change(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| {
+        config.catalog_cache = false;
+        // 128 reads at once from one client: more than its query cost
+        // bucket holds by default.
+        config.cost_bucket = BucketSettings::new(100_000, 100_000.0).expect("valid settings");
+    })
+    .await;
+    let admin = app.admin().await;
+    let id = app.create_product(&admin, "SHARED-1", 1000, 10).await;
+    let by_slug = "{ product(slug: \"shared-1\") { price { amountMinor } stock } }";
+    let listing = "{ products(first: 20) { edges { node { id price { amountMinor } } } } }";
+    for price in [1100, 1200] {
+        update(&app, &admin, &id, json!({ "priceMinor": price })).await;
+        let before = app.statements();
+        let reads = (0..64).flat_map(|_| [by_slug, listing]).map(|query| app.graphql(query, json!({})));
+        let answers = futures::future::join_all(reads).await;
+        let statements = app.statements() - before;
+        for body in &answers {
+            assert!(body["errors"].is_null(), "{body}");
+            let product = body["data"]["products"]["edges"]
+                .as_array()
+                .and_then(|edges| edges.iter().find(|edge| edge["node"]["id"] == id.as_str()))
+                .map_or(&body["data"]["product"], |edge| &edge["node"]);
+            assert_eq!(product["price"]["amountMinor"], price, "{body}");
+        }
+        assert!(
+            statements < 128,
+            "128 reads at once, {statements} statements: concurrent reads share them"
+        );
+    }
+}
+on_both_backends!(shared_reads, concurrent_reads_share_statements_and_see_every_change);
 
 async fn variants_are_served_beside_their_product_with_stock_read_fresh(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -359,6 +359,17 @@ pub enum ProductKey {
     Slug(String),
 }
 
+impl ProductKey {
+    /// Whether this key names `product`.
+    #[must_use]
+    pub fn names(&self, product: &products::Model) -> bool {
+        match self {
+            Self::Id(id) => product.id == *id,
+            Self::Slug(slug) => product.slug == *slug,
+        }
+    }
+}
+
 /// A product and its stock (the sum over its active variants), read by
 /// one statement: a product read costs one round trip, not one for the
 /// row and one for the stock.
@@ -400,25 +411,37 @@ fn stocked(query: Select<products::Entity>) -> sea_orm::Selector<sea_orm::Select
         .into_model::<Stocked>()
 }
 
-/// One product by id or slug, if `visibility` lets the caller see it,
-/// with its stock.
+/// The products `keys` name (by id or slug), inactive ones included (the
+/// caller applies its visibility), each with its stock: one statement for
+/// all of them. A key that names no product has no row.
 ///
 /// # Errors
 /// [`DomainError::Database`] only.
-pub async fn find_product<C: ConnectionTrait>(
-    conn: &C,
-    key: &ProductKey,
-    visibility: Visibility,
-) -> Result<Option<Stocked>, DomainError> {
-    let mut query = products::Entity::find();
-    query = match key {
-        ProductKey::Id(id) => query.filter(products::Column::Id.eq(*id)),
-        ProductKey::Slug(slug) => query.filter(products::Column::Slug.eq(slug.as_str())),
-    };
-    if visibility == Visibility::ActiveOnly {
-        query = query.filter(products::Column::Active.eq(true));
+pub async fn find_products<C: ConnectionTrait>(conn: &C, keys: &[ProductKey]) -> Result<Vec<Stocked>, DomainError> {
+    use sea_orm::Condition;
+    let mut ids = Vec::new();
+    let mut slugs = Vec::new();
+    for key in keys {
+        match key {
+            ProductKey::Id(id) => ids.push(*id),
+            ProductKey::Slug(slug) => slugs.push(slug.as_str()),
+        }
     }
-    Ok(stocked(query).one(conn).await?)
+    ids.sort_unstable();
+    ids.dedup();
+    slugs.sort_unstable();
+    slugs.dedup();
+    let mut which = Condition::any();
+    if !ids.is_empty() {
+        which = which.add(products::Column::Id.is_in(ids));
+    }
+    if !slugs.is_empty() {
+        which = which.add(products::Column::Slug.is_in(slugs));
+    }
+    if which.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(stocked(products::Entity::find().filter(which)).all(conn).await?)
 }
 
 /// Products by id in one statement, for data loaders. Inactive products are
