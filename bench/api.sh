@@ -8,6 +8,8 @@
 #   BENCH_REVS="11295f5 1a2ede7" bench/api.sh
 #                                     # also the api as it was at those commits
 #                                     # (before/after a change, in the same run)
+#   BENCH_REVS=1a2ede7 BENCH_REVS_NOCACHE=1 bench/api.sh
+#                                     # those commits with CATALOG_CACHE=off too
 #   BENCH_REDIS=1 bench/api.sh        # every api on a private redis-server, as
 #                                     # in production (rate limits, cost bucket)
 #
@@ -66,8 +68,14 @@ for rev in "${REVS[@]}"; do
         cp "$REVS_DIR/target/release/api" "$REVS_DIR/bin/api-$short"
     fi
     SERVERS+=("api@$short")
-    REV_SERVERS+=("api@$short")
+    REV_SERVERS+=("api:api@$short")
     BIN[api@$short]="$REVS_DIR/bin/api-$short"
+    if [[ ${BENCH_REVS_NOCACHE:-0} == 1 ]]; then
+        SERVERS+=("api-nocache@$short")
+        BIN[api-nocache@$short]="$REVS_DIR/bin/api-$short"
+        SERVER_ENV[api-nocache@$short]="CATALOG_CACHE=off"
+        REV_SERVERS+=("api-nocache:api-nocache@$short")
+    fi
 done
 APIS=("${SERVERS[@]:1}")
 
@@ -308,11 +316,13 @@ done
 for s in api api-nocache; do
     target "peak RSS $s (MiB)" "$(vm "${PID[$s]}" VmHWM | cut -d' ' -f1)" "<=" 64
 done
-# Before/after: the working tree's api against each older one, round by round.
-for rev_server in "${REV_SERVERS[@]}"; do
+# Before/after: the working tree's api against each older one (cached
+# against cached, uncached against uncached), round by round.
+for pair in "${REV_SERVERS[@]}"; do
+    base=${pair%%:*} rev_server=${pair#*:}
     for q in "${QUERIES[@]}"; do
-        per_round=$(awk -v q="$q" -v s="$rev_server" '$1 == q { r[$3, $2] = $4 } END { for (k in r) { split(k, p, SUBSEP); if (p[2] == "api") printf "%.3f\n", r[k] / r[p[1], s] } }' "$RESULTS" | sort -g)
-        printf 'api / %-12s %-28s %s  (per round: %s)\n' "$rev_server" "${LABEL[$q]}" \
+        per_round=$(awk -v q="$q" -v s="$rev_server" -v b="$base" '$1 == q { r[$3, $2] = $4 } END { for (k in r) { split(k, p, SUBSEP); if (p[2] == b) printf "%.3f\n", r[k] / r[p[1], s] } }' "$RESULTS" | sort -g)
+        printf '%s / %-12s %-28s %s  (per round: %s)\n' "$base" "$rev_server" "${LABEL[$q]}" \
             "$(median <<<"$per_round" | awk '{ printf "%.2f", $1 }')" "$(tr '\n' ' ' <<<"$per_round" | awk '{ $1 = $1; print }')"
     done
 done
