@@ -363,7 +363,12 @@ impl CatalogQuery {
         let visibility = visibility(ctx)?;
         let found = match &state.catalog {
             Some(cache) => cache.product(&key).await.or_gql(ctx)?,
-            None => state.catalog_reads.product(&key).await.or_gql(ctx)?.map(Product::from),
+            None => state
+                .catalog_reads
+                .product(&key)
+                .await
+                .or_gql(ctx)?
+                .map(Product::from),
         };
         Ok(found.filter(|product| visibility == Visibility::All || product.row.active))
     }
@@ -392,7 +397,11 @@ impl CatalogQuery {
         };
         let page = match &state.catalog {
             Some(cache) => cache.page(key).await,
-            None => state.catalog_reads.page(&key).await.map(|page| page.map(Product::from)),
+            None => state
+                .catalog_reads
+                .page(&key)
+                .await
+                .map(|page| page.map(Product::from)),
         }
         .or_gql(ctx)?;
         Ok(Connection::new(

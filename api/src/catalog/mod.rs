@@ -16,6 +16,6 @@ pub mod reads;
 pub mod shared;
 
 pub use cache::CatalogCache;
-pub use reads::CatalogReads;
 pub use graphql::{CatalogMutation, CatalogQuery, Product, ProductVariant};
 pub use loaders::{ProductLoader, ProductStockLoader, ProductVariantsLoader, VariantLoader};
+pub use reads::CatalogReads;

@@ -212,10 +212,17 @@ mod tests {
                 answer.0
             );
             shared.get_or_insert_with(|| Arc::clone(&answer));
-            assert!(Arc::ptr_eq(shared.as_ref().expect("set"), &answer), "one load for all");
+            assert!(
+                Arc::ptr_eq(shared.as_ref().expect("set"), &answer),
+                "one load for all"
+            );
         }
         let keys = &shared.expect("50 reads").1;
-        assert_eq!(keys, &(100..150).collect::<Vec<_>>(), "every read's key, in order");
+        assert_eq!(
+            keys,
+            &(100..150).collect::<Vec<_>>(),
+            "every read's key, in order"
+        );
         assert_eq!(started.load(Ordering::SeqCst), IN_FLIGHT + 1, "loads in all");
     }
 

@@ -232,7 +232,9 @@ async fn concurrent_reads_share_statements_and_see_every_change(backend: Backend
     for price in [1100, 1200] {
         update(&app, &admin, &id, json!({ "priceMinor": price })).await;
         let before = app.statements();
-        let reads = (0..64).flat_map(|_| [by_slug, listing]).map(|query| app.graphql(query, json!({})));
+        let reads = (0..64)
+            .flat_map(|_| [by_slug, listing])
+            .map(|query| app.graphql(query, json!({})));
         let answers = futures::future::join_all(reads).await;
         let statements = app.statements() - before;
         for body in &answers {
@@ -249,7 +251,10 @@ async fn concurrent_reads_share_statements_and_see_every_change(backend: Backend
         );
     }
 }
-on_both_backends!(shared_reads, concurrent_reads_share_statements_and_see_every_change);
+on_both_backends!(
+    shared_reads,
+    concurrent_reads_share_statements_and_see_every_change
+);
 
 async fn variants_are_served_beside_their_product_with_stock_read_fresh(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -417,7 +417,10 @@ fn stocked(query: Select<products::Entity>) -> sea_orm::Selector<sea_orm::Select
 ///
 /// # Errors
 /// [`DomainError::Database`] only.
-pub async fn find_products<C: ConnectionTrait>(conn: &C, keys: &[ProductKey]) -> Result<Vec<Stocked>, DomainError> {
+pub async fn find_products<C: ConnectionTrait>(
+    conn: &C,
+    keys: &[ProductKey],
+) -> Result<Vec<Stocked>, DomainError> {
     use sea_orm::Condition;
     let mut ids = Vec::new();
     let mut slugs = Vec::new();
