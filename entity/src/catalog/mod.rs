@@ -411,9 +411,14 @@ fn stocked(query: Select<products::Entity>) -> sea_orm::Selector<sea_orm::Select
         .into_model::<Stocked>()
 }
 
+/// The most keys one statement of [`find_products`] asks for (of ids and
+/// of slugs each): well under both databases' parameter limits.
+pub const KEYS_PER_STATEMENT: usize = 1_000;
+
 /// The products `keys` name (by id or slug), inactive ones included (the
 /// caller applies its visibility), each with its stock: one statement for
-/// all of them. A key that names no product has no row.
+/// up to [`KEYS_PER_STATEMENT`] ids and as many slugs. A key that names no
+/// product has no row.
 ///
 /// # Errors
 /// [`DomainError::Database`] only.
@@ -434,17 +439,17 @@ pub async fn find_products<C: ConnectionTrait>(
     ids.dedup();
     slugs.sort_unstable();
     slugs.dedup();
-    let mut which = Condition::any();
-    if !ids.is_empty() {
-        which = which.add(products::Column::Id.is_in(ids));
+    let (mut ids, mut slugs) = (ids.chunks(KEYS_PER_STATEMENT), slugs.chunks(KEYS_PER_STATEMENT));
+    let mut found = Vec::new();
+    loop {
+        let which = match (ids.next(), slugs.next()) {
+            (None, None) => return Ok(found),
+            (ids, slugs) => Condition::any()
+                .add_option(ids.map(|ids| products::Column::Id.is_in(ids.iter().copied())))
+                .add_option(slugs.map(|slugs| products::Column::Slug.is_in(slugs.iter().copied()))),
+        };
+        found.extend(stocked(products::Entity::find().filter(which)).all(conn).await?);
     }
-    if !slugs.is_empty() {
-        which = which.add(products::Column::Slug.is_in(slugs));
-    }
-    if which.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(stocked(products::Entity::find().filter(which)).all(conn).await?)
 }
 
 /// Products by id in one statement, for data loaders. Inactive products are

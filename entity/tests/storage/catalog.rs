@@ -174,6 +174,41 @@ on_both_backends!(
     reservations_respect_existence_and_activity
 );
 
+/// Shared reads ask for every key of a batch at once: more keys than one
+/// statement takes are read in several, and each product comes back once,
+/// with its stock, inactive ones included.
+async fn products_are_found_by_any_number_of_ids_and_slugs(backend: Backend) {
+    use entity::catalog::{KEYS_PER_STATEMENT, ProductKey, find_products};
+    let db = TestDb::migrated(backend).await;
+    let by_id = insert_product(&db.conn, 5, true).await;
+    let by_slug = insert_product(&db.conn, 7, true).await;
+    // Its one variant is inactive too, so it has no stock to sell.
+    let hidden = insert_product(&db.conn, 3, false).await;
+    let mut keys: Vec<ProductKey> = (0..KEYS_PER_STATEMENT + 10)
+        .map(|n| ProductKey::Slug(format!("nobody-{n}")))
+        .chain((0..KEYS_PER_STATEMENT + 10).map(|_| ProductKey::Id(ProductId::new())))
+        .collect();
+    keys.push(ProductKey::Slug(by_slug.slug.clone()));
+    keys.push(ProductKey::Id(by_id.id));
+    keys.push(ProductKey::Id(by_id.id));
+    keys.push(ProductKey::Id(hidden.id));
+    let mut found: Vec<_> = find_products(&db.conn, &keys)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|stocked| (stocked.product.id, stocked.stock()))
+        .collect();
+    found.sort_unstable();
+    let mut expected = vec![(by_id.id, 5), (by_slug.id, 7), (hidden.id, 0)];
+    expected.sort_unstable();
+    assert_eq!(found, expected);
+    assert!(find_products(&db.conn, &[]).await.expect("read").is_empty());
+}
+on_both_backends!(
+    find_products_in_chunks,
+    products_are_found_by_any_number_of_ids_and_slugs
+);
+
 async fn returns_and_adjustments_are_recorded(backend: Backend) {
     let db = TestDb::migrated(backend).await;
     let product = insert_product(&db.conn, 2, true).await;
