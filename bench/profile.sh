@@ -8,6 +8,8 @@
 #   BENCH_REQUESTS=100 CATALOG_CACHE=off bench/profile.sh
 #   BENCH_SERVER=bare bench/profile.sh  # the bare async-graphql ceiling instead
 #   BENCH_CONNECTIONS=64 bench/profile.sh  # under load: wrk -c64 for BENCH_SECONDS (20)
+#   BENCH_API_BIN=target/bench-revs/bin/api-0456d07 bench/profile.sh
+#                                       # an older api, as bench/api.sh's BENCH_REVS built it
 #
 # Runs the release api (built here) under `valgrind --tool=callgrind` on a
 # fresh PostgreSQL database with the demo catalog, settings as bench/api.sh
@@ -32,6 +34,7 @@ OUT=$(realpath -m "${BENCH_OUT:-$TARGET_DIR/profile}")
 DB=storefront_profile_$$
 
 SERVER=${BENCH_SERVER:-api}
+API_BIN=$(realpath -m "${BENCH_API_BIN:-$TARGET_DIR/release/api}")
 (cd "$ROOT" && cargo build --release --quiet -p api --bin api --example bare_graphql)
 mkdir -p "$OUT"
 rm -f "$OUT"/callgrind.out.*
@@ -63,7 +66,7 @@ else
         GRAPHIQL=false API_BIND=127.0.0.1:0 DATA_DIR="$OUT/var" LOG_FORMAT=json \
         RUST_LOG=info,sqlx=warn CATALOG_CACHE="${CATALOG_CACHE:-on}" \
         valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \
-        "$TARGET_DIR/release/api" serve) >"$OUT/api.log" 2>&1 &
+        "$API_BIN" serve) >"$OUT/api.log" 2>&1 &
 fi
 PID=$!
 URL=
