@@ -45,35 +45,22 @@ pub struct CatalogReads {
 impl CatalogReads {
     #[must_use]
     pub fn new(db: &DatabaseConnection) -> Self {
-        let products = {
-            let db = db.clone();
-            SharedReads::new("products", move |keys: Vec<ProductKey>| {
-                let db = db.clone();
-                Box::pin(async move { read(|| entity::catalog::find_products(&db, &keys)).await })
-            })
-        };
-        let pages = {
-            let db = db.clone();
-            SharedReads::new("a product page", move |keys: Vec<PageKey>| {
-                let db = db.clone();
-                Box::pin(async move { Ok(list_pages(&db, keys).await) })
-            })
-        };
-        let freshness = {
-            let db = db.clone();
-            SharedReads::new("the catalog version", move |mut ids: Vec<ProductId>| {
-                let db = db.clone();
-                Box::pin(async move {
+        Self {
+            products: on(db, "products", |db, keys: Vec<ProductKey>| async move {
+                read(|| entity::catalog::find_products(&db, &keys)).await
+            }),
+            pages: on(db, "a product page", |db, keys| async move {
+                Ok(list_pages(&db, keys).await)
+            }),
+            freshness: on(
+                db,
+                "the catalog version",
+                |db, mut ids: Vec<ProductId>| async move {
                     ids.sort_unstable();
                     ids.dedup();
                     read(|| entity::catalog::version::freshness(&db, &ids)).await
-                })
-            })
-        };
-        Self {
-            products,
-            pages,
-            freshness,
+                },
+            ),
         }
     }
 
@@ -109,6 +96,18 @@ impl CatalogReads {
     pub async fn freshness(&self, ids: &[ProductId]) -> Result<Arc<Freshness>, DomainError> {
         self.freshness.read(ids.iter().copied()).await
     }
+}
+
+/// Shared reads of `what`, each batch answered by `load` on `db`.
+fn on<K, V, F, Fut>(db: &DatabaseConnection, what: &'static str, load: F) -> Arc<SharedReads<K, V>>
+where
+    K: Send + 'static,
+    V: Send + Sync + 'static,
+    F: Fn(DatabaseConnection, Vec<K>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<V, DomainError>> + Send + 'static,
+{
+    let db = db.clone();
+    SharedReads::new(what, move |keys| load(db.clone(), keys))
 }
 
 /// Each distinct page of `keys`, one statement each, run concurrently.

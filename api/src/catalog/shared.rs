@@ -50,13 +50,14 @@ struct Batch<K, V> {
 
 impl<K: Send + 'static, V: Send + Sync + 'static> SharedReads<K, V> {
     /// Reads of `what`, answered by `load`.
-    pub fn new(
-        what: &'static str,
-        load: impl Fn(Vec<K>) -> BoxFuture<'static, Result<V, DomainError>> + Send + Sync + 'static,
-    ) -> Arc<Self> {
+    pub fn new<F, Fut>(what: &'static str, load: F) -> Arc<Self>
+    where
+        F: Fn(Vec<K>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<V, DomainError>> + Send + 'static,
+    {
         Arc::new(Self {
             what,
-            load: Box::new(load),
+            load: Box::new(move |keys| Box::pin(load(keys))),
             pending: Mutex::new(Pending {
                 open: None,
                 running: 0,
@@ -164,11 +165,11 @@ mod tests {
         let (gate, started) = (Arc::clone(gate), Arc::clone(started));
         SharedReads::new("numbers", move |keys: Vec<u32>| {
             let (gate, started) = (Arc::clone(&gate), Arc::clone(&started));
-            Box::pin(async move {
+            async move {
                 let nth = started.fetch_add(1, Ordering::SeqCst);
                 gate.acquire().await.expect("open").forget();
                 Ok((nth, keys))
-            })
+            }
         })
     }
 
@@ -232,7 +233,7 @@ mod tests {
         let counted = Arc::clone(&loads);
         let reads = SharedReads::new("numbers", move |_: Vec<u32>| {
             let nth = counted.fetch_add(1, Ordering::SeqCst);
-            Box::pin(async move {
+            async move {
                 if nth == 0 {
                     Err(DomainError::InvalidInput {
                         field: "first",
@@ -241,7 +242,7 @@ mod tests {
                 } else {
                     Ok(nth)
                 }
-            })
+            }
         });
         let error = reads.read([1]).await.expect_err("the first load fails");
         assert!(
