@@ -72,7 +72,8 @@ pub struct CheckedOut {
 ///
 /// # Errors
 /// [`DomainError::NotFound`] for a cart that is not the customer's (or a
-/// guest cart whose token is wrong) or an unknown saved address;
+/// guest cart whose token is wrong), one already bought, or an unknown
+/// saved address;
 /// [`DomainError::InvalidInput`] on `cartId` (empty, or a line no longer
 /// for sale), `shippingAddress`, `shippingMethodId`, `discountCode`;
 /// [`DomainError::OutOfStock`]; [`DomainError::PaymentDeclined`];
@@ -100,6 +101,9 @@ pub async fn checkout(
     let cart = find_cart(db, &request.cart, Some(user_id)).await?.row;
     let items = cart_items(db, cart.id).await?;
     let Some(currency) = cart_currency(&cart, items.len()) else {
+        // No lines may mean a checkout of this cart committed between the
+        // two reads (it deletes the cart): that cart is gone, not empty.
+        find_cart(db, &request.cart, Some(user_id)).await?;
         return Err(DomainError::invalid("cartId", "the cart is empty"));
     };
     let mut lines = Vec::with_capacity(items.len());
