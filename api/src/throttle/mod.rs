@@ -240,8 +240,10 @@ fn key(limit: &str, subject: &str) -> String {
     let mut key = String::with_capacity(limit.len() + 33);
     key.push_str(limit);
     key.push(':');
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for byte in &digest[..16] {
-        key.push_str(&format!("{byte:02x}"));
+        key.push(char::from(HEX[usize::from(byte >> 4)]));
+        key.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
     key
 }

@@ -180,3 +180,12 @@ async fn without_redis_the_same_quotas_hold_in_process_and_quickly() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_key_is_the_limit_and_the_first_half_of_the_subjects_sha256_in_hex() {
+    // SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a3…
+    assert_eq!(
+        super::key("login", "abc"),
+        "login:ba7816bf8f01cfea414140de5dae2223"
+    );
+}

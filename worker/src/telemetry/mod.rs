@@ -8,6 +8,8 @@
 //! span per GraphQL request (continuing an incoming `traceparent`), and the
 //! worker's `job` span per attempt, whose parent is the span that wrote the
 //! job's outbox row (`entity::trace`).
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -65,6 +67,16 @@ impl Telemetry {
     }
 }
 
+/// Whether this process's global subscriber exports spans ([`init`] with an
+/// endpoint): spans that only logs read can then carry fewer fields.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans are exported over OTLP by the global subscriber.
+#[must_use]
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
 /// Installs the global subscriber: logs, and trace export to `otlp` under
 /// the service name `service` (`storefront-api`, `storefront-worker`).
 /// Later calls install nothing (tests build many apps) and export nothing.
@@ -92,6 +104,7 @@ pub fn init(format: LogFormat, service: &'static str, otlp: Option<&OtlpEndpoint
         // Another subscriber was installed first: this one's spans would go nowhere.
         return Telemetry { exporter: None };
     }
+    EXPORTING.store(true, Ordering::Relaxed);
     tracing::info!(endpoint = %endpoint.traces_url(), service, "exporting traces over OTLP/HTTP");
     Telemetry {
         exporter: Some(pipeline),
