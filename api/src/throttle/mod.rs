@@ -236,16 +236,8 @@ impl Remote {
 
 /// `<limit>:<first 128 bits of SHA-256(subject), hex>`.
 fn key(limit: &str, subject: &str) -> String {
-    let digest = Sha256::digest(subject.as_bytes());
-    let mut key = String::with_capacity(limit.len() + 33);
-    key.push_str(limit);
-    key.push(':');
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for byte in &digest[..16] {
-        key.push(char::from(HEX[usize::from(byte >> 4)]));
-        key.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    key
+    let digest = format!("{:x}", Sha256::digest(subject.as_bytes()));
+    format!("{limit}:{}", &digest[..32])
 }
 
 #[cfg(test)]
