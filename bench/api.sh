@@ -142,7 +142,7 @@ POOL=${DATABASE_MAX_CONNECTIONS:-$(( (MAX_CONNECTIONS - 10) / ${#APIS[@]} < 20 ?
 # bucket holds 100,000 and refills a million a second instead, so every
 # request is still charged and refunded (the cost of the check is measured)
 # but none is refused. (Older commits ignore the two variables.)
-declare -A URL=()
+declare -A URL=() DB_OF=()
 for i in "${!APIS[@]}"; do
     s=${APIS[$i]}
     dir="$WORK/run-$i"
@@ -155,6 +155,7 @@ for i in "${!APIS[@]}"; do
         DATABASE_MAX_CONNECTIONS="$POOL" ${SERVER_ENV[$s]:-} \
         timeout -k 10 "$LIFETIME" "${BIN[$s]}" serve) >"$dir/api.log" 2>&1 &
     PID[$s]=$!
+    DB_OF[$s]="${DB_PREFIX}_$i"
     URL[$s]=$(wait_for_url "$dir/api.log" "${PID[$s]}")
 done
 (cd "$WORK" && exec timeout -k 10 "$LIFETIME" "$BARE_BIN" 127.0.0.1:0) >"$WORK/bare.log" 2>&1 &
@@ -215,26 +216,66 @@ ticks_of() {
     done
     echo "$total"
 }
+# User and system CPU ticks used so far by one pid.
+user_system_of() {
+    local stat
+    stat=$(cat "/proc/$1/stat")
+    awk '{ print $12, $13 }' <<<"${stat##*) }"
+}
 # Busy and total ticks of the whole machine.
 machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 HZ=$(getconf CLK_TCK)
-# Prints "rps p50_us p99_us non2xx socket_errors server_cores postgres_cores machine_busy_%":
-# the CPU the server and PostgreSQL (every postgres process on this host)
-# used during the load, in cores, and how busy the whole machine was.
+# System calls are counted with perf's raw_syscalls tracepoint where the
+# kernel lets perf read it (else the column shows "-").
+PERF_SYSCALLS=0
+if command -v perf >/dev/null && perf stat -x, -e raw_syscalls:sys_enter -o /dev/null true 2>/dev/null; then
+    PERF_SYSCALLS=1
+fi
+# Transactions committed so far in server $1's database (0 for bare): every
+# statement a read path runs outside a transaction is one.
+statements_of() {
+    [[ -n ${DB_OF[$1]:-} ]] || { echo 0; return; }
+    psql "$ADMIN_URL" -qAtc "SELECT xact_commit FROM pg_stat_database WHERE datname = '${DB_OF[$1]}'"
+}
+# Prints "rps p50_us p99_us non2xx socket_errors server_cores postgres_cores
+# machine_busy_% user_us system_us postgres_us syscalls statements": the CPU
+# the server and PostgreSQL (every postgres process on this host) used
+# during the load, in cores, how busy the whole machine was, then per
+# request: the server's user and system CPU, PostgreSQL's CPU, the server's
+# system calls and its database's statements (transactions; PostgreSQL
+# publishes them about once a second, so this is approximate).
 load() {
     local server=$1 q=$2 duration=$3 out pid pg server0 pg0 busy0 total0 busy1 total1 started ended
+    local user0 system0 user1 system1 statements0 statements1 perf_out=$WORK/perf.$$ perf_pid="" syscalls=-
     pid=$(server_pid "${PID[$server]}")
     pg=$(pgrep -x postgres | tr '\n' ' ' || true)
     server0=$(ticks_of "$pid"); pg0=$(ticks_of $pg)
+    read -r user0 system0 < <(user_system_of "$pid")
+    statements0=$(statements_of "$server")
     read -r busy0 total0 < <(machine_ticks)
+    if ((PERF_SYSCALLS)); then
+        perf stat -x, -e raw_syscalls:sys_enter -p "$pid" -o "$perf_out" -- sleep "$duration" 2>/dev/null &
+        perf_pid=$!
+    fi
     started=$(date +%s.%N)
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" -s "$WORK/$q.lua" "${URL[$server]}")
     ended=$(date +%s.%N)
     read -r busy1 total1 < <(machine_ticks)
+    read -r user1 system1 < <(user_system_of "$pid")
+    statements1=$(statements_of "$server")
+    if [[ -n $perf_pid ]]; then
+        wait "$perf_pid" || true
+        syscalls=$(awk -F, '/raw_syscalls/ { print $1 }' "$perf_out" 2>/dev/null)
+        syscalls=${syscalls:--}
+    fi
     echo "$(grep '^RESULT ' <<<"$out" | cut -d' ' -f2-) $(awk -v s="$(( $(ticks_of "$pid") - server0 ))" \
         -v p="$(( $(ticks_of $pg) - pg0 ))" -v b="$((busy1 - busy0))" -v t="$((total1 - total0))" \
+        -v u="$((user1 - user0))" -v k="$((system1 - system0))" -v sc="$syscalls" \
+        -v st="$((statements1 - statements0))" -v rps="$(grep '^RESULT ' <<<"$out" | cut -d' ' -f2)" \
         -v hz="$HZ" -v d="$(awk -v a="$started" -v b="$ended" 'BEGIN { print b - a }')" \
-        'BEGIN { printf "%.2f %.2f %.0f", s / hz / d, p / hz / d, t ? 100 * b / t : 0 }')"
+        'BEGIN { n = rps * d; if (n < 1) n = 1; us = 1e6 / hz / n
+                 printf "%.2f %.2f %.0f %.1f %.1f %.1f %s %.3f", s / hz / d, p / hz / d, t ? 100 * b / t : 0,
+                     u * us, k * us, p * us, sc == "-" ? "-" : sprintf("%.2f", sc / n), st / n }')"
 }
 
 echo "warming up (${WARMUP} per server and query)…" >&2
@@ -297,6 +338,16 @@ for q in "${QUERIES[@]}"; do
     done
 done
 echo "(server, pg: CPU cores used by the server and by all postgres processes during the load; busy: the whole machine)"
+echo
+echo "per request (medians): the server's user and system CPU, PostgreSQL's CPU, the server's system calls, its statements"
+printf '%-28s %-12s %9s %9s %9s %9s %11s\n' query server 'user µs' 'system µs' 'pg µs' syscalls statements
+for q in "${QUERIES[@]}"; do
+    for s in "${SERVERS[@]}"; do
+        printf '%-28s %-12s %9s %9s %9s %9s %11s\n' "${LABEL[$q]}" "$s" "$(column_of "$q" "$s" 12 | median)" \
+            "$(column_of "$q" "$s" 13 | median)" "$(column_of "$q" "$s" 14 | median)" \
+            "$( ((PERF_SYSCALLS)) && column_of "$q" "$s" 15 | median || echo -)" "$(column_of "$q" "$s" 16 | median)"
+    done
+done
 echo
 echo "peak RSS (VmHWM): ${HWM%, }"
 # The performance issue's read-path targets, met or not in this run.
