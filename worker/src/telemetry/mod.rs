@@ -52,12 +52,6 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Whether spans are being exported.
-    #[must_use]
-    pub fn exporting(&self) -> bool {
-        self.exporter.is_some()
-    }
-
     /// Exports the spans still buffered (within the exporter's timeout) and
     /// stops the exporter. Nothing to do when export is off.
     pub async fn shutdown(self) {
