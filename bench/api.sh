@@ -15,7 +15,8 @@
 #
 # Needs: cargo, wrk, psql, curl, and a PostgreSQL server at BENCH_DATABASE_URL
 # (else DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres) where
-# it may create and drop a database.
+# it may create and drop a database. perf (apt-get install linux-perf), when
+# it may read the raw_syscalls tracepoint, adds system calls per request.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
