@@ -246,11 +246,11 @@ statements_of() {
 # system calls and its database's statements (transactions; PostgreSQL
 # publishes them about once a second, so this is approximate).
 load() {
-    local server=$1 q=$2 duration=$3 out pid pg server0 pg0 busy0 total0 busy1 total1 started ended
+    local server=$1 q=$2 duration=$3 out pid pg pg0 pg1 busy0 total0 busy1 total1 started ended
     local user0 system0 user1 system1 statements0 statements1 perf_out=$WORK/perf.$$ perf_pid="" syscalls=-
     pid=$(server_pid "${PID[$server]}")
     pg=$(pgrep -x postgres | tr '\n' ' ' || true)
-    server0=$(ticks_of "$pid"); pg0=$(ticks_of $pg)
+    pg0=$(ticks_of $pg)
     read -r user0 system0 < <(user_system_of "$pid")
     statements0=$(statements_of "$server")
     read -r busy0 total0 < <(machine_ticks)
@@ -263,14 +263,15 @@ load() {
     ended=$(date +%s.%N)
     read -r busy1 total1 < <(machine_ticks)
     read -r user1 system1 < <(user_system_of "$pid")
+    pg1=$(ticks_of $pg)
     statements1=$(statements_of "$server")
     if [[ -n $perf_pid ]]; then
         wait "$perf_pid" || true
         syscalls=$(awk -F, '/raw_syscalls/ { print $1 }' "$perf_out" 2>/dev/null)
         syscalls=${syscalls:--}
     fi
-    echo "$(grep '^RESULT ' <<<"$out" | cut -d' ' -f2-) $(awk -v s="$(( $(ticks_of "$pid") - server0 ))" \
-        -v p="$(( $(ticks_of $pg) - pg0 ))" -v b="$((busy1 - busy0))" -v t="$((total1 - total0))" \
+    echo "$(grep '^RESULT ' <<<"$out" | cut -d' ' -f2-) $(awk -v s="$((user1 - user0 + system1 - system0))" \
+        -v p="$((pg1 - pg0))" -v b="$((busy1 - busy0))" -v t="$((total1 - total0))" \
         -v u="$((user1 - user0))" -v k="$((system1 - system0))" -v sc="$syscalls" \
         -v st="$((statements1 - statements0))" -v rps="$(grep '^RESULT ' <<<"$out" | cut -d' ' -f2)" \
         -v hz="$HZ" -v d="$(awk -v a="$started" -v b="$ended" 'BEGIN { print b - a }')" \
