@@ -1,5 +1,6 @@
 //! `api`: the Storefront GraphQL server. See `api::cli` for the commands.
-/// mimalloc instead of glibc's malloc: bench/README.md "The allocator".
+/// mimalloc instead of glibc's malloc: bench/README.md "Per request, a system
+/// call, and the allocator".
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
